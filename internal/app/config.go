@@ -1,0 +1,162 @@
+// Package app holds the command-line structs of the bos-* commands: flags,
+// help and the glue from a parsed command line to the internal packages.
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/pkg/errors"
+	"gopkg.in/yaml.v3"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/version"
+)
+
+// ConfigDescription is bos-config's --help text.
+const ConfigDescription = `Load, merge, validate, show and apply the Bhojpur OS config.
+
+Sources, lowest priority first (paths under --root): /bos/system/config.yaml,
+the kernel cmdline (/proc/cmdline, bos.* words), /var/lib/bhojpur/os/config.yaml,
+cloud data under /run/config, /var/lib/bhojpur/os/config.d/* in lexical order.`
+
+// ConfigCLI is bos-config's command line.
+type ConfigCLI struct {
+	cli.Globals
+	Show     ShowCmd     `cmd:"" help:"Print the merged effective config."`
+	Validate ValidateCmd `cmd:"" help:"Check config files (or, with none, the merged config); exit 1 with FILE:LINE:COL messages when invalid."`
+	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of config.yaml (for editors, through yaml-language-server)."`
+}
+
+// ShowCmd prints the effective config.
+type ShowCmd struct {
+	Output  string `short:"o" enum:"yaml,json" default:"yaml" help:"Output format: yaml or json."`
+	Sources bool   `help:"Also show which source set each value."`
+	DCP     bool   `name:"dcp" help:"Print the DCP invocation {argv, env} instead of the config."`
+}
+
+// ModeFile holds the boot mode, under the root.
+const ModeFile = "run/bos/mode"
+
+// Run shows the config.
+func (c *ShowCmd) Run(env *cli.Env) error {
+	l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
+	if err != nil {
+		return err
+	}
+	reportIssues(env, l)
+	var out []byte
+	switch {
+	case c.DCP:
+		inv := dcp.For(&l.Config, Mode(env), version.Version)
+		if c.Output == "json" {
+			out, err = json.MarshalIndent(inv, "", "  ")
+			out = append(out, '\n')
+		} else {
+			out, err = yamlOf(inv)
+		}
+	case c.Output == "json":
+		out, err = l.JSON(c.Sources)
+	default:
+		out, err = l.YAML(c.Sources)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := env.Stdout.Write(out); err != nil {
+		return errors.Wrap(err, "write output")
+	}
+	if len(l.Problems) > 0 {
+		return &cli.ExitError{Code: cli.ExitFailure, Err: errors.Errorf("the config has %d problem(s); see above", len(l.Problems))}
+	}
+	return nil
+}
+
+// Mode reads the boot mode from run/bos/mode under the root; "local" when
+// absent.
+func Mode(env *cli.Env) string {
+	f, err := env.FS.Open(ModeFile)
+	if err != nil {
+		return "local"
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 64))
+	if m := strings.TrimSpace(string(b)); m != "" {
+		return m
+	}
+	return "local"
+}
+
+// reportIssues prints warnings and problems, sorted, on stderr.
+func reportIssues(env *cli.Env, l *config.Loaded) {
+	for _, w := range config.SortedIssues(l.Warnings) {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	for _, p := range config.SortedIssues(l.Problems) {
+		fmt.Fprintf(env.Stderr, "%s\n", p)
+	}
+}
+
+// ValidateCmd checks config files.
+type ValidateCmd struct {
+	Files []string `arg:"" optional:"" help:"Files to check ('-' for standard input); none: the merged config of --root." placeholder:"FILE"`
+}
+
+// Run validates.
+func (c *ValidateCmd) Run(env *cli.Env) error {
+	bad := 0
+	if len(c.Files) == 0 {
+		l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
+		if err != nil {
+			return err
+		}
+		reportIssues(env, l)
+		bad = len(l.Problems)
+	}
+	for _, name := range c.Files {
+		var r io.Reader = env.Stdin
+		display := "<stdin>"
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return errors.Wrapf(cli.ErrBadInput, "%v", err)
+			}
+			defer f.Close()
+			r, display = f, name
+		}
+		l, err := config.LoadFile(display, r)
+		if err != nil {
+			return err
+		}
+		reportIssues(env, l)
+		bad += len(l.Problems)
+	}
+	if bad > 0 {
+		return &cli.ExitError{Code: cli.ExitFailure, Err: errors.Errorf("%d problem(s)", bad)}
+	}
+	fmt.Fprintln(env.Stdout, "valid")
+	return nil
+}
+
+// SchemaCmd prints the JSON Schema.
+type SchemaCmd struct{}
+
+// Run prints the schema.
+func (c *SchemaCmd) Run(env *cli.Env) error {
+	s, err := config.Schema()
+	if err != nil {
+		return err
+	}
+	_, err = env.Stdout.Write(s)
+	return errors.Wrap(err, "write schema")
+}
+
+func yamlOf(v any) ([]byte, error) {
+	out, err := yaml.Marshal(v)
+	return out, errors.Wrap(err, "encode YAML")
+}

@@ -1,0 +1,490 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pkg/errors"
+	"gopkg.in/yaml.v3"
+)
+
+// MaxFileSize bounds every config source, compressed or not.
+const MaxFileSize = 1 << 20
+
+// maxNodes bounds the work of one document (alias expansion included).
+const maxNodes = 200000
+
+// Pos is where a value came from.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Issue is one problem or warning, with its position and key path.
+type Issue struct {
+	Pos Pos
+	Key string // the key path, such as bos.taints[1]; empty for whole-file issues
+	Msg string
+}
+
+func (i Issue) String() string {
+	if i.Key == "" {
+		return i.Pos.String() + ": " + i.Msg
+	}
+	return i.Pos.String() + ": " + i.Key + ": " + i.Msg
+}
+
+// Issues is a list of problems; as an error it prints one per line.
+type Issues []Issue
+
+func (is Issues) Error() string {
+	lines := make([]string, len(is))
+	for i, x := range is {
+		lines[i] = x.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// tree is a normalized document: canonical key names, lists where lists
+// belong, scalars as strings or booleans. src remembers the file of every
+// node, so merged trees still know where each value came from.
+type tree struct {
+	root *yaml.Node // a mapping node
+	src  map[*yaml.Node]string
+}
+
+func newTree() *tree {
+	return &tree{root: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}, src: map[*yaml.Node]string{}}
+}
+
+func (t *tree) pos(n *yaml.Node) Pos {
+	if n == nil {
+		return Pos{}
+	}
+	return Pos{File: t.src[n], Line: n.Line, Col: n.Column}
+}
+
+// normalizer turns one parsed document into a tree, collecting issues.
+type normalizer struct {
+	file   string
+	t      *tree
+	issues Issues
+	nodes  int
+}
+
+func (z *normalizer) errorf(n *yaml.Node, key, format string, args ...any) {
+	p := Pos{File: z.file}
+	if n != nil {
+		p.Line, p.Col = n.Line, n.Column
+	}
+	z.issues = append(z.issues, Issue{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// node makes a fresh node at the position of from.
+func (z *normalizer) node(from *yaml.Node, kind yaml.Kind, tag, value string) *yaml.Node {
+	n := &yaml.Node{Kind: kind, Tag: tag, Value: value, Line: from.Line, Column: from.Column}
+	z.t.src[n] = z.file
+	return n
+}
+
+// parseYAML parses one YAML document into a tree.
+func parseYAML(file string, data []byte) (*tree, Issues) {
+	z := &normalizer{file: file, t: newTree()}
+	if err := checkText(data); err != nil {
+		z.issues = append(z.issues, *err.(*textError).issue(file))
+		return z.t, z.issues
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF { // an empty document
+			return z.t, nil
+		}
+		z.issues = append(z.issues, yamlIssue(file, data, err))
+		return z.t, z.issues
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		line := extra.Line
+		if err != nil {
+			line = 0
+		}
+		z.issues = append(z.issues, Issue{Pos: Pos{File: file, Line: max(line, 1), Col: 1}, Msg: "more than one YAML document: a config is one document (remove the second ---)"})
+		return z.t, z.issues
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if m := z.value(root, rootSchema, ""); m != nil {
+		z.t.root = m
+	}
+	return z.t, z.issues
+}
+
+type textError struct {
+	offset int // where the problem is; -1 for the whole file
+	msg    string
+	data   []byte
+}
+
+func (e *textError) Error() string { return e.msg }
+
+func (e *textError) issue(file string) *Issue {
+	if e.offset < 0 {
+		return &Issue{Pos: Pos{File: file}, Msg: e.msg}
+	}
+	line, col := 1, 1
+	for _, b := range e.data[:e.offset] {
+		if b == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return &Issue{Pos: Pos{File: file, Line: line, Col: col}, Msg: e.msg}
+}
+
+// checkText refuses what is not a text file of reasonable size.
+func checkText(data []byte) error {
+	if len(data) > MaxFileSize {
+		return &textError{offset: -1, msg: fmt.Sprintf("file is %d bytes; a config may be at most %d (1 MiB)", len(data), MaxFileSize), data: data}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		return &textError{offset: i, msg: "NUL byte: this is a binary file, not YAML", data: data}
+	}
+	if !utf8.Valid(data) {
+		i := 0
+		for i < len(data) {
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			i += size
+		}
+		return &textError{offset: i, msg: "invalid UTF-8: save the file as UTF-8", data: data}
+	}
+	return nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlIssue turns a yaml.v3 syntax error into an issue with a position.
+func yamlIssue(file string, data []byte, err error) Issue {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		col := 1
+		lines := bytes.Split(data, []byte("\n"))
+		if line >= 1 && line <= len(lines) {
+			col = len(lines[line-1]) - len(bytes.TrimLeft(lines[line-1], " \t")) + 1
+		}
+		return Issue{Pos: Pos{File: file, Line: line, Col: col}, Msg: "YAML syntax: " + m[2]}
+	}
+	return Issue{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// deref follows aliases, counting nodes so alias bombs stop early.
+func (z *normalizer) deref(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i > 100 {
+			return nil
+		}
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!bool":
+			return "a boolean"
+		case "!!int", "!!float":
+			return "a number"
+		}
+		return fmt.Sprintf("%q", clip(n.Value))
+	}
+	return "something else"
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:37] + "..."
+	}
+	return s
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// value normalizes n against field f; nil means absent.
+func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
+	if z.nodes++; z.nodes > maxNodes {
+		if z.nodes == maxNodes+1 {
+			z.errorf(n, path, "document too large or too deeply aliased (over %d nodes)", maxNodes)
+		}
+		return nil
+	}
+	if n = z.deref(n); n == nil {
+		return nil
+	}
+	if isNull(n) {
+		return nil
+	}
+	switch f.kind {
+	case kString:
+		if n.Kind != yaml.ScalarNode {
+			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			return nil
+		}
+		if n.Tag == "!!binary" && f.name != "content" {
+			z.errorf(n, path, "!!binary is only allowed for write_files content")
+			return nil
+		}
+		if n.Tag != "!!str" && n.Tag != "!!binary" {
+			z.errorf(n, path, "expected a string, got %s: quote it (\"%s\")", describe(n), clip(n.Value))
+			return nil
+		}
+		tag := "!!str"
+		if n.Tag == "!!binary" {
+			tag = "!!binary"
+		}
+		out := z.node(n, yaml.ScalarNode, tag, n.Value)
+		out.Style = n.Style &^ (yaml.TaggedStyle)
+		return out
+	case kBool:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+			switch strings.ToLower(n.Value) {
+			case "true":
+				return z.node(n, yaml.ScalarNode, "!!bool", "true")
+			case "false":
+				return z.node(n, yaml.ScalarNode, "!!bool", "false")
+			}
+		}
+		z.errorf(n, path, "expected true or false (unquoted), got %s", describe(n))
+		return nil
+	case kStringList:
+		if n.Kind == yaml.ScalarNode { // a lone scalar is a one-element list
+			el := z.value(n, &field{name: f.name, kind: kString}, path+"[0]")
+			if el == nil {
+				return nil
+			}
+			seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+			seq.Content = []*yaml.Node{el}
+			return seq
+		}
+		if n.Kind != yaml.SequenceNode {
+			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			return nil
+		}
+		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if c = z.deref(c); c == nil || isNull(c) {
+				z.errorf(n, p, "empty list item")
+				continue
+			}
+			if c.Kind != yaml.ScalarNode {
+				z.errorf(c, p, "expected a string, got %s", describe(c))
+				continue
+			}
+			if el := z.value(c, &field{name: f.name, kind: kString}, p); el != nil {
+				seq.Content = append(seq.Content, el)
+			}
+		}
+		return seq
+	case kStringMap:
+		if n.Kind != yaml.MappingNode {
+			z.errorf(n, path, "expected %s (key: value), got %s", f.kind, describe(n))
+			return nil
+		}
+		m := z.node(n, yaml.MappingNode, "!!map", "")
+		seen := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := z.deref(n.Content[i]), z.deref(n.Content[i+1])
+			if k == nil || v == nil {
+				continue
+			}
+			if k.Kind != yaml.ScalarNode || k.Value == "" {
+				z.errorf(n.Content[i], path, "map keys must be non-empty strings")
+				continue
+			}
+			p := path + "[" + k.Value + "]"
+			if prev, ok := seen[k.Value]; ok {
+				z.errorf(k, p, "key given twice (first at line %d)", prev.Line)
+				continue
+			}
+			seen[k.Value] = k
+			if isNull(v) || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+				what := "no value"
+				if !isNull(v) {
+					what = describe(v)
+				}
+				z.errorf(v, p, "expected a string value, got %s (quote it: %s: \"...\")", what, k.Value)
+				continue
+			}
+			m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", k.Value), z.node(v, yaml.ScalarNode, "!!str", v.Value))
+		}
+		return m
+	case kStruct:
+		return z.structure(n, f, path)
+	case kStructList:
+		if n.Kind == yaml.MappingNode {
+			el := z.structure(n, f, path+"[0]")
+			if el == nil {
+				return nil
+			}
+			seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+			seq.Content = []*yaml.Node{el}
+			return seq
+		}
+		if n.Kind != yaml.SequenceNode {
+			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			return nil
+		}
+		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+		for i, c := range n.Content {
+			if el := z.structure(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
+				seq.Content = append(seq.Content, el)
+			}
+		}
+		return seq
+	}
+	return nil
+}
+
+// structure normalizes a mapping with known keys.
+func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
+	if n == nil || isNull(n) {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		z.errorf(n, path, "expected a mapping of %s keys, got %s", orTop(f.name), describe(n))
+		return nil
+	}
+	m := z.node(n, yaml.MappingNode, "!!map", "")
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			z.errorf(k, path, "keys must be strings, got %s", describe(k))
+			continue
+		}
+		if k.Tag == "!!merge" || k.Value == "<<" {
+			z.errorf(k, path, "merge keys (<<) are not supported: write the keys out")
+			continue
+		}
+		c := f.lookup(k.Value)
+		p := join(path, k.Value)
+		if c == nil {
+			msg := fmt.Sprintf("unknown key %q", k.Value)
+			if s := suggest(k.Value, f.names()); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (valid keys: " + strings.Join(f.names(), ", ") + ")"
+			}
+			z.errorf(k, p, "%s", msg)
+			continue
+		}
+		p = join(path, c.name)
+		if prev, ok := seen[c.name]; ok {
+			z.errorf(k, p, "given twice: %q here and %q at line %d (singular and plural are the same key)", k.Value, prev.Value, prev.Line)
+			continue
+		}
+		seen[c.name] = k
+		nv := z.value(v, c, p)
+		if nv == nil {
+			continue
+		}
+		m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", c.name), nv)
+	}
+	if f.name == "write_files" {
+		z.binaryContent(m, path)
+	}
+	return m
+}
+
+func orTop(name string) string {
+	if name == "" {
+		return "top-level"
+	}
+	return name
+}
+
+// binaryContent turns a !!binary content into base64 text with a matching
+// encoding, so Content is always text.
+func (z *normalizer) binaryContent(m *yaml.Node, path string) {
+	var content, encoding *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		switch m.Content[i].Value {
+		case "content":
+			content = m.Content[i+1]
+		case "encoding":
+			encoding = m.Content[i+1]
+		}
+	}
+	if content == nil || content.Tag != "!!binary" {
+		return
+	}
+	content.Tag = "!!str"
+	text := strings.Join(strings.Fields(content.Value), "")
+	if _, err := base64.StdEncoding.DecodeString(text); err != nil {
+		z.errorf(content, join(path, "content"), "!!binary content is not valid base64: %v", err)
+		return
+	}
+	content.Value = text
+	enc := ""
+	if encoding != nil {
+		enc = encoding.Value
+	}
+	switch enc {
+	case "":
+		enc = "b64"
+	case "gz", "gzip":
+		enc = enc + "+b64"
+	default:
+		z.errorf(encoding, join(path, "encoding"), "encoding %q together with !!binary content: use one of them", enc)
+		return
+	}
+	if encoding == nil {
+		m.Content = append(m.Content, z.node(content, yaml.ScalarNode, "!!str", "encoding"), z.node(content, yaml.ScalarNode, "!!str", enc))
+	} else {
+		encoding.Value = enc
+	}
+}
+
+// decode turns a normalized tree into a Config.
+func (t *tree) decode() (Config, error) {
+	var cfg Config
+	if err := t.root.Decode(&cfg); err != nil {
+		return cfg, errors.Wrap(err, "decode normalized config (a bug)")
+	}
+	return cfg, nil
+}

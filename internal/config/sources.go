@@ -1,0 +1,349 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/pkg/errors"
+	"gopkg.in/yaml.v3"
+)
+
+// Paths of the config sources, relative to the root, lowest priority first.
+const (
+	SystemConfig    = "bos/system/config.yaml"
+	BhojpurConfig   = "bhojpur/system/config.yaml"
+	Cmdline         = "proc/cmdline"
+	RuntimeConfig   = "var/lib/bhojpur/os/config.yaml"
+	Userdata        = "run/config/userdata"
+	CloudSSHKeys    = "run/config/ssh/authorized_keys"
+	CloudHostname   = "run/config/local_hostname"
+	RuntimeConfigD  = "var/lib/bhojpur/os/config.d"
+	maxConfigDFiles = 1000
+)
+
+// Options say where to load from.
+type Options struct {
+	// Root is the target root directory ("/" on a running system).
+	Root string
+	// FS is the file system rooted at Root; default osfs on Root.
+	FS billy.Filesystem
+}
+
+// Loaded is the merged config of every source.
+type Loaded struct {
+	Config Config
+	// Script is the path (under the root) of a userdata "#!" script to run
+	// at runtime, or "".
+	Script string
+	// Warnings never fail anything (unknown cmdline keys, odd userdata).
+	Warnings Issues
+	// Problems are invalid input: unknown keys, wrong types, bad values.
+	Problems Issues
+	// Sources are the files that were read, in merge order.
+	Sources []string
+
+	tree *tree
+}
+
+// Err returns the problems as an error, or nil.
+func (l *Loaded) Err() error {
+	if len(l.Problems) == 0 {
+		return nil
+	}
+	return l.Problems
+}
+
+// source is one parsed input before merging.
+type source struct {
+	name string
+	tree *tree
+}
+
+// Load reads, merges and validates every config source under the root.
+// Missing files are fine; an unreadable one is an error. Invalid content is
+// reported in Problems with file, line and column, and the rest still loads.
+func Load(opts Options) (*Loaded, error) {
+	fs := opts.FS
+	root := opts.Root
+	if root == "" {
+		root = "/"
+	}
+	if fs == nil {
+		fs = osfs.New(root, osfs.WithBoundOS())
+	}
+	l := &Loaded{}
+	display := func(rel string) string { return filepath.Join(root, rel) }
+
+	var srcs []source
+	addYAML := func(rel string, data []byte) {
+		t, issues := parseYAML(display(rel), data)
+		l.Problems = append(l.Problems, issues...)
+		srcs = append(srcs, source{rel, t})
+	}
+
+	sys, err := readFile(fs, SystemConfig)
+	if err != nil {
+		return nil, err
+	}
+	if sys != nil {
+		addYAML(SystemConfig, sys)
+	}
+	if bh, err := readFile(fs, BhojpurConfig); err != nil {
+		return nil, err
+	} else if bh != nil && !sameFile(fs, SystemConfig, BhojpurConfig) && !bytes.Equal(bh, sys) {
+		addYAML(BhojpurConfig, bh)
+	}
+	if cl, err := readFile(fs, Cmdline); err != nil {
+		return nil, err
+	} else if cl != nil {
+		t, warns := parseCmdline(display(Cmdline), bytes.NewReader(cl))
+		l.Warnings = append(l.Warnings, warns...)
+		srcs = append(srcs, source{Cmdline, t})
+	}
+	if rc, err := readFile(fs, RuntimeConfig); err != nil {
+		return nil, err
+	} else if rc != nil {
+		addYAML(RuntimeConfig, rc)
+	}
+	if ud, err := readFile(fs, Userdata); err != nil {
+		return nil, err
+	} else if ud != nil {
+		data, kind, err := Classify(ud)
+		switch {
+		case err != nil:
+			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: err.Error() + ": ignored"})
+		case kind == UserdataScript:
+			l.Script = "/" + Userdata
+		case kind == UserdataYAML:
+			addYAML(Userdata, data)
+		}
+	}
+	if keys, err := readFile(fs, CloudSSHKeys); err != nil {
+		return nil, err
+	} else if keys != nil {
+		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys")})
+	}
+	if hn, err := readFile(fs, CloudHostname); err != nil {
+		return nil, err
+	} else if hn != nil {
+		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname")})
+	}
+	names, err := readDirNames(fs, RuntimeConfigD)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		rel := path.Join(RuntimeConfigD, n)
+		data, err := readFile(fs, rel)
+		if err != nil {
+			return nil, err
+		}
+		if data != nil {
+			addYAML(rel, data)
+		}
+	}
+
+	merged := newTree()
+	for _, s := range srcs {
+		merged.merge(s.tree)
+		l.Sources = append(l.Sources, display(s.name))
+	}
+	l.tree = merged
+	if err := l.finish(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// finish decodes the merged tree and validates the values.
+func (l *Loaded) finish() error {
+	cfg, err := l.tree.decode()
+	if err != nil {
+		return err
+	}
+	l.Config = cfg
+	idx := l.tree.index()
+	for _, p := range validate(&cfg) {
+		n := idx[p.path]
+		if p.key {
+			n = idx[p.path+"#key"]
+		}
+		l.Problems = append(l.Problems, Issue{Pos: l.tree.pos(n), Key: p.path, Msg: p.msg})
+	}
+	return nil
+}
+
+// LoadFile loads one config file on its own (bos-config validate); name is
+// what messages call it.
+func LoadFile(name string, r io.Reader) (*Loaded, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return nil, errors.Wrapf(err, "read %s", name)
+	}
+	t, issues := parseYAML(name, data)
+	l := &Loaded{Problems: issues, Sources: []string{name}, tree: t}
+	if err := l.finish(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// ParseCmdline reads the bos.* settings of a kernel cmdline on their own
+// (bos-init, before any file system is mounted).
+func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
+	t, warns := parseCmdline(name, r)
+	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: t}
+	if err := l.finish(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// readFile reads a source; a missing file (or directory) is (nil, nil).
+func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
+	f, err := fs.Open(rel)
+	if err != nil {
+		if os.IsNotExist(errors.Cause(err)) || errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, errors.Wrapf(err, "open %s", rel)
+	}
+	defer f.Close()
+	if fi, err := fs.Stat(rel); err == nil && fi.IsDir() {
+		return nil, errors.Errorf("%s: is a directory, not a config file", rel)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, errors.Wrapf(err, "read %s", rel)
+	}
+	if data == nil {
+		data = []byte{}
+	}
+	return data, nil
+}
+
+func sameFile(fs billy.Filesystem, a, b string) bool {
+	fa, err1 := fs.Stat(a)
+	fb, err2 := fs.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// readDirNames lists the regular, non-hidden files of a directory in
+// lexical order; a missing directory is empty.
+func readDirNames(fs billy.Filesystem, dir string) ([]string, error) {
+	infos, err := fs.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || os.IsNotExist(errors.Cause(err)) {
+			return nil, nil
+		}
+		return nil, errors.Wrapf(err, "read directory %s", dir)
+	}
+	var names []string
+	for _, fi := range infos {
+		if fi.IsDir() || strings.HasPrefix(fi.Name(), ".") {
+			continue
+		}
+		names = append(names, fi.Name())
+	}
+	sort.Strings(names)
+	if len(names) > maxConfigDFiles {
+		return nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
+	}
+	return names, nil
+}
+
+// UserdataKind is what a userdata blob holds.
+type UserdataKind int
+
+// Kinds of userdata.
+const (
+	UserdataYAML UserdataKind = iota
+	UserdataScript
+)
+
+// Classify decompresses userdata (gzip) and tells a "#!" script from YAML
+// (plain or "#cloud-config"). Anything else is an error that says what it is.
+func Classify(data []byte) ([]byte, UserdataKind, error) {
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			return nil, 0, errors.Wrap(err, "userdata looks gzip-compressed but is not")
+		}
+		out, err := io.ReadAll(io.LimitReader(zr, MaxFileSize+1))
+		if err != nil {
+			return nil, 0, errors.Wrap(err, "userdata: gunzip")
+		}
+		if len(out) > MaxFileSize {
+			return nil, 0, errors.Errorf("userdata: more than %d bytes once decompressed", MaxFileSize)
+		}
+		data = out
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("#!")):
+		return data, UserdataScript, nil
+	case bytes.HasPrefix(trimmed, []byte("#cloud-config")):
+		return data, UserdataYAML, nil
+	case bytes.HasPrefix(trimmed, []byte("Content-Type: multipart")):
+		return nil, 0, errors.New("userdata is a MIME multipart archive, which is not supported (give YAML, #cloud-config or a #! script)")
+	case bytes.HasPrefix(trimmed, []byte("#include")) || bytes.HasPrefix(trimmed, []byte("#cloud-boothook")):
+		return nil, 0, errors.Errorf("userdata of kind %q is not supported (give YAML, #cloud-config or a #! script)", firstLine(trimmed))
+	}
+	if checkText(data) != nil {
+		return nil, 0, errors.New("userdata is binary data, neither YAML nor a #! script")
+	}
+	var probe yaml.Node
+	if err := yaml.Unmarshal(data, &probe); err != nil || len(probe.Content) == 0 || probe.Content[0].Kind != yaml.MappingNode {
+		return nil, 0, errors.New("userdata is neither a YAML mapping nor a #! script")
+	}
+	return data, UserdataYAML, nil
+}
+
+func firstLine(b []byte) string {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b = b[:i]
+	}
+	return clip(strings.TrimSpace(string(b)))
+}
+
+// linesTree turns a file of lines into a config tree setting key: a list
+// for ssh_authorized_keys, the first line for hostname.
+func linesTree(file string, data []byte, key string) *tree {
+	t := newTree()
+	f := rootSchema.lookup(key)
+	var vals []*yaml.Node
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), MaxFileSize)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s, Line: line, Column: 1}
+		t.src[n] = file
+		vals = append(vals, n)
+	}
+	if len(vals) == 0 {
+		return t
+	}
+	var v *yaml.Node
+	if f.kind == kStringList {
+		v = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Content: vals, Line: 1, Column: 1}
+		t.src[v] = file
+	} else {
+		v = vals[0]
+	}
+	setKey(t.root, f.name, v, t, file)
+	return t
+}

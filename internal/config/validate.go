@@ -1,0 +1,243 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Value rules. The patterns are shared with the JSON Schema (schema_json.go),
+// so they stay in the subset that Go's RE2 and ECMA-262 read alike.
+const (
+	patHostname    = `^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`
+	patPermissions = `^(0o?)?[0-7]{3,4}$`
+	patOwner       = `^([a-z_][a-z0-9_.-]*[$]?|[0-9]+)(:([a-z_][a-z0-9_.-]*[$]?|[0-9]+))?$`
+	patAbsPath     = `^/`
+	patLabelKey    = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
+	patLabelValue  = `^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$`
+	patTaint       = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?)?:(NoSchedule|PreferNoSchedule|NoExecute)$`
+	patModule      = `^[A-Za-z0-9_-]+( +[A-Za-z0-9_.-]+(=[^ ]*)?)*$`
+	patSysctl      = `^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$`
+	patEnvName     = `^[A-Za-z_][A-Za-z0-9_]*$`
+	patDevice      = `^/dev/[^ ]+$`
+	patTTY         = `^[A-Za-z][A-Za-z0-9]*(,[0-9]+[A-Za-z0-9]*)?$`
+	patSSHRef      = `^(github|gitlab):[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`
+	patURL         = `^https?://[^\s/]+`
+	patLocation    = `^(https?://[^\s/]+|file:///|/)`
+	patSSHKey      = `^((ssh|ecdsa|sk)-[A-Za-z0-9@.-]+ [A-Za-z0-9+/]+=*( .*)?|(github|gitlab):[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?|https://[^\s/]+.*)$`
+	patPassphrase  = `^(.{8,63}|[0-9A-Fa-f]{64})?$`
+)
+
+// Enumerations shared with the JSON Schema.
+var (
+	Encodings   = []string{"", "b64", "base64", "gz", "gzip", "gz+b64", "gz+base64", "gzip+b64", "gzip+base64"}
+	DataSources = []string{"aws", "cdrom", "digitalocean", "gcp", "hetzner", "openstack", "packet", "scaleway", "vultr"}
+	Modes       = []string{"live", "install", "disk", "local", "shell"}
+	DCPCommands = []string{"server", "agent"}
+)
+
+var re = map[string]*regexp.Regexp{}
+
+func rx(p string) *regexp.Regexp {
+	if r, ok := re[p]; ok {
+		return r
+	}
+	r := regexp.MustCompile(p)
+	re[p] = r
+	return r
+}
+
+func init() {
+	for _, p := range []string{patHostname, patPermissions, patOwner, patAbsPath, patLabelKey, patLabelValue, patTaint,
+		patModule, patSysctl, patEnvName, patDevice, patTTY, patSSHRef, patURL, patLocation, patSSHKey, patPassphrase} {
+		rx(p)
+	}
+}
+
+type problem struct {
+	path, msg string
+	key       bool // the problem is the key, not the value
+}
+
+type checker struct{ probs []problem }
+
+func (c *checker) add(path, format string, args ...any) {
+	c.probs = append(c.probs, problem{path: path, msg: fmt.Sprintf(format, args...)})
+}
+
+func (c *checker) match(path, pattern, value, what string) bool {
+	if !rx(pattern).MatchString(value) {
+		c.add(path, "%q is not %s", clip(value), what)
+		return false
+	}
+	return true
+}
+
+func (c *checker) oneOf(path, value string, allowed []string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	shown := make([]string, len(allowed))
+	for i, a := range allowed {
+		shown[i] = fmt.Sprintf("%q", a)
+	}
+	msg := fmt.Sprintf("%q is not one of %s", clip(value), strings.Join(shown, ", "))
+	if s := suggest(value, allowed); s != "" && s != value {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	c.add(path, "%s", msg)
+}
+
+// validate checks values; it returns problems by key path.
+func validate(cfg *Config) []problem {
+	c := &checker{}
+	for i, k := range cfg.SSHAuthorizedKeys {
+		checkSSHKey(c, fmt.Sprintf("ssh_authorized_keys[%d]", i), k)
+	}
+	for i, f := range cfg.WriteFiles {
+		p := fmt.Sprintf("write_files[%d]", i)
+		if f.Path == "" {
+			c.add(p, "path is required")
+		} else if c.match(p+".path", patAbsPath, f.Path, "an absolute path (start it with /)") {
+			for _, part := range strings.Split(f.Path, "/") {
+				if part == ".." {
+					c.add(p+".path", "%q must not contain ..", clip(f.Path))
+					break
+				}
+			}
+		}
+		if f.Permissions != "" {
+			c.match(p+".permissions", patPermissions, f.Permissions, "an octal mode such as '0644' (quote it)")
+		}
+		if f.Owner != "" {
+			c.match(p+".owner", patOwner, f.Owner, "an owner as user or user:group")
+		}
+		c.oneOf(p+".encoding", f.Encoding, Encodings)
+		if strings.Contains(f.Encoding, "b64") || strings.Contains(f.Encoding, "base64") {
+			if _, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(f.Content), "")); err != nil {
+				c.add(p+".content", "not valid base64 for encoding %q: %v", f.Encoding, err)
+			}
+		}
+	}
+	if cfg.Hostname != "" {
+		if len(cfg.Hostname) > 64 {
+			c.add("hostname", "%q is longer than 64 characters", clip(cfg.Hostname))
+		} else {
+			c.match("hostname", patHostname, cfg.Hostname, "a valid hostname (letters, digits, hyphens, dots)")
+		}
+	}
+	b := &cfg.Bos
+	for i, d := range b.DataSources {
+		c.oneOf(fmt.Sprintf("bos.data_sources[%d]", i), d, DataSources)
+	}
+	for i, m := range b.Modules {
+		c.match(fmt.Sprintf("bos.modules[%d]", i), patModule, m, "a module as 'name [param=value ...]'")
+	}
+	for k := range b.Sysctls {
+		if !rx(patSysctl).MatchString(k) {
+			c.probs = append(c.probs, problem{path: "bos.sysctls[" + k + "]", key: true, msg: fmt.Sprintf("%q is not a sysctl name such as kernel.printk", clip(k))})
+		}
+	}
+	for i, s := range b.NTPServers {
+		if net.ParseIP(s) == nil && !rx(patHostname).MatchString(s) {
+			c.add(fmt.Sprintf("bos.ntp_servers[%d]", i), "%q is not a host name or IP address", clip(s))
+		}
+	}
+	for i, s := range b.DNSNameservers {
+		if net.ParseIP(s) == nil {
+			c.add(fmt.Sprintf("bos.dns_nameservers[%d]", i), "%q is not an IP address", clip(s))
+		}
+	}
+	for i, w := range b.Wifi {
+		p := fmt.Sprintf("bos.wifi[%d]", i)
+		if w.Name == "" {
+			c.add(p, "name is required")
+		}
+		c.match(p+".passphrase", patPassphrase, w.Passphrase, "a WPA passphrase (8 to 63 characters, or 64 hex digits)")
+	}
+	if b.ServerURL != "" {
+		checkURL(c, "bos.server_url", b.ServerURL, false)
+	}
+	for k, v := range b.Labels {
+		p := "bos.labels[" + k + "]"
+		if !rx(patLabelKey).MatchString(k) || len(k) > 253+1+63 {
+			c.probs = append(c.probs, problem{path: p, key: true, msg: fmt.Sprintf("%q is not a Kubernetes label key ([prefix/]name, name up to 63 characters)", clip(k))})
+		}
+		c.match(p, patLabelValue, v, "a Kubernetes label value (up to 63 letters, digits, -, _, .)")
+	}
+	if len(b.DCPArgs) > 0 {
+		if b.DCPArgs[0] != "server" && b.DCPArgs[0] != "agent" {
+			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent, not %q", clip(b.DCPArgs[0]))
+		}
+	}
+	for k := range b.Environment {
+		if !rx(patEnvName).MatchString(k) {
+			c.probs = append(c.probs, problem{path: "bos.environment[" + k + "]", key: true, msg: fmt.Sprintf("%q is not an environment variable name", clip(k))})
+		}
+	}
+	for i, t := range b.Taints {
+		c.match(fmt.Sprintf("bos.taints[%d]", i), patTaint, t, "a taint as key=value:Effect (NoSchedule, PreferNoSchedule or NoExecute)")
+	}
+	in := &b.Install
+	if in.Device != "" {
+		c.match("bos.install.device", patDevice, in.Device, "an absolute device path such as /dev/vda")
+	}
+	if in.ConfigURL != "" {
+		checkURL(c, "bos.install.config_url", in.ConfigURL, true)
+	}
+	if in.ISOURL != "" {
+		checkURL(c, "bos.install.iso_url", in.ISOURL, true)
+	}
+	if in.TTY != "" && in.TTY != "auto" {
+		c.match("bos.install.tty", patTTY, in.TTY, "a console TTY such as ttyS0 or ttyS0,115200")
+	}
+	if b.Mode != "" {
+		c.oneOf("bos.mode", b.Mode, Modes)
+	}
+	if b.FallbackMode != "" {
+		c.oneOf("bos.fallback_mode", b.FallbackMode, []string{"install"})
+	}
+	return c.probs
+}
+
+func checkURL(c *checker, path, s string, pathOK bool) {
+	if pathOK && strings.HasPrefix(s, "/") {
+		return
+	}
+	u, err := url.Parse(s)
+	ok := err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") && rx(patURL).MatchString(s)
+	if pathOK && err == nil && u.Scheme == "file" && strings.HasPrefix(u.Path, "/") && rx(patLocation).MatchString(s) {
+		ok = true
+	}
+	if !ok {
+		what := "an http:// or https:// URL"
+		if pathOK {
+			what += " or an absolute path"
+		}
+		c.add(path, "%q is not %s", clip(s), what)
+	}
+}
+
+// checkSSHKey accepts a public key that parses, or a github:, gitlab: or
+// https:// reference fetched at runtime.
+func checkSSHKey(c *checker, path, k string) {
+	switch {
+	case strings.HasPrefix(k, "github:") || strings.HasPrefix(k, "gitlab:"):
+		c.match(path, patSSHRef, k, "a github:USER or gitlab:USER reference")
+	case strings.HasPrefix(k, "https://"):
+		checkURL(c, path, k, false)
+	default:
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(k)); err != nil {
+			c.add(path, "not an SSH public key (%v): give 'TYPE BASE64 [comment]', github:USER, gitlab:USER or an https:// URL", err)
+		} else if !rx(patSSHKey).MatchString(k) {
+			c.add(path, "SSH key options are not supported: give 'TYPE BASE64 [comment]'")
+		}
+	}
+}
