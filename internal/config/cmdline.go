@@ -80,8 +80,8 @@ var cmdlineKeys = func() []string {
 
 // ParseCmdline reads a kernel cmdline and returns its bos.* settings as a
 // tree. Nothing on a cmdline fails a boot: every problem is a warning.
-func parseCmdline(file string, r io.Reader) (*tree, Issues) {
-	t := newTree()
+func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
+	t := newTree(src)
 	var warns Issues
 	warn := func(col int, key, format string, args ...any) {
 		warns = append(warns, Issue{Pos: Pos{File: file, Line: 1, Col: col}, Key: key, Msg: fmt.Sprintf(format, args...)})

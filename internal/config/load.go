@@ -63,11 +63,19 @@ func (is Issues) Error() string {
 // node, so merged trees still know where each value came from.
 type tree struct {
 	root *yaml.Node // a mapping node
-	src  map[*yaml.Node]string
+	src  provenance
 }
 
-func newTree() *tree {
-	return &tree{root: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}, src: map[*yaml.Node]string{}}
+// provenance maps every node to the file it came from; the trees of one load
+// share one, so merging them copies nothing.
+type provenance map[*yaml.Node]string
+
+// newTree makes an empty tree recording positions in src (a new map if nil).
+func newTree(src provenance) *tree {
+	if src == nil {
+		src = provenance{}
+	}
+	return &tree{root: &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}, src: src}
 }
 
 func (t *tree) pos(n *yaml.Node) Pos {
@@ -101,8 +109,8 @@ func (z *normalizer) node(from *yaml.Node, kind yaml.Kind, tag, value string) *y
 }
 
 // parseYAML parses one YAML document into a tree.
-func parseYAML(file string, data []byte) (*tree, Issues) {
-	z := &normalizer{file: file, t: newTree()}
+func parseYAML(file string, data []byte, src provenance) (*tree, Issues) {
+	z := &normalizer{file: file, t: newTree(src)}
 	if err := checkText(data); err != nil {
 		z.issues = append(z.issues, *err.(*textError).issue(file))
 		return z.t, z.issues
@@ -244,8 +252,17 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// value normalizes n against field f; nil means absent.
+// value normalizes n against field f; nil means absent. An empty list or
+// mapping is no value, like null.
 func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
+	v := z.value1(n, f, path)
+	if v != nil && (v.Kind == yaml.SequenceNode || v.Kind == yaml.MappingNode) && len(v.Content) == 0 {
+		return nil
+	}
+	return v
+}
+
+func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 	if z.nodes++; z.nodes > maxNodes {
 		if z.nodes == maxNodes+1 {
 			z.errorf(n, path, "document too large or too deeply aliased (over %d nodes)", maxNodes)
@@ -307,10 +324,12 @@ func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			if c = z.deref(c); c == nil || isNull(c) {
-				z.errorf(n, p, "empty list item")
+			item := z.deref(c)
+			if item == nil || isNull(item) {
+				z.errorf(c, p, "empty list item")
 				continue
 			}
+			c = item
 			if c.Kind != yaml.ScalarNode {
 				z.errorf(c, p, "expected a string, got %s", describe(c))
 				continue

@@ -2,22 +2,33 @@ package config
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// merge folds src into dst by DESIGN.md's rules: a later scalar wins, maps
-// merge key by key, lists append without exact duplicates, and lists marked
-// replace (dcp_args) are replaced whole. src's nodes are adopted, not copied:
-// a source tree is merged once.
-func (dst *tree) merge(src *tree) {
-	for n, f := range src.src {
-		dst.src[n] = f
-	}
-	dst.root = mergeNode(dst.root, src.root, rootSchema)
+// merger folds trees into one by DESIGN.md's rules: a later scalar wins,
+// maps merge key by key, lists append without exact duplicates, and lists
+// marked replace (dcp_args) are replaced whole. Source nodes are adopted,
+// not copied: a source tree is merged once. seen caches, per list node of
+// the result, the entries it holds, so merging n sources stays linear.
+type merger struct {
+	t    *tree
+	seen map[*yaml.Node]map[string]bool
 }
 
-func mergeNode(dst, src *yaml.Node, f *field) *yaml.Node {
+func newMerger(t *tree) *merger {
+	return &merger{t: t, seen: map[*yaml.Node]map[string]bool{}}
+}
+
+// merge folds src in; src must share the result's provenance map (newTree
+// with the same map), so no positions are copied.
+func (m *merger) merge(src *tree) {
+	m.t.root = m.node(m.t.root, src.root, rootSchema)
+}
+
+func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
 	if dst == nil {
 		return src
 	}
@@ -28,16 +39,14 @@ func mergeNode(dst, src *yaml.Node, f *field) *yaml.Node {
 	case kStruct, kStringMap:
 		for i := 0; i+1 < len(src.Content); i += 2 {
 			k, v := src.Content[i], src.Content[i+1]
-			var c *field
+			c := &field{kind: kString}
 			if f.kind == kStruct {
 				c = f.lookup(k.Value)
-			} else {
-				c = &field{kind: kString}
 			}
 			found := false
 			for j := 0; j+1 < len(dst.Content); j += 2 {
 				if dst.Content[j].Value == k.Value {
-					dst.Content[j+1] = mergeNode(dst.Content[j+1], v, c)
+					dst.Content[j+1] = m.node(dst.Content[j+1], v, c)
 					found = true
 					break
 				}
@@ -47,29 +56,25 @@ func mergeNode(dst, src *yaml.Node, f *field) *yaml.Node {
 			}
 		}
 		return dst
-	case kStringList:
+	case kStringList, kStructList:
 		if f.replace {
 			return src
 		}
-		have := map[string]bool{}
-		for _, c := range dst.Content {
-			have[c.Value] = true
+		key := func(n *yaml.Node) string { return n.Value }
+		if f.kind == kStructList {
+			key = fingerprint
 		}
-		for _, c := range src.Content {
-			if !have[c.Value] {
-				have[c.Value] = true
-				dst.Content = append(dst.Content, c)
+		have := m.seen[dst]
+		if have == nil {
+			have = make(map[string]bool, len(dst.Content))
+			for _, c := range dst.Content {
+				have[key(c)] = true
 			}
-		}
-		return dst
-	case kStructList:
-		have := map[string]bool{}
-		for _, c := range dst.Content {
-			have[fingerprint(c)] = true
+			m.seen[dst] = have
 		}
 		for _, c := range src.Content {
-			if fp := fingerprint(c); !have[fp] {
-				have[fp] = true
+			if k := key(c); !have[k] {
+				have[k] = true
 				dst.Content = append(dst.Content, c)
 			}
 		}
@@ -80,11 +85,13 @@ func mergeNode(dst, src *yaml.Node, f *field) *yaml.Node {
 
 // fingerprint identifies a normalized mapping of scalars by its content.
 func fingerprint(n *yaml.Node) string {
-	s := ""
+	var b strings.Builder
 	for _, c := range n.Content {
-		s += fmt.Sprintf("%d:%s;", len(c.Value), c.Value)
+		b.WriteString(strconv.Itoa(len(c.Value)))
+		b.WriteByte(':')
+		b.WriteString(c.Value)
 	}
-	return s
+	return b.String()
 }
 
 // index maps key paths (bos.taints[1], bos.labels[region]) to the nodes of

@@ -68,7 +68,7 @@ func structSchema(f *field, path string) obj {
 		props[c.name] = s
 		for _, a := range c.aliases {
 			props[a] = s
-			exclusive = append(exclusive, obj{"not": obj{"required": []string{c.name, a}}})
+			exclusive = append(exclusive, obj{"not": obj{"type": "object", "required": []string{c.name, a}}})
 		}
 	}
 	s := obj{"type": "object", "properties": props, "additionalProperties": false}

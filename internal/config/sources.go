@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -84,8 +85,9 @@ func Load(opts Options) (*Loaded, error) {
 	display := func(rel string) string { return filepath.Join(root, rel) }
 
 	var srcs []source
+	prov := provenance{}
 	addYAML := func(rel string, data []byte) {
-		t, issues := parseYAML(display(rel), data)
+		t, issues := parseYAML(display(rel), data, prov)
 		l.Problems = append(l.Problems, issues...)
 		srcs = append(srcs, source{rel, t})
 	}
@@ -105,7 +107,7 @@ func Load(opts Options) (*Loaded, error) {
 	if cl, err := readFile(fs, Cmdline); err != nil {
 		return nil, err
 	} else if cl != nil {
-		t, warns := parseCmdline(display(Cmdline), bytes.NewReader(cl))
+		t, warns := parseCmdline(display(Cmdline), bytes.NewReader(cl), prov)
 		l.Warnings = append(l.Warnings, warns...)
 		srcs = append(srcs, source{Cmdline, t})
 	}
@@ -130,20 +132,27 @@ func Load(opts Options) (*Loaded, error) {
 	if keys, err := readFile(fs, CloudSSHKeys); err != nil {
 		return nil, err
 	} else if keys != nil {
-		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys")})
+		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys", prov)})
 	}
 	if hn, err := readFile(fs, CloudHostname); err != nil {
 		return nil, err
 	} else if hn != nil {
-		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname")})
+		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname", prov)})
 	}
 	names, err := readDirNames(fs, RuntimeConfigD)
 	if err != nil {
 		return nil, err
 	}
+	dfs := fs
+	if len(names) > 0 {
+		// One chroot: each file then resolves one path component, not seven.
+		if dfs, err = fs.Chroot(RuntimeConfigD); err != nil {
+			return nil, errors.Wrapf(err, "open %s", RuntimeConfigD)
+		}
+	}
 	for _, n := range names {
 		rel := path.Join(RuntimeConfigD, n)
-		data, err := readFile(fs, rel)
+		data, err := readFile(dfs, n)
 		if err != nil {
 			return nil, err
 		}
@@ -152,9 +161,10 @@ func Load(opts Options) (*Loaded, error) {
 		}
 	}
 
-	merged := newTree()
+	merged := newTree(prov)
+	m := newMerger(merged)
 	for _, s := range srcs {
-		merged.merge(s.tree)
+		m.merge(s.tree)
 		l.Sources = append(l.Sources, display(s.name))
 	}
 	l.tree = merged
@@ -189,7 +199,7 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 	if err != nil {
 		return nil, errors.Wrapf(err, "read %s", name)
 	}
-	t, issues := parseYAML(name, data)
+	t, issues := parseYAML(name, data, nil)
 	l := &Loaded{Problems: issues, Sources: []string{name}, tree: t}
 	if err := l.finish(); err != nil {
 		return nil, err
@@ -200,7 +210,7 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 // ParseCmdline reads the bos.* settings of a kernel cmdline on their own
 // (bos-init, before any file system is mounted).
 func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
-	t, warns := parseCmdline(name, r)
+	t, warns := parseCmdline(name, r, nil)
 	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: t}
 	if err := l.finish(); err != nil {
 		return nil, err
@@ -208,20 +218,20 @@ func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
 	return l, nil
 }
 
-// readFile reads a source; a missing file (or directory) is (nil, nil).
+// readFile reads a source; a missing file is (nil, nil).
 func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 	f, err := fs.Open(rel)
 	if err != nil {
-		if os.IsNotExist(errors.Cause(err)) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, errors.Wrapf(err, "open %s", rel)
 	}
 	defer f.Close()
-	if fi, err := fs.Stat(rel); err == nil && fi.IsDir() {
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if errors.Is(err, syscall.EISDIR) {
 		return nil, errors.Errorf("%s: is a directory, not a config file", rel)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, errors.Wrapf(err, "read %s", rel)
 	}
@@ -242,7 +252,7 @@ func sameFile(fs billy.Filesystem, a, b string) bool {
 func readDirNames(fs billy.Filesystem, dir string) ([]string, error) {
 	infos, err := fs.ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || os.IsNotExist(errors.Cause(err)) {
+		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}
 		return nil, errors.Wrapf(err, "read directory %s", dir)
@@ -317,8 +327,8 @@ func firstLine(b []byte) string {
 
 // linesTree turns a file of lines into a config tree setting key: a list
 // for ssh_authorized_keys, the first line for hostname.
-func linesTree(file string, data []byte, key string) *tree {
-	t := newTree()
+func linesTree(file string, data []byte, key string, src provenance) *tree {
+	t := newTree(src)
 	f := rootSchema.lookup(key)
 	var vals []*yaml.Node
 	sc := bufio.NewScanner(bytes.NewReader(data))
