@@ -20,6 +20,8 @@ APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-commo
 # The command each package provides, to see whether it is installed already.
 APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 
+-include images/images.mk
+
 .PHONY: build deps test lint bench fuzz clean
 build:
 	@mkdir -p $(BINDIR)
