@@ -31,6 +31,7 @@ type ConfigCLI struct {
 	Show     ShowCmd     `cmd:"" help:"Print the merged effective config."`
 	Validate ValidateCmd `cmd:"" help:"Check config files (or, with none, the merged config); exit 1 with FILE:LINE:COL messages when invalid."`
 	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of config.yaml (for editors, through yaml-language-server)."`
+	Apply    ApplyCmd    `cmd:"" help:"Apply one phase of the config: initrd (before the root is mounted), boot (before services), runtime (after the network)."`
 }
 
 // ShowCmd prints the effective config.

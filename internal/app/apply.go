@@ -1,0 +1,106 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/apply"
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/version"
+)
+
+// ApplyCmd is `bos-config apply --phase initrd|boot|runtime`.
+type ApplyCmd struct {
+	Phase     string `enum:"initrd,boot,runtime" required:"" help:"Phase to apply: initrd (before the root is mounted), boot (before services), runtime (after the network)." placeholder:"PHASE"`
+	GitHubURL string `name:"github-url" default:"https://github.com" env:"BOS_GITHUB_URL" help:"Key service for github:USER SSH keys (USER.keys under it)." placeholder:"URL"`
+	GitLabURL string `name:"gitlab-url" default:"https://gitlab.com" env:"BOS_GITLAB_URL" help:"Key service for gitlab:USER SSH keys (USER.keys under it)." placeholder:"URL"`
+
+	// Target, when set, replaces the production seams (tests).
+	Target *apply.Target `kong:"-"`
+	// Probe runs the data sources at runtime. SEAM for the lead: wire
+	// datasource.Probe in probeDataSources below (or set this field).
+	Probe func(ctx context.Context, t *apply.Target, cfg *config.Config) error `kong:"-"`
+}
+
+// Run applies the phase, then prints the phase marker the image's OpenRC
+// services wait for on the console.
+func (c *ApplyCmd) Run(env *cli.Env) error {
+	phase, err := apply.ParsePhase(c.Phase)
+	if err != nil {
+		return errors.Wrap(cli.ErrUsage, err.Error())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	t := c.Target
+	if t == nil {
+		t = NewApplyTarget(env)
+	}
+	if t.GitHubURL == "" {
+		t.GitHubURL = c.GitHubURL
+	}
+	if t.GitLabURL == "" {
+		t.GitLabURL = c.GitLabURL
+	}
+	probe := c.Probe
+	if probe == nil {
+		probe = probeDataSources
+	}
+	var problems int
+	load := func() (apply.Input, error) {
+		l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
+		if err != nil {
+			return apply.Input{}, err
+		}
+		reportIssues(env, l)
+		problems = len(l.Problems)
+		cfg := l.Config
+		return apply.Input{Config: &cfg, Script: l.Script, Mode: Mode(env), Version: version.Version}, nil
+	}
+	err = apply.Apply(ctx, t, apply.Options{Phase: phase, Version: version.Version, Load: load, Probe: probe})
+	if err == nil && problems > 0 {
+		err = errors.Errorf("the config has %d problem(s); see above (the rest was applied)", problems)
+	}
+	fmt.Fprintf(env.Stdout, "bos: phase %s done\n", phase)
+	return err
+}
+
+// NewApplyTarget builds the production target of a run: the root's file
+// system, os/exec, the real hostname syscall, u-root's module loader and
+// lchown(2). Non-file actions run only when the root is "/".
+func NewApplyTarget(env *cli.Env) *apply.Target {
+	root := filepath.Clean(env.Root)
+	return &apply.Target{
+		FS:      env.FS,
+		Root:    root,
+		Live:    root == "/",
+		Log:     env.Log,
+		Runner:  apply.ExecRunner{},
+		Host:    apply.SysHost{},
+		Modules: &apply.KernelModules{Root: root},
+		Chown:   apply.RootChowner{Root: root},
+		HTTP:    &http.Client{},
+	}
+}
+
+// probeDataSources is the data-source seam of the runtime phase.
+// TODO(lead): wire datasource.Probe here, for example
+//
+//	_, err := datasource.Probe(ctx, t.FS, cfg.Bos.DataSources,
+//		datasource.Options{URLs: datasource.URLsFromEnv(os.Environ()), Log: t.Log})
+//	return err
+//
+// apply.Apply reloads the config after it returns (userdata under
+// run/config is a config source).
+func probeDataSources(ctx context.Context, t *apply.Target, cfg *config.Config) error {
+	t.Log.Printf("data sources %v: not wired yet", cfg.Bos.DataSources)
+	return nil
+}

@@ -1,0 +1,101 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bhojpur/os/internal/cli"
+)
+
+type applyTestCLI struct {
+	cli.Globals
+	Apply ApplyCmd `cmd:"" help:"Apply a phase of the config."`
+}
+
+const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFXgMxutej63IN7ROY+tzajxkWiZFL5phjMjBolTDo2/"
+
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, data := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func runApply(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := cli.Run("bos-config", ConfigDescription, &applyTestCLI{}, args, cli.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	return code, stdout.String(), stderr.String()
+}
+
+func TestApplyCLI(t *testing.T) {
+	full, err := os.ReadFile("../apply/testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/bhojpur.keys" {
+			fmt.Fprintln(w, testKey)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	root := t.TempDir()
+	writeTree(t, root, map[string]string{
+		"etc/passwd":                     "root:x:0:0:root:/root:/bin/sh\nbhojpur:x:1000:1000::/home/bhojpur:/bin/sh\n",
+		"etc/group":                      "root:x:0:\nshadow:x:42:\nbhojpur:x:1000:\n",
+		"etc/shadow":                     "root:*:19000:0:99999:7:::\nbhojpur:!:19000:0:99999:7:::\n",
+		"run/bos/mode":                   "disk\n",
+		"var/lib/bhojpur/os/config.yaml": string(full),
+	})
+
+	code, stdout, stderr := runApply(t, "--root", root, "apply", "--phase", "boot")
+	if code != cli.ExitOK || stdout != "bos: phase boot done\n" {
+		t.Fatalf("apply --phase boot = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	for _, line := range []string{"bos-config: wrote /etc/hostname", "bos-config: no DCP is installed", "is not /): boot_cmd[0] echo hello, boot command"} {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, stderr)
+		}
+	}
+	conf, err := os.ReadFile(filepath.Join(root, "etc/bhojpur/dcp.conf"))
+	if err != nil || !strings.Contains(string(conf), "arg os.bhojpur.net/mode=disk\n") {
+		t.Errorf("dcp.conf (%v):\n%s", err, conf)
+	}
+
+	code, stdout, stderr = runApply(t, "--root", root, "apply", "--phase", "runtime", "--github-url", srv.URL)
+	if code != cli.ExitOK || stdout != "bos: phase runtime done\n" {
+		t.Fatalf("apply --phase runtime = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	keys, err := os.ReadFile(filepath.Join(root, "home/bhojpur/.ssh/authorized_keys"))
+	if err != nil || !strings.HasSuffix(string(keys), testKey+"\n") || strings.Count(string(keys), "\n") != 2 {
+		t.Errorf("authorized_keys (%v):\n%s", err, keys)
+	}
+	if strings.Contains(stderr, "wrote /etc/hostname") {
+		t.Errorf("runtime rewrote what boot wrote:\n%s", stderr)
+	}
+
+	// A failing step: exit 1, the marker still printed, the summary on stderr.
+	t.Setenv("BOS_GITHUB_URL", srv.URL+"/nothing")
+	code, stdout, stderr = runApply(t, "--root", root, "apply", "--phase", "runtime")
+	if code != cli.ExitFailure || stdout != "bos: phase runtime done\n" || !strings.Contains(stderr, "1 of ") || !strings.Contains(stderr, "404 Not Found") {
+		t.Errorf("failing apply = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+
+	if code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "later"); code != cli.ExitUsage {
+		t.Errorf("bad phase = %d, want %d:\n%s", code, cli.ExitUsage, stderr)
+	}
+}

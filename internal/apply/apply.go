@@ -1,0 +1,334 @@
+// Package apply applies the Bhojpur OS config to a root, one phase at a
+// time (initrd, boot, runtime), as DESIGN.md's phase table says.
+//
+// A phase is planned first: Plan turns the config into an ordered list of
+// steps (values with String and Apply), so tests can diff the plan without
+// running it. Run then attempts every step, collects the failures and
+// summarises them. Steps are idempotent: they compare bytes before writing,
+// so applying a phase twice changes nothing the second time. All file writes
+// go through one atomic helper (writeFile). Actions that are not files
+// (hostname syscall, module loading, commands, service restarts) run only
+// when the target root is "/", and are listed as skipped otherwise.
+package apply
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/apply/account"
+	"github.com/bhojpur/os/internal/config"
+)
+
+// Phase is one of the three apply phases.
+type Phase string
+
+// The phases, in boot order.
+const (
+	Initrd  Phase = "initrd"
+	Boot    Phase = "boot"
+	Runtime Phase = "runtime"
+)
+
+// Phases lists the valid phases.
+var Phases = []Phase{Initrd, Boot, Runtime}
+
+// ParsePhase checks a phase name.
+func ParsePhase(s string) (Phase, error) {
+	for _, p := range Phases {
+		if string(p) == s {
+			return p, nil
+		}
+	}
+	return "", errors.Errorf("unknown phase %q (want initrd, boot or runtime)", s)
+}
+
+// Step is one action of a phase.
+type Step interface {
+	// String names the step for logs and plans; it never shows a secret.
+	String() string
+	// Apply performs the step on the target; it is idempotent.
+	Apply(ctx context.Context, t *Target) error
+}
+
+// Logger is the Printf-shaped logging seam.
+type Logger interface {
+	Printf(format string, args ...any)
+}
+
+// Runner runs external programs. env nil means the runner's own
+// environment. It returns the combined output; a non-zero exit is an
+// *exec.ExitError (or anything with ExitCode() int).
+type Runner interface {
+	Run(ctx context.Context, env []string, name string, args ...string) ([]byte, error)
+}
+
+// Host is the syscall seam for the hostname.
+type Host interface {
+	Hostname() (string, error)
+	Sethostname(name string) error
+}
+
+// ModuleLoader loads a kernel module (and, through modules.dep, its
+// dependencies) with its parameters.
+type ModuleLoader interface {
+	Load(name, params string) error
+}
+
+// Chowner changes the owner of a path inside the target root without
+// following a final symlink. memfs has no Chown, so tests record the calls.
+type Chowner interface {
+	Lchown(name string, uid, gid int) error
+}
+
+// Target is where and how a phase is applied.
+type Target struct {
+	FS   billy.Filesystem // rooted at Root
+	Root string           // absolute path of the root, for messages
+	// Live is true when Root is "/": non-file actions are run. Otherwise
+	// they are logged as skipped.
+	Live bool
+	Log  Logger
+
+	Runner  Runner
+	Host    Host
+	Modules ModuleLoader
+	Chown   Chowner
+
+	// Env is the base environment of commands (bos.environment is added).
+	Env []string
+
+	// Key services for github:USER and gitlab:USER, without trailing slash.
+	GitHubURL, GitLabURL string
+	HTTP                 *http.Client
+	FetchAttempts        int           // tries per key URL; default 3
+	FetchTimeout         time.Duration // per try; default 10s
+	FetchBackoff         time.Duration // first wait between tries, doubled each time; default 1s
+
+	// Salt returns a crypt salt; default account.NewSalt. Tests fix it.
+	Salt func() (string, error)
+
+	// Writes counts files written, chmod-ed or chown-ed: zero on a
+	// second run of the same phase.
+	Writes int
+}
+
+func (t *Target) logf(format string, args ...any) {
+	if t.Log != nil {
+		t.Log.Printf(format, args...)
+	}
+}
+
+// skipped lists an action that is not run because the root is not "/".
+func (t *Target) skipped(format string, args ...any) {
+	t.logf("skipped (--root %s is not /): %s", t.Root, fmt.Sprintf(format, args...))
+}
+
+// Input is what a phase applies: the merged config and the extras that
+// come with it.
+type Input struct {
+	Config *config.Config
+	// Script is the path (inside the root) of a userdata "#!" script, run
+	// at runtime; empty if none.
+	Script string
+	// Mode is the boot mode (run/bos/mode), Version the OS version: both go
+	// into the DCP node labels.
+	Mode, Version string
+}
+
+// Plan returns the steps of a phase, in order: write_files, the bhojpur
+// user (password, SSH keys), hostname, modules, sysctls, connman (DNS, NTP,
+// wifi), environment, DCP, then the phase's commands and, at runtime, the
+// userdata script.
+func Plan(phase Phase, in Input) []Step {
+	cfg := in.Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	b := cfg.Bos
+	boot, runtime := phase == Boot, phase == Runtime
+	var steps []Step
+	for _, f := range cfg.WriteFiles {
+		steps = append(steps, writeFileStep{File: f})
+	}
+	steps = append(steps, passwordStep{User: DefaultUser, Password: b.Password})
+	if boot || runtime {
+		steps = append(steps, authorizedKeysStep{User: DefaultUser, Keys: cfg.SSHAuthorizedKeys, Fetch: runtime})
+	}
+	steps = append(steps, hostnameStep{Name: cfg.Hostname})
+	for _, m := range b.Modules {
+		if strings.TrimSpace(m) != "" {
+			steps = append(steps, moduleStep{Spec: m})
+		}
+	}
+	for _, k := range sortedKeys(b.Sysctls) {
+		steps = append(steps, sysctlStep{Key: k, Value: b.Sysctls[k]})
+	}
+	if boot || runtime {
+		if len(b.DNSNameservers) > 0 || len(b.NTPServers) > 0 {
+			steps = append(steps, connmanStep{DNS: b.DNSNameservers, NTP: b.NTPServers})
+		}
+		steps = append(steps, wifiStep{Networks: b.Wifi})
+	}
+	if len(b.Environment) > 0 {
+		steps = append(steps, environmentStep{Env: b.Environment})
+	}
+	if boot || runtime {
+		steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Mode, in.Version), Restart: runtime})
+	}
+	var cmds []string
+	key := ""
+	switch phase {
+	case Initrd:
+		cmds, key = cfg.InitCmd, "init_cmd"
+	case Boot:
+		cmds, key = cfg.BootCmd, "boot_cmd"
+	case Runtime:
+		cmds, key = cfg.RunCmd, "run_cmd"
+	}
+	for i, c := range cmds {
+		steps = append(steps, commandStep{Key: key, Index: i, Command: c, Env: b.Environment})
+	}
+	if runtime && in.Script != "" {
+		steps = append(steps, scriptStep{Path: in.Script, Env: b.Environment})
+	}
+	return steps
+}
+
+// Failure is a step that failed.
+type Failure struct {
+	Step string
+	Err  error
+}
+
+// PhaseError summarises the failed steps of a phase.
+type PhaseError struct {
+	Phase    Phase
+	Steps    int
+	Failures []Failure
+}
+
+func (e *PhaseError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "phase %s: %d of %d steps failed:", e.Phase, len(e.Failures), e.Steps)
+	for _, f := range e.Failures {
+		fmt.Fprintf(&b, "\n  %s: %v", f.Step, f.Err)
+	}
+	return b.String()
+}
+
+// Run attempts every step in order and returns a *PhaseError naming the
+// failed ones, or nil.
+func Run(ctx context.Context, t *Target, phase Phase, steps []Step) error {
+	t.defaults()
+	perr := &PhaseError{Phase: phase, Steps: len(steps)}
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			perr.Failures = append(perr.Failures, Failure{Step: s.String(), Err: err})
+			continue
+		}
+		if err := s.Apply(ctx, t); err != nil {
+			t.logf("error: %s: %v", s, err)
+			perr.Failures = append(perr.Failures, Failure{Step: s.String(), Err: err})
+		}
+	}
+	if len(perr.Failures) > 0 {
+		return perr
+	}
+	return nil
+}
+
+// Options are the inputs of Apply.
+type Options struct {
+	Phase   Phase
+	Version string
+	// Load loads the merged config. It is called again after the data
+	// sources were probed, since cloud userdata is a config source.
+	Load func() (Input, error)
+	// Probe runs the data sources (bos.data_sources) at runtime, before
+	// the runtime steps. SEAM: the lead wires datasource.Probe here; nil
+	// means no data sources are probed.
+	Probe func(ctx context.Context, t *Target, cfg *config.Config) error
+}
+
+// Apply loads the config, probes the data sources at runtime (then reloads
+// the config), plans the phase and runs it.
+func Apply(ctx context.Context, t *Target, o Options) error {
+	t.defaults()
+	in, err := o.Load()
+	if err != nil {
+		return errors.Wrap(err, "load config")
+	}
+	var probeErr error
+	if o.Phase == Runtime && o.Probe != nil && in.Config != nil && len(in.Config.Bos.DataSources) > 0 {
+		if probeErr = o.Probe(ctx, t, in.Config); probeErr != nil {
+			t.logf("error: data sources %s: %v", strings.Join(in.Config.Bos.DataSources, ", "), probeErr)
+		}
+		if in, err = o.Load(); err != nil {
+			return errors.Wrap(err, "reload config after probing the data sources")
+		}
+	}
+	if in.Mode == "" {
+		in.Mode = ReadMode(t.FS)
+	}
+	if in.Version == "" {
+		in.Version = o.Version
+	}
+	steps := Plan(o.Phase, in)
+	err = Run(ctx, t, o.Phase, steps)
+	if probeErr != nil {
+		var perr *PhaseError
+		if !errors.As(err, &perr) {
+			perr = &PhaseError{Phase: o.Phase}
+		}
+		perr.Steps = len(steps) + 1
+		perr.Failures = append([]Failure{{Step: "data sources", Err: probeErr}}, perr.Failures...)
+		return perr
+	}
+	return err
+}
+
+// ReadMode returns the boot mode from run/bos/mode, "local" when absent.
+func ReadMode(fs billy.Filesystem) string {
+	data, err := readFile(fs, "run/bos/mode")
+	if err != nil {
+		return "local"
+	}
+	if m := strings.TrimSpace(string(data)); m != "" {
+		return m
+	}
+	return "local"
+}
+
+func (t *Target) defaults() {
+	if t.FetchAttempts <= 0 {
+		t.FetchAttempts = 3
+	}
+	if t.FetchTimeout <= 0 {
+		t.FetchTimeout = 10 * time.Second
+	}
+	if t.FetchBackoff <= 0 {
+		t.FetchBackoff = time.Second
+	}
+	if t.HTTP == nil {
+		t.HTTP = &http.Client{}
+	}
+	if t.GitHubURL == "" {
+		t.GitHubURL = "https://github.com"
+	}
+	if t.GitLabURL == "" {
+		t.GitLabURL = "https://gitlab.com"
+	}
+	if t.Env == nil {
+		t.Env = os.Environ()
+	}
+	if t.Salt == nil {
+		t.Salt = account.NewSalt
+	}
+}
