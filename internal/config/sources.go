@@ -181,8 +181,12 @@ func (l *Loaded) finish() error {
 		return err
 	}
 	l.Config = cfg
+	probs := validate(&cfg)
+	if len(probs) == 0 {
+		return nil
+	}
 	idx := l.tree.index()
-	for _, p := range validate(&cfg) {
+	for _, p := range probs {
 		n := idx[p.path]
 		if p.key {
 			n = idx[p.path+"#key"]
