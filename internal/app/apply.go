@@ -14,6 +14,7 @@ import (
 	"github.com/bhojpur/os/internal/apply"
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/datasource"
 	"github.com/bhojpur/os/internal/version"
 )
 
@@ -91,16 +92,20 @@ func NewApplyTarget(env *cli.Env) *apply.Target {
 	}
 }
 
-// probeDataSources is the data-source seam of the runtime phase.
-// TODO(lead): wire datasource.Probe here, for example
-//
-//	_, err := datasource.Probe(ctx, t.FS, cfg.Bos.DataSources,
-//		datasource.Options{URLs: datasource.URLsFromEnv(os.Environ()), Log: t.Log})
-//	return err
-//
+// probeDataSources runs the data sources of the config at runtime; the
+// BOS_DATASOURCE_URL_<NAME> overrides are read here, at the edge.
 // apply.Apply reloads the config after it returns (userdata under
 // run/config is a config source).
 func probeDataSources(ctx context.Context, t *apply.Target, cfg *config.Config) error {
-	t.Log.Printf("data sources %v: not wired yet", cfg.Bos.DataSources)
+	res, err := datasource.Probe(ctx, t.FS, cfg.Bos.DataSources, datasource.Options{URLs: datasource.URLsFromEnv(os.Environ()), Log: t.Log})
+	if err != nil {
+		return err
+	}
+	for _, w := range res.Warnings {
+		t.Log.Printf("data sources: %s", w)
+	}
+	if res.Source != "" {
+		t.Log.Printf("data sources: using %s", res.Source)
+	}
 	return nil
 }

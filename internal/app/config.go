@@ -28,10 +28,11 @@ cloud data under /run/config, /var/lib/bhojpur/os/config.d/* in lexical order.`
 // ConfigCLI is bos-config's command line.
 type ConfigCLI struct {
 	cli.Globals
-	Show     ShowCmd     `cmd:"" help:"Print the merged effective config."`
-	Validate ValidateCmd `cmd:"" help:"Check config files (or, with none, the merged config); exit 1 with FILE:LINE:COL messages when invalid."`
-	Schema   SchemaCmd   `cmd:"" help:"Print the JSON Schema of config.yaml (for editors, through yaml-language-server)."`
-	Apply    ApplyCmd    `cmd:"" help:"Apply one phase of the config: initrd (before the root is mounted), boot (before services), runtime (after the network)."`
+	Show        ShowCmd        `cmd:"" help:"Print the merged effective config."`
+	Validate    ValidateCmd    `cmd:"" help:"Check config files (or, with none, the merged config); exit 1 with FILE:LINE:COL messages when invalid."`
+	Schema      SchemaCmd      `cmd:"" help:"Print the JSON Schema of config.yaml (for editors, through yaml-language-server)."`
+	Apply       ApplyCmd       `cmd:"" help:"Apply one phase of the config: initrd (before the root is mounted), boot (before services), runtime (after the network)."`
+	Datasources DatasourcesCmd `cmd:"" help:"Probe the cloud data sources (bos.data_sources) and write /run/config/{userdata,ssh/authorized_keys,local_hostname}."`
 }
 
 // ShowCmd prints the effective config.

@@ -195,7 +195,7 @@ bos:
 	}
 	want := Config{
 		Hostname:          "from-config-d-20",
-		SSHAuthorizedKeys: []string{"github:a", "github:b", "github:c", edKey},
+		SSHAuthorizedKeys: []string{"github:a", "github:b", edKey, "github:c"},
 		Bos: Bos{
 			Labels:  map[string]string{"a": "1", "b": "2", "c": "3"},
 			DCPArgs: []string{"agent", "--final"},
@@ -212,11 +212,25 @@ bos:
 		"bos.labels[b]":          filepath.Join(root, RuntimeConfig) + ":2:15",
 		"bos.modules[1]":         filepath.Join(root, Cmdline) + ":1:27",
 		"bos.dcp_args[1]":        filepath.Join(root, RuntimeConfigD, "10-first.yaml") + ":3:21",
-		"ssh_authorized_keys[3]": filepath.Join(root, CloudSSHKeys) + ":2:1",
+		"ssh_authorized_keys[2]": filepath.Join(root, CloudSSHKeys) + ":2:1",
 	} {
 		if origins[path] != want {
 			t.Errorf("origin of %s = %q, want %q", path, origins[path], want)
 		}
+	}
+}
+
+func TestUserdataHostnameWinsOverMetadata(t *testing.T) {
+	root := writeRoot(t, map[string]string{
+		CloudHostname: "from-metadata\n",
+		Userdata:      "#cloud-config\nhostname: from-userdata\n",
+	})
+	l, err := Load(Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Config.Hostname != "from-userdata" {
+		t.Errorf("hostname = %q, want the userdata's", l.Config.Hostname)
 	}
 }
 

@@ -24,9 +24,9 @@ const (
 	BhojpurConfig   = "bhojpur/system/config.yaml"
 	Cmdline         = "proc/cmdline"
 	RuntimeConfig   = "var/lib/bhojpur/os/config.yaml"
-	Userdata        = "run/config/userdata"
 	CloudSSHKeys    = "run/config/ssh/authorized_keys"
 	CloudHostname   = "run/config/local_hostname"
+	Userdata        = "run/config/userdata"
 	RuntimeConfigD  = "var/lib/bhojpur/os/config.d"
 	maxConfigDFiles = 1000
 )
@@ -116,6 +116,17 @@ func Load(opts Options) (*Loaded, error) {
 	} else if rc != nil {
 		addYAML(RuntimeConfig, rc)
 	}
+	// Cloud data: metadata first, so userdata wins (as in cloud-init).
+	if keys, err := readFile(fs, CloudSSHKeys); err != nil {
+		return nil, err
+	} else if keys != nil {
+		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys", prov)})
+	}
+	if hn, err := readFile(fs, CloudHostname); err != nil {
+		return nil, err
+	} else if hn != nil {
+		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname", prov)})
+	}
 	if ud, err := readFile(fs, Userdata); err != nil {
 		return nil, err
 	} else if ud != nil {
@@ -128,16 +139,6 @@ func Load(opts Options) (*Loaded, error) {
 		case kind == UserdataYAML:
 			addYAML(Userdata, data)
 		}
-	}
-	if keys, err := readFile(fs, CloudSSHKeys); err != nil {
-		return nil, err
-	} else if keys != nil {
-		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys", prov)})
-	}
-	if hn, err := readFile(fs, CloudHostname); err != nil {
-		return nil, err
-	} else if hn != nil {
-		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname", prov)})
 	}
 	names, err := readDirNames(fs, RuntimeConfigD)
 	if err != nil {
