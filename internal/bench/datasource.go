@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/bhojpur/os/internal/userdata"
 	"io"
 	"net"
 	"net/http"
@@ -141,7 +142,7 @@ func benchDatasourceFull() error {
 		if err != nil {
 			return err
 		}
-		if res.Source != "vultr" || res.Userdata != datasource.KindCloudConfig {
+		if res.Source != "vultr" || res.Userdata != userdata.KindCloudConfig {
 			return fmt.Errorf("probe chose %q (%v), want vultr with #cloud-config", res.Source, res.Userdata)
 		}
 		return nil

@@ -279,10 +279,10 @@ func TestUserdataKinds(t *testing.T) {
 		{"gzip", gz(t, "#cloud-config\nhostname: zipped\n"), "zipped", false, ""},
 		{"script", "#!/bin/sh\necho hi\n", "", true, ""},
 		{"gzip script", gz(t, "#!/bin/sh\necho hi\n"), "", true, ""},
-		{"multipart", "Content-Type: multipart/mixed; boundary=x\n", "", false, "MIME multipart"},
-		{"text", "just some words\n", "", false, "neither a YAML mapping nor a #! script"},
-		{"binary", "\x00\x01\x02", "", false, "binary data"},
-		{"bad gzip", "\x1f\x8bnot really", "", false, "looks gzip-compressed but is not"},
+		{"multipart", "Content-Type: multipart/mixed; boundary=x\n", "", false, "MIME multi-part userdata is not supported"},
+		{"text", "just some words\n", "", false, "not a #cloud-config, a #! script or a YAML mapping"},
+		{"binary", "\x00\x01\x02", "", false, "not a #cloud-config, a #! script or a YAML mapping"},
+		{"bad gzip", "\x1f\x8bnot really", "", false, "looks gzip-compressed but has no valid gzip header"},
 	} {
 		root := writeRoot(t, map[string]string{Userdata: tc.userdata})
 		l, err := Load(Options{Root: root})

@@ -3,7 +3,6 @@ package config
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"io"
 	"os"
 	"path"
@@ -16,6 +15,8 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/pkg/errors"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bhojpur/os/internal/userdata"
 )
 
 // Paths of the config sources, relative to the root, lowest priority first.
@@ -130,14 +131,16 @@ func Load(opts Options) (*Loaded, error) {
 	if ud, err := readFile(fs, Userdata); err != nil {
 		return nil, err
 	} else if ud != nil {
-		data, kind, err := Classify(ud)
+		u, err := userdata.Classify(ud, MaxFileSize)
 		switch {
 		case err != nil:
 			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: err.Error() + ": ignored"})
-		case kind == UserdataScript:
+		case u.Kind == userdata.KindScript:
 			l.Script = "/" + Userdata
-		case kind == UserdataYAML:
-			addYAML(Userdata, data)
+		case u.Kind == userdata.KindCloudConfig || u.Kind == userdata.KindYAML:
+			addYAML(Userdata, u.Data)
+		case u.Kind == userdata.KindUnknown:
+			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: "userdata " + u.Problem + ": ignored"})
 		}
 	}
 	names, err := readDirNames(fs, RuntimeConfigD)
@@ -274,60 +277,6 @@ func readDirNames(fs billy.Filesystem, dir string) ([]string, error) {
 		return nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
 	}
 	return names, nil
-}
-
-// UserdataKind is what a userdata blob holds.
-type UserdataKind int
-
-// Kinds of userdata.
-const (
-	UserdataYAML UserdataKind = iota
-	UserdataScript
-)
-
-// Classify decompresses userdata (gzip) and tells a "#!" script from YAML
-// (plain or "#cloud-config"). Anything else is an error that says what it is.
-func Classify(data []byte) ([]byte, UserdataKind, error) {
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, 0, errors.Wrap(err, "userdata looks gzip-compressed but is not")
-		}
-		out, err := io.ReadAll(io.LimitReader(zr, MaxFileSize+1))
-		if err != nil {
-			return nil, 0, errors.Wrap(err, "userdata: gunzip")
-		}
-		if len(out) > MaxFileSize {
-			return nil, 0, errors.Errorf("userdata: more than %d bytes once decompressed", MaxFileSize)
-		}
-		data = out
-	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	switch {
-	case bytes.HasPrefix(trimmed, []byte("#!")):
-		return data, UserdataScript, nil
-	case bytes.HasPrefix(trimmed, []byte("#cloud-config")):
-		return data, UserdataYAML, nil
-	case bytes.HasPrefix(trimmed, []byte("Content-Type: multipart")):
-		return nil, 0, errors.New("userdata is a MIME multipart archive, which is not supported (give YAML, #cloud-config or a #! script)")
-	case bytes.HasPrefix(trimmed, []byte("#include")) || bytes.HasPrefix(trimmed, []byte("#cloud-boothook")):
-		return nil, 0, errors.Errorf("userdata of kind %q is not supported (give YAML, #cloud-config or a #! script)", firstLine(trimmed))
-	}
-	if checkText(data) != nil {
-		return nil, 0, errors.New("userdata is binary data, neither YAML nor a #! script")
-	}
-	var probe yaml.Node
-	if err := yaml.Unmarshal(data, &probe); err != nil || len(probe.Content) == 0 || probe.Content[0].Kind != yaml.MappingNode {
-		return nil, 0, errors.New("userdata is neither a YAML mapping nor a #! script")
-	}
-	return data, UserdataYAML, nil
-}
-
-func firstLine(b []byte) string {
-	if i := bytes.IndexByte(b, '\n'); i >= 0 {
-		b = b[:i]
-	}
-	return clip(strings.TrimSpace(string(b)))
 }
 
 // linesTree turns a file of lines into a config tree setting key: a list

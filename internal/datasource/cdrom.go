@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"github.com/bhojpur/os/internal/userdata"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -513,7 +514,7 @@ func parseNoCloudMeta(b []byte, d *Data) error {
 		PublicKeys    yaml.Node `yaml:"public-keys"`
 	}
 	if err := yaml.Unmarshal(b, &m); err != nil {
-		if l := lineRE.FindStringSubmatch(err.Error()); l != nil {
+		if l := userdata.YAMLErrorLine(err.Error()); l != nil {
 			return errors.Errorf("meta-data: YAML error at line %s", l[1])
 		}
 		return errors.New("meta-data: not YAML")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/bhojpur/os/internal/userdata"
 	"strings"
 	"sync"
 	"time"
@@ -34,7 +35,7 @@ type Outcome struct {
 type Result struct {
 	// Source is the provider whose data was written; "" when none gave any.
 	Source   string
-	Userdata Kind
+	Userdata userdata.Kind
 	Hostname string
 	SSHKeys  int
 	Written  []string // paths under the root, written
@@ -195,15 +196,15 @@ func warn(res *Result, opts Options, format string, args ...any) {
 func write(fsys billy.Filesystem, d *Data, opts Options, res *Result) error {
 	src := res.Source
 	// userdata
-	ud := Userdata{}
+	ud := userdata.Userdata{}
 	if d.UserData != nil {
 		var err error
-		ud, err = ClassifyUserdata(d.UserData, opts.MaxUserData)
+		ud, err = userdata.Classify(d.UserData, opts.MaxUserData)
 		switch {
 		case err != nil:
 			warn(res, opts, "datasource: %s: userdata ignored: %v", src, err)
-			ud = Userdata{Kind: KindUnknown}
-		case ud.Kind == KindUnknown:
+			ud = userdata.Userdata{Kind: userdata.KindUnknown}
+		case ud.Kind == userdata.KindUnknown:
 			warn(res, opts, "datasource: %s: userdata ignored (%d bytes): %s", src, len(ud.Data), ud.Problem)
 		case ud.Problem != "":
 			warn(res, opts, "datasource: %s: userdata says #cloud-config but does not parse: %s; the config loader will report it", src, ud.Problem)
@@ -211,7 +212,7 @@ func write(fsys billy.Filesystem, d *Data, opts Options, res *Result) error {
 	}
 	res.Userdata = ud.Kind
 	switch ud.Kind {
-	case KindCloudConfig, KindYAML, KindScript:
+	case userdata.KindCloudConfig, userdata.KindYAML, userdata.KindScript:
 		if err := writeFile(fsys, UserdataPath, ud.Data, 0o600); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package datasource
 
 import (
 	"context"
+	"github.com/bhojpur/os/internal/userdata"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,7 +45,7 @@ func TestProbeWritesTheFirstUserdata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Source != "gcp" || res.Userdata != KindCloudConfig {
+	if res.Source != "gcp" || res.Userdata != userdata.KindCloudConfig {
 		t.Fatalf("Source, Userdata = %q, %v; want gcp, cloud-config", res.Source, res.Userdata)
 	}
 	if got, want := states(res), "aws=metadata only gcp=userdata vultr=not needed"; got != want {
@@ -83,7 +84,7 @@ func TestProbeMetadataOnlyFallsBackToTheFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Source != "digitalocean" || res.Userdata != KindNone {
+	if res.Source != "digitalocean" || res.Userdata != userdata.KindNone {
 		t.Fatalf("Source = %q, Userdata %v; want digitalocean, none", res.Source, res.Userdata)
 	}
 	if _, _, ok := readRoot(t, dir, UserdataPath); ok {
@@ -166,7 +167,7 @@ func TestProbeUnknownUserdataGoesOn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Userdata != KindUnknown || len(res.Warnings) != 1 {
+	if res.Userdata != userdata.KindUnknown || len(res.Warnings) != 1 {
 		t.Fatalf("Probe = %v, warnings %q; want unknown userdata and one warning", res.Userdata, res.Warnings)
 	}
 	if _, _, ok := readRoot(t, dir, UserdataPath); ok {
@@ -203,7 +204,7 @@ func TestProbeGzipUserdata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _, _ := readRoot(t, dir, UserdataPath); s != ud || res.Userdata != KindCloudConfig {
+	if s, _, _ := readRoot(t, dir, UserdataPath); s != ud || res.Userdata != userdata.KindCloudConfig {
 		t.Errorf("%s = %q (%v), want the decompressed cloud-config", UserdataPath, s, res.Userdata)
 	}
 }

@@ -51,7 +51,7 @@ func (p *scalewayProvider) Fetch(ctx context.Context) (*Data, error) {
 	for _, k := range m.SSHPublicKeys {
 		d.SSHKeys = append(d.SSHKeys, k.Key)
 	}
-	ud, err := userdata(ctx, p.ud, p.base+"/user_data/cloud-init", nil, p.o.MaxUserData)
+	ud, err := fetchUserdata(ctx, p.ud, p.base+"/user_data/cloud-init", nil, p.o.MaxUserData)
 	if code := statusOf(err); code == http.StatusForbidden || code == http.StatusUnauthorized {
 		return nil, errors.Wrap(err, "Scaleway serves user_data only to a source port below 1024; is this run as root?")
 	}

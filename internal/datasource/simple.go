@@ -22,8 +22,8 @@ func notThere(name string, err error) error {
 	return err
 }
 
-// userdata GETs a userdata URL: a 404 is no userdata.
-func userdata(ctx context.Context, c *client, url string, header map[string]string, max int64) ([]byte, error) {
+// fetchUserdata GETs a userdata URL: a 404 is no userdata.
+func fetchUserdata(ctx context.Context, c *client, url string, header map[string]string, max int64) ([]byte, error) {
 	r, err := c.optional(ctx, url, header, max)
 	if err != nil {
 		return nil, errors.Wrap(err, "userdata")
@@ -83,7 +83,7 @@ func (p *hetznerProvider) Fetch(ctx context.Context) (*Data, error) {
 		return nil, notThere("Hetzner", err)
 	}
 	d := &Data{Hostname: strings.TrimSpace(string(r.body))}
-	if d.UserData, err = userdata(ctx, p.c, p.base+"/hetzner/v1/userdata", nil, p.o.MaxUserData); err != nil {
+	if d.UserData, err = fetchUserdata(ctx, p.c, p.base+"/hetzner/v1/userdata", nil, p.o.MaxUserData); err != nil {
 		return nil, err
 	}
 	keys, err := p.c.text(ctx, p.base+"/hetzner/v1/metadata/public-keys", nil)
@@ -132,7 +132,7 @@ func (p *openstackProvider) Fetch(ctx context.Context) (*Data, error) {
 	if err != nil {
 		return nil, errors.Wrapf(err, "GET %s/openstack/latest/meta_data.json", p.base)
 	}
-	if d.UserData, err = userdata(ctx, p.c, p.base+"/openstack/latest/user_data", nil, p.o.MaxUserData); err != nil {
+	if d.UserData, err = fetchUserdata(ctx, p.c, p.base+"/openstack/latest/user_data", nil, p.o.MaxUserData); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -216,7 +216,7 @@ func (p *packetProvider) fetch(ctx context.Context, base string) (*Data, error) 
 	}
 	d := &Data{Hostname: m.Hostname, SSHKeys: m.SSHKeys}
 	var err error
-	if d.UserData, err = userdata(ctx, p.c, base+"/userdata", nil, p.o.MaxUserData); err != nil {
+	if d.UserData, err = fetchUserdata(ctx, p.c, base+"/userdata", nil, p.o.MaxUserData); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -245,7 +245,7 @@ func (p *vultrProvider) Fetch(ctx context.Context) (*Data, error) {
 	}
 	d := &Data{Hostname: m.Hostname, SSHKeys: m.PublicKeys}
 	var err error
-	if d.UserData, err = userdata(ctx, p.c, p.base+"/latest/user-data", nil, p.o.MaxUserData); err != nil {
+	if d.UserData, err = fetchUserdata(ctx, p.c, p.base+"/latest/user-data", nil, p.o.MaxUserData); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -1,4 +1,4 @@
-package datasource
+package userdata
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ func gz(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-func TestClassifyUserdata(t *testing.T) {
+func TestClassify(t *testing.T) {
 	tests := []struct {
 		name       string
 		in         []byte
@@ -47,12 +47,12 @@ func TestClassifyUserdata(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			u, err := ClassifyUserdata(tc.in, 1<<20)
+			u, err := Classify(tc.in, 1<<20)
 			if err != nil {
-				t.Fatalf("ClassifyUserdata: %v", err)
+				t.Fatalf("Classify: %v", err)
 			}
 			if u.Kind != tc.kind || u.Compressed != tc.compressed {
-				t.Errorf("ClassifyUserdata = %v (compressed %v), want %v (compressed %v)", u.Kind, u.Compressed, tc.kind, tc.compressed)
+				t.Errorf("Classify = %v (compressed %v), want %v (compressed %v)", u.Kind, u.Compressed, tc.kind, tc.compressed)
 			}
 			if tc.problem != "" && !strings.Contains(u.Problem, tc.problem) {
 				t.Errorf("Problem = %q, want it to mention %q", u.Problem, tc.problem)
@@ -71,7 +71,7 @@ func TestClassifyNeverQuotesTheUserdata(t *testing.T) {
 		"token " + secret,
 		"- " + secret,
 	} {
-		u, err := ClassifyUserdata([]byte(in), 1<<20)
+		u, err := Classify([]byte(in), 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,26 +86,26 @@ func TestGzipBomb(t *testing.T) {
 	if len(bomb) > 1<<20 {
 		t.Fatalf("bomb is %d bytes", len(bomb))
 	}
-	_, err := ClassifyUserdata(bomb, 1<<20)
-	if !errors.Is(err, errTooLarge) {
-		t.Fatalf("ClassifyUserdata(bomb) = %v, want errTooLarge", err)
+	_, err := Classify(bomb, 1<<20)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Classify(bomb) = %v, want ErrTooLarge", err)
 	}
 }
 
 func TestUserdataOverBound(t *testing.T) {
-	_, err := ClassifyUserdata(make([]byte, 11), 10)
-	if !errors.Is(err, errTooLarge) {
-		t.Fatalf("ClassifyUserdata(11 bytes, max 10) = %v, want errTooLarge", err)
+	_, err := Classify(make([]byte, 11), 10)
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Classify(11 bytes, max 10) = %v, want ErrTooLarge", err)
 	}
 }
 
-func FuzzClassifyUserdata(f *testing.F) {
+func FuzzClassify(f *testing.F) {
 	f.Add([]byte("#cloud-config\nhostname: a\n"))
 	f.Add([]byte("#!/bin/sh\n"))
 	f.Add([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte("a: [b"))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		u, err := ClassifyUserdata(in, 4096)
+		u, err := Classify(in, 4096)
 		if err == nil && int64(len(u.Data)) > 4096 {
 			t.Fatalf("Data is %d bytes, over the bound", len(u.Data))
 		}

@@ -1,4 +1,7 @@
-package datasource
+// Package userdata tells what a cloud userdata payload is: #cloud-config or
+// plain YAML, a #! script, or something unsupported. Both the data sources
+// (before writing it) and the config loader (before merging it) use it.
+package userdata
 
 import (
 	"bytes"
@@ -38,6 +41,9 @@ func (k Kind) String() string {
 
 var gzipMagic = []byte{0x1f, 0x8b}
 
+// ErrTooLarge is userdata over its size bound, compressed or not.
+var ErrTooLarge = errors.New("userdata too large")
+
 // Userdata is a payload made ready to write.
 type Userdata struct {
 	Data       []byte // decompressed
@@ -48,13 +54,13 @@ type Userdata struct {
 	Problem string
 }
 
-// ClassifyUserdata decompresses gzip userdata (once, bounded by max bytes
+// Classify decompresses gzip userdata (once, bounded by max bytes
 // out) and says what it is. It never returns the payload's text in
 // Problem or in an error: userdata may hold secrets.
-func ClassifyUserdata(raw []byte, max int64) (Userdata, error) {
+func Classify(raw []byte, max int64) (Userdata, error) {
 	u := Userdata{Data: raw}
 	if int64(len(raw)) > max {
-		return u, errors.Wrapf(errTooLarge, "userdata is %d bytes, over the bound of %d", len(raw), max)
+		return u, errors.Wrapf(ErrTooLarge, "userdata is %d bytes, over the bound of %d", len(raw), max)
 	}
 	if bytes.HasPrefix(raw, gzipMagic) {
 		out, err := gunzip(raw, max)
@@ -81,7 +87,7 @@ func gunzip(raw []byte, max int64) ([]byte, error) {
 		return nil, errors.Wrap(err, "decompressing gzip userdata")
 	}
 	if int64(len(out)) > max {
-		return nil, errors.Wrapf(errTooLarge, "gzip userdata decompresses to more than %d bytes", max)
+		return nil, errors.Wrapf(ErrTooLarge, "gzip userdata decompresses to more than %d bytes", max)
 	}
 	return out, nil
 }
@@ -90,6 +96,10 @@ var bom = []byte{0xef, 0xbb, 0xbf}
 
 // lineRE finds the line number in a yaml.v3 error, which is all we report.
 var lineRE = regexp.MustCompile(`line (\d+)`)
+
+// YAMLErrorLine returns the match of "line N" in a yaml.v3 error message:
+// the position without the text, which may be secret.
+func YAMLErrorLine(msg string) []string { return lineRE.FindStringSubmatch(msg) }
 
 func kindOf(data []byte) (Kind, string) {
 	d := bytes.TrimPrefix(data, bom)
