@@ -12,6 +12,8 @@ import (
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/atomicfile"
 )
 
 // fsPath turns an absolute path of the target system into a path of the
@@ -64,8 +66,6 @@ func unixMode(perm uint32) os.FileMode {
 
 const modeBits = os.ModePerm | os.ModeSetuid | os.ModeSetgid | os.ModeSticky
 
-type syncer interface{ Sync() error }
-
 // writeFile makes name hold data with mode and owner uid:gid, and reports
 // whether anything changed. Same bytes are not rewritten: only a wrong mode
 // or owner is fixed. New contents go to a temporary file in the same
@@ -80,53 +80,16 @@ func (t *Target) writeFile(name string, data []byte, mode os.FileMode, uid, gid 
 			return t.fixAttrs(name, fi, mode, uid, gid)
 		}
 	}
-	dir := path.Dir(name)
-	if err := t.FS.MkdirAll(dir, 0o755); err != nil {
-		return false, errors.Wrapf(err, "create %s", show(dir))
-	}
-	tmp := path.Join(dir, "."+path.Base(name)+".bos-"+randomHex(4))
-	f, err := t.FS.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return false, errors.Wrapf(err, "create %s", show(tmp))
-	}
-	done := false
-	defer func() {
-		if !done {
-			_ = f.Close()
-			_ = t.FS.Remove(tmp)
-		}
-	}()
-	n, err := f.Write(data)
-	if err == nil && n != len(data) {
-		err = io.ErrShortWrite
-	}
-	if err != nil {
-		return false, errors.Wrapf(err, "write %s", show(tmp))
-	}
-	if s, ok := f.(syncer); ok {
-		if err := s.Sync(); err != nil {
-			return false, errors.Wrapf(err, "sync %s", show(tmp))
-		}
-	}
-	done = true
-	if err := f.Close(); err != nil {
-		_ = t.FS.Remove(tmp)
-		return false, errors.Wrapf(err, "close %s", show(tmp))
-	}
 	// chown first: it clears setuid bits that chmod then sets.
-	if err := t.lchown(tmp, uid, gid); err != nil {
-		_ = t.FS.Remove(tmp)
-		return false, err
+	prepare := func(tmp string) error {
+		if err := t.lchown(tmp, uid, gid); err != nil {
+			return err
+		}
+		return t.chmod(tmp, mode)
 	}
-	if err := t.chmod(tmp, mode); err != nil {
-		_ = t.FS.Remove(tmp)
-		return false, err
+	if err := atomicfile.Write(t.FS, name, data, mode, atomicfile.Options{Prepare: prepare}); err != nil {
+		return false, errors.Wrapf(err, "write %s", show(name))
 	}
-	if err := t.FS.Rename(tmp, name); err != nil {
-		_ = t.FS.Remove(tmp)
-		return false, errors.Wrapf(err, "rename %s to %s", show(tmp), show(name))
-	}
-	t.syncDir(dir)
 	t.Writes++
 	t.logf("wrote %s", show(name))
 	return true, nil
@@ -247,19 +210,6 @@ func (t *Target) lchown(name string, uid, gid int) error {
 		return errors.Wrapf(err, "chown %s to %d:%d", show(name), uid, gid)
 	}
 	return nil
-}
-
-// syncDir fsyncs a directory so a rename survives a power cut; best effort
-// (memfs directories cannot be opened).
-func (t *Target) syncDir(dir string) {
-	d, err := t.FS.Open(dir)
-	if err != nil {
-		return
-	}
-	if s, ok := d.(syncer); ok {
-		_ = s.Sync()
-	}
-	_ = d.Close()
 }
 
 func randomHex(n int) string {
