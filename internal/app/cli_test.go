@@ -63,12 +63,15 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
-func TestNotImplementedSaysSoAndFails(t *testing.T) {
-	for _, args := range [][]string{{"bos-install", "/dev/vdz"}, {"bos-upgrade-rootfs"}, {"bos-upgrade-kernel", "--dry-run"}} {
-		code, _, errs := run(t, args[0], args[1:]...)
-		if code != cli.ExitNotImplemented || !strings.Contains(errs, "not implemented yet") {
-			t.Errorf("%v = %d, %q; want %d and a plain message", args, code, errs, cli.ExitNotImplemented)
-		}
+func TestInstallRefusesBadInputEarly(t *testing.T) {
+	// bos-install is implemented: a missing device is bad input (exit 3).
+	code, _, errs := run(t, "bos-install", "--silent", "/dev/vdz")
+	if code != cli.ExitBadInput || !strings.Contains(errs, "/dev/vdz does not exist") {
+		t.Errorf("bos-install /dev/vdz = %d, %q; want %d and the device named", code, errs, cli.ExitBadInput)
+	}
+	code, _, errs = run(t, "bos-install", "--takeover", "/dev/vdz1")
+	if code != cli.ExitUsage || !strings.Contains(errs, "--no-format") {
+		t.Errorf("bos-install --takeover without --no-format = %d, %q; want %d", code, errs, cli.ExitUsage)
 	}
 }
 

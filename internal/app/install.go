@@ -1,28 +1,110 @@
 package app
 
-import "github.com/bhojpur/os/internal/cli"
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/install"
+)
 
 // InstallDescription is bos-install's --help text.
-const InstallDescription = `Install Bhojpur OS to a disk: partition, format, copy the system from the
-ISO, install GRUB for BIOS and UEFI, and write the config. With --no-format,
-DEVICE is an existing partition; with --takeover, the running root partition.`
+const InstallDescription = `Install Bhojpur OS to a disk: partition (GPT: BIOS boot, ESP BOS_GRUB,
+BOS_STATE), format, copy /bos/system from the ISO (default: the booted media),
+install GRUB for BIOS and UEFI, write grub.cfg and the config, then reboot.
+With --no-format, DEVICE is an existing ext4 partition that becomes BOS_STATE;
+with --takeover (and --no-format), the partition of the running /: Bhojpur OS
+is copied onto it and, at the next boot, everything else there is deleted.
+
+Everything is checked before the disk is touched; --dry-run prints the plan.
+Unset flags take the bos.install.* values of the config (the kernel cmdline in
+install mode). Without --silent, on a terminal, it asks for the disk and the
+config and for a confirmation. Without --tty the installed system uses
+console=tty0 console=ttyS0,115200.`
 
 // InstallCLI is bos-install's command line. Its flags mirror install.sh.
 type InstallCLI struct {
 	cli.Globals
-	ForceEFI bool   `name:"force-efi" help:"Install for EFI even when EFI is not detected."`
-	TTY      string `name:"tty" help:"Console TTY of the installed system (for example ttyS0); default: detected." placeholder:"TTY"`
-	PowerOff bool   `name:"poweroff" help:"Power off after installing instead of rebooting."`
+	ForceEFI bool   `name:"force-efi" help:"Fail unless GRUB for EFI can be installed (it is installed whenever available)."`
+	TTY      string `name:"tty" help:"Console TTY of the installed system (for example ttyS0); default: tty0 and ttyS0,115200." placeholder:"TTY"`
+	PowerOff bool   `name:"poweroff" help:"Power off after installing instead of rebooting (with --takeover: after the clean-up at the next boot)."`
 	Takeover bool   `help:"Install onto the running root file system (needs --no-format and DEVICE the partition of /)."`
-	NoFormat bool   `name:"no-format" help:"Do not partition or format: DEVICE is an existing BOS_STATE partition."`
-	Config   string `help:"Config to install as /bos/system/config.yaml: a URL or a local path." placeholder:"URL|PATH"`
+	NoFormat bool   `name:"no-format" help:"Do not partition or format: DEVICE is an existing ext4 partition that becomes BOS_STATE."`
+	Config   string `help:"Config to install as /bos/system/config.yaml: an http(s) URL or a local path." placeholder:"URL|PATH"`
 	Silent   bool   `help:"Ask no questions."`
 	DryRun   bool   `name:"dry-run" help:"Print the plan and change nothing."`
-	Device   string `arg:"" optional:"" help:"Disk to install to (/dev/vda), or with --no-format the partition (/dev/vda2)."`
-	ISOURL   string `arg:"" name:"iso-url" optional:"" help:"ISO to install from (URL or path); default: the booted media."`
+	NoReboot bool   `name:"no-reboot" help:"Neither reboot nor power off when done."`
+	Device   string `arg:"" optional:"" help:"Disk to install to (/dev/vda), or with --no-format the partition (/dev/vda3)."`
+	ISOURL   string `arg:"" name:"iso-url" optional:"" help:"ISO to install from: a URL, a local ISO file or a directory holding bos/system; default: the booted media (/bos/system)."`
+}
+
+// Validate checks flags that go together.
+func (c *InstallCLI) Validate() error {
+	if c.Takeover && !c.NoFormat {
+		return errors.New("--takeover needs --no-format and DEVICE the partition of /")
+	}
+	return nil
+}
+
+// options merges the flags with the bos.install config: a flag given wins.
+func (c *InstallCLI) options(ic config.Install) install.Options {
+	o := install.Options{
+		Device: c.Device, ISO: c.ISOURL, Config: c.Config, TTY: c.TTY,
+		ForceEFI: c.ForceEFI || ic.ForceEFI, PowerOff: c.PowerOff || ic.PowerOff,
+		Takeover: c.Takeover, NoFormat: c.NoFormat || ic.NoFormat,
+		Silent: c.Silent || ic.Silent, DryRun: c.DryRun, NoReboot: c.NoReboot,
+		Debug: c.Debug || ic.Debug,
+	}
+	fill := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	fill(&o.Device, ic.Device)
+	fill(&o.ISO, ic.ISOURL)
+	fill(&o.Config, ic.ConfigURL)
+	fill(&o.TTY, ic.TTY)
+	return o
 }
 
 // Run installs.
 func (c *InstallCLI) Run(env *cli.Env) error {
-	return cli.NotImplemented("installing (issue 6)")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var ic config.Install
+	if l, err := config.Load(config.Options{Root: env.Root, FS: env.FS}); err != nil {
+		env.Log.Printf("warning: reading the bos.install settings: %v", err)
+	} else {
+		for _, p := range l.Problems {
+			env.Log.Printf("warning: config: %s", p)
+		}
+		ic = l.Config.Bos.Install
+	}
+	o := c.options(ic)
+
+	stdin, inOK := env.Stdin.(*os.File)
+	stdout, outOK := env.Stdout.(*os.File)
+	terminal := inOK && outOK && install.IsTerminal(stdin) && install.IsTerminal(stdout)
+	fetch := &install.Fetcher{Client: &http.Client{}, Log: env.Log}
+	if stderr, ok := env.Stderr.(*os.File); ok && install.IsTerminal(stderr) {
+		fetch.Progress = env.Stderr
+	}
+	in := &install.Installer{
+		Root: env.Root, FS: env.FS,
+		Run:   install.ExecRunner{Log: env.Log, Debug: o.Debug},
+		Sys:   install.LinuxSystem{},
+		Fetch: fetch, Log: env.Log, Debug: o.Debug,
+		Stdin: env.Stdin, Stdout: env.Stdout, Terminal: terminal,
+	}
+	if terminal {
+		in.Echo = func(on bool) { install.SetEcho(stdin, on) }
+	}
+	return in.Install(ctx, o)
 }

@@ -1,0 +1,117 @@
+package install
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// SystemDir is where the system files live on BOS_STATE (and on the ISO).
+const SystemDir = "bos/system"
+
+// GrubEntry is one menu entry of the installed grub.cfg.
+type GrubEntry struct {
+	Title  string
+	Kernel string // path on BOS_STATE
+	Initrd string
+	Args   []string
+	// Guard, when set, is a file that must exist for the entry to show.
+	Guard string
+}
+
+// Boot holds what the installed kernel cmdline depends on.
+type Boot struct {
+	TTY   string // --tty; "" for the default consoles
+	Debug bool   // --debug adds bos.debug
+}
+
+// DefaultConsoles are used when --tty is not given: the screen and the
+// first serial port, serial last so that it is /dev/console (where bos-init
+// prints and the QEMU tests read), while the screen still shows the kernel
+// log and a login.
+var DefaultConsoles = []string{"tty0", "ttyS0,115200"}
+
+// Consoles are the console= values of the installed system. A serial TTY
+// named without a speed gets 115200.
+func (b Boot) Consoles() []string {
+	if b.TTY == "" {
+		return append([]string(nil), DefaultConsoles...)
+	}
+	tty := strings.TrimPrefix(b.TTY, "/dev/")
+	if isSerial(tty) && !strings.Contains(tty, ",") {
+		tty += ",115200"
+	}
+	return []string{tty}
+}
+
+func isSerial(tty string) bool {
+	return strings.HasPrefix(tty, "ttyS") || strings.HasPrefix(tty, "ttyAMA") || strings.HasPrefix(tty, "ttyUSB") || strings.HasPrefix(tty, "hvc")
+}
+
+// serialUnit is the GRUB serial unit and speed for the consoles (ttyS1 is
+// unit 1); unit 0 at 115200 when none is a ttyS port.
+func (b Boot) serialUnit() (unit, speed string) {
+	unit, speed = "0", "115200"
+	for _, c := range b.Consoles() {
+		name, sp, _ := strings.Cut(c, ",")
+		if n, ok := strings.CutPrefix(name, "ttyS"); ok && n != "" {
+			unit = n
+			if sp != "" {
+				speed = strings.TrimRight(sp, "nNoOeE78")
+			}
+		}
+	}
+	return unit, speed
+}
+
+// Args is the kernel cmdline after the kernel path.
+func (b Boot) Args() []string {
+	var args []string
+	for _, c := range b.Consoles() {
+		args = append(args, "console="+c)
+	}
+	if b.Debug {
+		args = append(args, "bos.debug")
+	}
+	return args
+}
+
+// Entries are the menu entries: current, previous (shown only after an
+// upgrade has made a previous kernel) and a rescue shell.
+func (b Boot) Entries() []GrubEntry {
+	k := "/" + SystemDir + "/kernel/"
+	args := b.Args()
+	return []GrubEntry{
+		{Title: "Bhojpur OS", Kernel: k + "current/vmlinuz", Initrd: k + "current/initrd", Args: args},
+		{Title: "Bhojpur OS (previous)", Kernel: k + "previous/vmlinuz", Initrd: k + "previous/initrd", Args: args, Guard: k + "previous/vmlinuz"},
+		{Title: "Bhojpur OS rescue shell", Kernel: k + "current/vmlinuz", Initrd: k + "current/initrd", Args: append(append([]string(nil), args...), "bos.mode=shell")},
+	}
+}
+
+// GrubConfig renders grub.cfg: it finds BOS_STATE by label, speaks on the
+// serial port and the screen, and offers the entries.
+func (b Boot) GrubConfig() []byte {
+	var w bytes.Buffer
+	unit, speed := b.serialUnit()
+	fmt.Fprintf(&w, "# Bhojpur OS boot menu, written by bos-install.\n")
+	fmt.Fprintf(&w, "set default=0\nset timeout=5\n")
+	fmt.Fprintf(&w, "serial --unit=%s --speed=%s\n", unit, speed)
+	fmt.Fprintf(&w, "terminal_input serial console\nterminal_output serial console\n")
+	fmt.Fprintf(&w, "insmod part_gpt\ninsmod part_msdos\ninsmod ext2\n")
+	fmt.Fprintf(&w, "search --no-floppy --label %s --set=root\n", LabelState)
+	for _, e := range b.Entries() {
+		indent := ""
+		if e.Guard != "" {
+			fmt.Fprintf(&w, "if [ -f %s ]; then\n", e.Guard)
+			indent = "  "
+		}
+		fmt.Fprintf(&w, "%smenuentry %q {\n", indent, e.Title)
+		fmt.Fprintf(&w, "%s  linux %s %s\n", indent, e.Kernel, strings.Join(e.Args, " "))
+		fmt.Fprintf(&w, "%s  initrd %s\n", indent, e.Initrd)
+		fmt.Fprintf(&w, "%s}\n", indent)
+		if e.Guard != "" {
+			fmt.Fprintf(&w, "fi\n")
+		}
+	}
+	return w.Bytes()
+}

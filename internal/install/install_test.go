@@ -1,0 +1,670 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/install/takeover"
+)
+
+const goodConfig = `hostname: node1
+ssh_authorized_keys:
+  - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test@example
+bos:
+  password: secret
+`
+
+func TestPartitionDevice(t *testing.T) {
+	for _, tc := range []struct {
+		disk string
+		n    int
+		want string
+	}{
+		{"/dev/vda", 1, "/dev/vda1"},
+		{"/dev/sda", 3, "/dev/sda3"},
+		{"/dev/xvda", 2, "/dev/xvda2"},
+		{"/dev/nvme0n1", 1, "/dev/nvme0n1p1"},
+		{"/dev/nvme1n12", 3, "/dev/nvme1n12p3"},
+		{"/dev/mmcblk0", 2, "/dev/mmcblk0p2"},
+		{"/dev/loop7", 1, "/dev/loop7p1"},
+		{"/dev/md0", 1, "/dev/md0p1"},
+		{"vdb", 10, "vdb10"},
+	} {
+		if got := PartitionDevice(tc.disk, tc.n); got != tc.want {
+			t.Errorf("PartitionDevice(%q, %d) = %q, want %q", tc.disk, tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestNewLayout(t *testing.T) {
+	l, err := NewLayout("amd64", 20*GiB, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Num         int
+		Name, Code  string
+		Start, Size int64
+	}
+	var got []row
+	for _, p := range l.Parts {
+		got = append(got, row{p.Num, p.Name, p.Code, p.Start, p.Size})
+	}
+	want := []row{
+		{1, "BIOS_BOOT", "EF02", MiB, MiB},
+		{2, "BOS_GRUB", "EF00", 2 * MiB, 128 * MiB},
+		{3, "BOS_STATE", "8300", 130 * MiB, 20*GiB - 131*MiB},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("NewLayout(amd64, 20 GiB) (-want +got):\n%s", diff)
+	}
+	if l, err := NewLayout("arm64", 4*GiB, 4096); err != nil || len(l.Parts) != 2 || l.Parts[0].Name != LabelGrub || l.Parts[0].Size != 260*MiB {
+		t.Errorf("NewLayout(arm64) = %+v, %v; want ESP and BOS_STATE only", l.Parts, err)
+	}
+	smallest := 130*MiB + MinStateSize + MiB
+	if _, err := NewLayout("amd64", smallest, 512); err != nil {
+		t.Errorf("NewLayout(%d) = %v, want it to fit", smallest, err)
+	}
+	if _, err := NewLayout("amd64", smallest-MiB, 512); err == nil {
+		t.Errorf("NewLayout(%d) = nil, want too small", smallest-MiB)
+	}
+}
+
+func TestGPTOnAnImageReadsBack(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "disk.img")
+	size := 3 * GiB
+	sparse(t, img, size)
+	l, err := NewLayout("amd64", size, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WriteTable(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	parts, err := ReadTable(img, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct {
+		Num         int
+		Name        string
+		Type        gpt.Type
+		Start, Size int64
+	}
+	var got, want []row
+	for _, p := range parts {
+		got = append(got, row{p.Num, p.Name, p.Type, p.Start, p.Size})
+	}
+	for _, p := range l.Parts {
+		want = append(want, row{p.Num, p.Name, p.Type, p.Start, p.Size})
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("GPT read back (-want +got):\n%s", diff)
+	}
+
+	// An independent reader: sgdisk.
+	sgdisk, err := lookPath("sgdisk")
+	if err != nil {
+		t.Skip("sgdisk not installed")
+	}
+	out, err := runOutput(sgdisk, "-v", img)
+	if err != nil || !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v: %v\n%s", err, out)
+	}
+	out, err = runOutput(sgdisk, "-p", img)
+	if err != nil {
+		t.Fatalf("sgdisk -p: %v\n%s", err, out)
+	}
+	last := size/512 - 34
+	for _, line := range []string{
+		fmt.Sprintf("1 %d %d 1024.0 KiB EF02 BIOS_BOOT", 2048, 4095),
+		fmt.Sprintf("2 %d %d 128.0 MiB EF00 BOS_GRUB", 4096, 266239),
+		fmt.Sprintf("3 %d %d", 266240, 266240+(l.Parts[2].Size/512)-1),
+	} {
+		if !strings.Contains(squeeze(out), line) {
+			t.Errorf("sgdisk -p lacks %q:\n%s", line, out)
+		}
+	}
+	if !strings.Contains(squeeze(out), "8300 BOS_STATE") {
+		t.Errorf("sgdisk -p lacks BOS_STATE 8300:\n%s", out)
+	}
+	if l.Parts[2].Start/512+l.Parts[2].Size/512-1 > last {
+		t.Errorf("BOS_STATE ends after the last usable sector %d", last)
+	}
+}
+
+func squeeze(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// badCase is one input that must be refused before the disk is touched.
+type badCase struct {
+	name  string
+	setup func(m *machine, o *Options)
+	code  int
+	want  string
+}
+
+func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL + "/config.yaml"
+	closed.Close()
+
+	cases := []badCase{
+		{"too small", func(m *machine, o *Options) {
+			m.disk("vdb", 2*GiB, "small")
+			o.Device = "/dev/vdb"
+		}, cli.ExitBadInput, "Bhojpur OS needs at least 2.1 GiB"},
+		{"missing device", func(m *machine, o *Options) { o.Device = "/dev/vdz" }, cli.ExitBadInput, "/dev/vdz does not exist"},
+		{"partition without --no-format", func(m *machine, o *Options) {
+			o.Device = m.partition("vda", 1, 3*GiB, true, "")
+		}, cli.ExitBadInput, "is a partition of /dev/vda"},
+		{"whole disk with --no-format", func(m *machine, o *Options) { o.NoFormat = true }, cli.ExitBadInput, "is a whole disk"},
+		{"running system's disk", func(m *machine, o *Options) {
+			m.partition("vda", 1, 3*GiB, true, "")
+			m.mounts("/dev/vda1 / ext4 rw 0 0", "proc /proc proc rw 0 0")
+		}, cli.ExitBadInput, "holds the running system (/dev/vda1 is mounted at /)"},
+		{"running system's disk under device mapper", func(m *machine, o *Options) {
+			m.partition("vda", 2, 3*GiB, true, "")
+			m.write("sys/class/block/dm-0/slaves/vda2/partition", "2")
+			m.write("sys/class/block/dm-0/size", "100")
+			if err := os.Symlink("../dm-0", m.path("dev/mapper-root")); err != nil {
+				m.t.Fatal(err)
+			}
+			m.mounts("/dev/dm-0 /var ext4 rw 0 0")
+		}, cli.ExitBadInput, "holds the running system (/dev/dm-0 is mounted at /var)"},
+		{"disk used as swap", func(m *machine, o *Options) {
+			m.partition("vda", 1, 3*GiB, false, "")
+			m.write("proc/swaps", "Filename Type Size Used Priority\n/dev/vda1 partition 1 0 -2\n")
+		}, cli.ExitBadInput, "used as swap"},
+		{"--no-format on a mounted partition", func(m *machine, o *Options) {
+			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "BOS_STATE"), true
+			m.mounts("/dev/vda3 /mnt ext4 rw 0 0")
+		}, cli.ExitBadInput, "is mounted at /mnt"},
+		{"--no-format on a partition that is not ext4", func(m *machine, o *Options) {
+			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, false, ""), true
+		}, cli.ExitBadInput, "holds no ext4 file system"},
+		{"--no-format on a small partition", func(m *machine, o *Options) {
+			o.Device, o.NoFormat = m.partition("vda", 3, GiB, true, ""), true
+		}, cli.ExitBadInput, "BOS_STATE needs at least 2 GiB"},
+		{"--takeover of a partition that is not /", func(m *machine, o *Options) {
+			o.Device, o.NoFormat, o.Takeover = m.partition("vda", 1, 3*GiB, true, ""), true, true
+			m.partition("vda", 2, 3*GiB, true, "")
+			m.mounts("/dev/vda2 / ext4 rw 0 0")
+		}, cli.ExitBadInput, "is not the partition of / (/ is /dev/vda2)"},
+		{"--takeover without --no-format", func(m *machine, o *Options) {
+			o.Device, o.Takeover = m.partition("vda", 1, 3*GiB, true, ""), true
+		}, cli.ExitUsage, "--takeover needs --no-format"},
+		{"--takeover without an ISO", func(m *machine, o *Options) {
+			o.Device, o.NoFormat, o.Takeover, o.ISO = m.partition("vda", 1, 3*GiB, true, ""), true, true, ""
+			m.mounts("/dev/vda1 / ext4 rw 0 0")
+		}, cli.ExitBadInput, "--takeover needs ISO_URL"},
+		{"invalid config", func(m *machine, o *Options) {
+			o.Config = m.path("config.yaml")
+			m.write("config.yaml", "hostname: node1\nbos:\n  pasword: x\n")
+		}, cli.ExitBadInput, "config.yaml:3:3: bos.pasword: unknown key"},
+		{"config that is not there", func(m *machine, o *Options) { o.Config = m.path("nope.yaml") }, cli.ExitBadInput, "nope.yaml"},
+		{"unreachable config URL", func(m *machine, o *Options) { o.Config = closedURL }, cli.ExitDownload, "download " + closedURL},
+		{"wrong ISO checksum", func(m *machine, o *Options) {
+			iso := m.path("release/bos-amd64.iso")
+			m.write("release/bos-amd64.iso", "not the ISO that was published")
+			m.write("release/sha256sum-amd64.txt", strings.Repeat("ab", 32)+"  bos-amd64.iso\n")
+			o.ISO = iso
+		}, cli.ExitDownload, "does not match the published " + strings.Repeat("ab", 32)},
+		{"wrong ISO checksum over HTTP", func(m *machine, o *Options) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/v1/bos-amd64.iso":
+					fmt.Fprint(w, "an ISO")
+				case "/v1/sha256sum-amd64.txt":
+					fmt.Fprintf(w, "%s  bos-amd64.iso\n", strings.Repeat("0", 64))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			m.t.Cleanup(srv.Close)
+			o.ISO = srv.URL + "/v1/bos-amd64.iso"
+		}, cli.ExitDownload, "does not match the published"},
+		{"no bos/system to copy", func(m *machine, o *Options) {
+			o.ISO = ""
+			if err := os.RemoveAll(m.path("bos")); err != nil {
+				m.t.Fatal(err)
+			}
+		}, cli.ExitBadInput, "no bos/system directory"},
+		{"install source without a kernel", func(m *machine, o *Options) {
+			o.ISO = m.path("broken")
+			systemTree(m.t, o.ISO)
+			os.Remove(filepath.Join(o.ISO, SystemDir, "kernel/6.1.0/initrd"))
+		}, cli.ExitBadInput, "kernel/current/initrd is missing"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.disk("vda", 4*GiB, "QEMU HARDDISK")
+			systemTree(t, m.root) // the running system's /bos/system
+			o := Options{Device: "/dev/vda", Silent: true, NoReboot: false}
+			tc.setup(m, &o)
+			var images []string
+			filepath.Walk(m.path("dev"), func(p string, fi os.FileInfo, err error) error {
+				if err == nil && fi.Mode().IsRegular() {
+					images = append(images, p)
+				}
+				return nil
+			})
+			before := map[string]string{}
+			for _, img := range images {
+				before[img] = sha(t, img)
+			}
+
+			err := m.installer().Install(context.Background(), o)
+			if code := cli.ExitCode(err); code != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Install = exit %d, %v; want exit %d and %q", code, err, tc.code, tc.want)
+			}
+			for _, img := range images {
+				if got := sha(t, img); got != before[img] {
+					t.Errorf("%s changed", img)
+				}
+			}
+			for _, c := range m.run.cmds {
+				if !strings.HasPrefix(c, "mount -o loop,ro") && !strings.HasPrefix(c, "xorriso") && !strings.HasPrefix(c, "umount") {
+					t.Errorf("ran %q before the checks passed", c)
+				}
+			}
+			if len(m.sys.calls) > 0 {
+				t.Errorf("system calls %v before the checks passed", m.sys.calls)
+			}
+		})
+	}
+}
+
+// golden compares got with testdata/NAME, or rewrites it with UPDATE=1.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	file := filepath.Join("testdata", name)
+	if os.Getenv("UPDATE") != "" {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with UPDATE=1 to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s", file, diff)
+	}
+}
+
+func TestDryRunGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(m *machine, o *Options)
+	}{
+		{"full", func(m *machine, o *Options) {}},
+		{"full-tty-debug-poweroff", func(m *machine, o *Options) {
+			o.TTY, o.Debug, o.PowerOff = "ttyS1", true, true
+		}},
+		{"no-format", func(m *machine, o *Options) {
+			m.partition("vda", 1, MiB, false, "")
+			m.partition("vda", 2, 128*MiB, false, "")
+			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "OLD"), true
+			writeVdaTable(m)
+		}},
+		{"takeover", func(m *machine, o *Options) {
+			o.Device, o.NoFormat, o.Takeover, o.PowerOff = m.partition("vda", 1, 3*GiB, true, "cloudimg-rootfs"), true, true, true
+			m.mounts("/dev/vda1 / ext4 rw 0 0")
+			m.write("boot/grub2/grub.cfg", "host menu")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMachine(t)
+			m.disk("vda", 20*GiB, "QEMU HARDDISK")
+			iso := filepath.Join(t.TempDir(), "iso")
+			systemTree(t, iso)
+			m.write("config.yaml", goodConfig)
+			o := Options{Device: "/dev/vda", ISO: iso, Config: m.path("config.yaml"), Silent: true, DryRun: true}
+			tc.setup(m, &o)
+			disk := sha(t, m.path("dev/vda"))
+			if err := m.installer().Install(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.ReplaceAll(m.out.String(), m.root, "$ROOT")
+			got = strings.ReplaceAll(got, iso, "$ISO")
+			golden(t, "dryrun-"+tc.name+".txt", got)
+			if sha(t, m.path("dev/vda")) != disk || len(m.run.cmds) > 0 || len(m.sys.calls) > 0 {
+				t.Errorf("--dry-run changed something: disk same %v, commands %v, calls %v", sha(t, m.path("dev/vda")) == disk, m.run.cmds, m.sys.calls)
+			}
+		})
+	}
+}
+
+// writeVdaTable gives the fake vda the layout bos-install makes.
+func writeVdaTable(m *machine) {
+	m.t.Helper()
+	fi, err := os.Stat(m.path("dev/vda"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	l, err := NewLayout("amd64", fi.Size(), 512)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	f, err := os.OpenFile(m.path("dev/vda"), os.O_RDWR, 0)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer f.Close()
+	if err := l.WriteTable(f); err != nil {
+		m.t.Fatal(err)
+	}
+}
+
+func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
+	m := newMachine(t)
+	m.disk("vda", 4*GiB, "QEMU HARDDISK")
+	iso := filepath.Join(t.TempDir(), "iso")
+	systemTree(t, iso)
+	m.write("config.yaml", goodConfig)
+	o := Options{Device: "/dev/vda", ISO: iso, Config: m.path("config.yaml"), Silent: true, PowerOff: true}
+	if err := m.installer().Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	r := m.root
+	want := []string{
+		"mkfs.vfat -F 32 -n BOS_GRUB " + r + "/dev/vda2",
+		"mkfs.ext4 -F -q -L BOS_STATE " + r + "/dev/vda3",
+		"mount -t ext4 " + r + "/dev/vda3 " + r + "/run/bos/install/state",
+		"grub-install --target=i386-pc --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
+		"mount -t vfat " + r + "/dev/vda2 " + r + "/run/bos/install/efi",
+		"grub-install --target=x86_64-efi --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
+		"umount " + r + "/run/bos/install/efi",
+		"umount " + r + "/run/bos/install/state",
+	}
+	if diff := cmp.Diff(want, m.run.cmds); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+	wantCalls := []string{"reread " + r + "/dev/vda " + r + "/dev/vda1 " + r + "/dev/vda2 " + r + "/dev/vda3", "sync", "sync", "poweroff"}
+	if diff := cmp.Diff(wantCalls, m.sys.calls); diff != "" {
+		t.Errorf("system calls (-want +got):\n%s", diff)
+	}
+	parts, err := ReadTable(m.path("dev/vda"), 512)
+	if err != nil || len(parts) != 3 || parts[2].Name != LabelState {
+		t.Errorf("GPT on the disk = %+v, %v", parts, err)
+	}
+	// The old data at the start of the disk is gone (zeroed), except the GPT.
+	b := make([]byte, 16)
+	f, _ := os.Open(m.path("dev/vda"))
+	f.ReadAt(b, 34*512)
+	f.Close()
+	if !bytes.Equal(b, make([]byte, 16)) {
+		t.Errorf("old data after the GPT survived: %q", b)
+	}
+
+	// With the mounts faked, the state file system is the mount point.
+	state := m.path("run/bos/install/state")
+	checkState(t, state, goodConfig)
+	cfg, err := os.ReadFile(filepath.Join(state, "boot/grub/grub.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"search --no-floppy --label BOS_STATE --set=root",
+		"serial --unit=0 --speed=115200",
+		"terminal_input serial console",
+		"terminal_output serial console",
+		"linux /bos/system/kernel/current/vmlinuz console=tty0 console=ttyS0,115200\n",
+		"initrd /bos/system/kernel/current/initrd",
+		"linux /bos/system/kernel/previous/vmlinuz",
+		"bos.mode=shell",
+	} {
+		if !strings.Contains(string(cfg), s) {
+			t.Errorf("grub.cfg lacks %q:\n%s", s, cfg)
+		}
+	}
+}
+
+// checkState checks the installed BOS_STATE tree.
+func checkState(t *testing.T, state, config string) {
+	t.Helper()
+	for link, want := range map[string]string{"bos/current": "v1.0.0", "kernel/current": "6.1.0", "dcp/current": "v1.29.0"} {
+		if got, err := os.Readlink(filepath.Join(state, SystemDir, link)); err != nil || got != want {
+			t.Errorf("%s = %q, %v; want a link to %s", link, got, err, want)
+		}
+	}
+	for _, f := range []string{"bos/current/rootfs.squashfs", "kernel/current/vmlinuz", "kernel/current/initrd", "kernel/current/kernel.squashfs", "dcp/current/dcp"} {
+		if _, err := os.Stat(filepath.Join(state, SystemDir, f)); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(state, SystemDir, "bos/current/bos-install")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("bos-install mode = %v, %v; want 0755", fi, err)
+	}
+	if fi, err := os.Stat(filepath.Join(state, "bos/data/opt")); err != nil || !fi.IsDir() {
+		t.Errorf("bos/data/opt: %v", err)
+	}
+	if config != "" {
+		name := filepath.Join(state, SystemDir, "config.yaml")
+		fi, err := os.Stat(name)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("config.yaml = %v, %v; want mode 0600", fi, err)
+		}
+		if b, _ := os.ReadFile(name); string(b) != config {
+			t.Errorf("config.yaml = %q, want %q", b, config)
+		}
+	}
+	matches, _ := filepath.Glob(filepath.Join(state, SystemDir, "*", "*.bos-new"))
+	if len(matches) > 0 {
+		t.Errorf("temporary files left: %v", matches)
+	}
+}
+
+func TestNoFormatInstallsGrubOnTheExistingLayout(t *testing.T) {
+	m := newMachine(t)
+	m.disk("vda", 4*GiB, "QEMU HARDDISK")
+	writeVdaTable(m)
+	part := m.partition("vda", 3, 3*GiB, true, "OLD")
+	iso := filepath.Join(t.TempDir(), "iso")
+	systemTree(t, iso)
+	disk := sha(t, m.path("dev/vda"))
+	o := Options{Device: part, NoFormat: true, ISO: iso, Silent: true, NoReboot: true}
+	if err := m.installer().Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	r := m.root
+	want := []string{
+		"e2label " + r + "/dev/vda3 BOS_STATE",
+		"mount -t ext4 " + r + "/dev/vda3 " + r + "/run/bos/install/state",
+		"grub-install --target=i386-pc --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
+		"mount -t vfat " + r + "/dev/vda2 " + r + "/run/bos/install/efi",
+		"grub-install --target=x86_64-efi --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
+		"umount " + r + "/run/bos/install/efi",
+		"umount " + r + "/run/bos/install/state",
+	}
+	if diff := cmp.Diff(want, m.run.cmds); diff != "" {
+		t.Errorf("commands (-want +got):\n%s", diff)
+	}
+	if sha(t, m.path("dev/vda")) != disk {
+		t.Error("--no-format wrote to the disk itself")
+	}
+	if diff := cmp.Diff([]string{"sync", "sync"}, m.sys.calls); diff != "" {
+		t.Errorf("system calls with --no-reboot (-want +got):\n%s", diff)
+	}
+}
+
+func TestTakeoverCopiesMarksAndPointsTheHostGrub(t *testing.T) {
+	for _, grubDir := range []string{"boot/grub", "boot/grub2"} {
+		t.Run(grubDir, func(t *testing.T) {
+			m := newMachine(t)
+			m.disk("vda", 4*GiB, "QEMU HARDDISK")
+			part := m.partition("vda", 1, 3*GiB, true, "cloudimg-rootfs")
+			m.mounts("/dev/vda1 / ext4 rw,relatime 0 0", "proc /proc proc rw 0 0")
+			m.write(grubDir+"/grub.cfg", "the host's menu")
+			m.write("etc/os-release", "ID=debian")
+			iso := filepath.Join(t.TempDir(), "iso")
+			systemTree(t, iso)
+			m.write("config.yaml", goodConfig)
+			o := Options{Device: part, NoFormat: true, Takeover: true, PowerOff: true, ISO: iso, Config: m.path("config.yaml"), Silent: true, TTY: "ttyS0"}
+			if err := m.installer().Install(context.Background(), o); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{"e2label " + m.root + "/dev/vda1 BOS_STATE"}, m.run.cmds); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff([]string{"sync", "sync", "reboot"}, m.sys.calls); diff != "" {
+				t.Errorf("system calls (-want +got): the takeover reboots to clean up first\n%s", diff)
+			}
+			checkState(t, m.root, goodConfig)
+			cfg, _ := os.ReadFile(m.path(grubDir + "/grub.cfg"))
+			if !strings.Contains(string(cfg), "--label BOS_STATE") || !strings.Contains(string(cfg), "console=ttyS0,115200\n") {
+				t.Errorf("%s/grub.cfg = %q; want the Bhojpur OS menu", grubDir, cfg)
+			}
+			if b, _ := os.ReadFile(m.path(grubDir + "/grub.cfg.before-bos")); string(b) != "the host's menu" {
+				t.Errorf("backup of the host's grub.cfg = %q", b)
+			}
+			f, err := os.Open(m.path(takeover.MarkerPath))
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := takeover.Parse(f)
+			f.Close()
+			if err != nil || !k.PowerOff || !cmp.Equal(k.Keep, takeover.DefaultKeep) {
+				t.Errorf("marker = %+v, %v", k, err)
+			}
+			// What bos-init does at the next boot.
+			if _, err := takeover.Finish(m.root, t.Logf); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(m.path("etc/os-release")); !os.IsNotExist(err) {
+				t.Errorf("the host's /etc survived the clean-up: %v", err)
+			}
+			checkState(t, m.root, goodConfig)
+		})
+	}
+}
+
+func TestDownloadsTheISOAndVerifiesIt(t *testing.T) {
+	// The ISO is "extracted" by the fake runner into the mount point.
+	iso := []byte("pretend ISO9660 bytes")
+	var hits []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits = append(hits, r.URL.Path)
+		switch r.URL.Path {
+		case "/v1/bos-amd64.iso":
+			w.Write(iso)
+		case "/v1/sha256sum-amd64.txt":
+			fmt.Fprintf(w, "%x  bos-amd64.iso\n%s  bos-arm64.iso\n", sha256sum(iso), strings.Repeat("1", 64))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	m := newMachine(t)
+	m.disk("vda", 4*GiB, "QEMU HARDDISK")
+	in := m.installer()
+	in.Run = extractRunner{m.run, t}
+	o := Options{Device: "/dev/vda", ISO: srv.URL + "/v1/bos-amd64.iso", Silent: true, DryRun: true}
+	if err := in.Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m.out.String(), "checksum:  sha256 verified against "+srv.URL+"/v1/sha256sum-amd64.txt") {
+		t.Errorf("plan lacks the verification:\n%s", m.out.String())
+	}
+	if len(m.run.cmds) != 2 || !strings.HasPrefix(m.run.cmds[0], "mount -o loop,ro -t iso9660 ") || !strings.HasPrefix(m.run.cmds[1], "xorriso -osirrox on -indev ") {
+		t.Errorf("commands = %q; want a mount, then xorriso when it fails", m.run.cmds)
+	}
+	if diff := cmp.Diff([]string{"/v1/sha256sum-amd64.txt", "/v1/bos-amd64.iso"}, hits); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// extractRunner fails mount (as on a host without ISO9660) and makes
+// xorriso "extract" a system tree.
+type extractRunner struct {
+	*fakeRunner
+	t *testing.T
+}
+
+func (r extractRunner) Run(ctx context.Context, name string, args ...string) error {
+	r.fakeRunner.Run(ctx, name, args...)
+	switch name {
+	case "mount":
+		return fmt.Errorf("mount: unknown filesystem type 'iso9660'")
+	case "xorriso":
+		systemTree(r.t, args[len(args)-1])
+	}
+	return nil
+}
+
+func TestFetcherRetries(t *testing.T) {
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n < 3 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, goodConfig)
+	}))
+	defer srv.Close()
+	f := &Fetcher{Attempts: 3, Wait: 1, Log: logger{t}}
+	b, err := f.Bytes(context.Background(), srv.URL+"/c.yaml")
+	if err != nil || string(b) != goodConfig || n != 3 {
+		t.Errorf("Bytes = %q, %v after %d tries; want the config after 3", b, err, n)
+	}
+	n = -10
+	if _, err := f.Bytes(context.Background(), srv.URL+"/c.yaml"); cli.ExitCode(err) != cli.ExitDownload {
+		t.Errorf("Bytes after 3 failures = %v, want a download error", err)
+	}
+}
+
+func TestParseSums(t *testing.T) {
+	sums := []byte(strings.Repeat("a", 64) + "  bos-amd64.iso\n" + strings.Repeat("B", 64) + " *dist/bos-arm64.iso\nbad line\n")
+	for name, want := range map[string]string{"bos-amd64.iso": strings.Repeat("a", 64), "bos-arm64.iso": strings.Repeat("b", 64), "other.iso": ""} {
+		if got := ParseSums(sums, name); got != want {
+			t.Errorf("ParseSums(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestConsolesAndGrubSerial(t *testing.T) {
+	for _, tc := range []struct {
+		tty    string
+		args   string
+		serial string
+	}{
+		{"", "console=tty0 console=ttyS0,115200", "serial --unit=0 --speed=115200"},
+		{"ttyS1", "console=ttyS1,115200", "serial --unit=1 --speed=115200"},
+		{"/dev/ttyS0,9600n8", "console=ttyS0,9600n8", "serial --unit=0 --speed=9600"},
+		{"tty1", "console=tty1", "serial --unit=0 --speed=115200"},
+		{"ttyAMA0", "console=ttyAMA0,115200", "serial --unit=0 --speed=115200"},
+	} {
+		b := Boot{TTY: tc.tty}
+		if got := strings.Join(b.Args(), " "); got != tc.args {
+			t.Errorf("Boot{TTY: %q}.Args() = %q, want %q", tc.tty, got, tc.args)
+		}
+		if cfg := string(b.GrubConfig()); !strings.Contains(cfg, tc.serial+"\n") {
+			t.Errorf("Boot{TTY: %q}.GrubConfig() lacks %q:\n%s", tc.tty, tc.serial, cfg)
+		}
+	}
+	if got := strings.Join(Boot{Debug: true}.Args(), " "); !strings.HasSuffix(got, " bos.debug") {
+		t.Errorf("Boot{Debug}.Args() = %q, want bos.debug", got)
+	}
+}

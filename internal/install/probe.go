@@ -1,0 +1,416 @@
+package install
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/pkg/errors"
+)
+
+// Kind is what a DEVICE argument names.
+type Kind int
+
+// Kinds of devices.
+const (
+	KindDisk      Kind = iota // a whole disk
+	KindPartition             // a partition of a disk
+	KindImage                 // a regular file used as a disk image
+)
+
+func (k Kind) String() string {
+	return [...]string{"disk", "partition", "disk image"}[k]
+}
+
+// Device is a disk, partition or image file as found on the machine.
+type Device struct {
+	Arg        string // as the user named it
+	Path       string // the path on this machine (under --root, links resolved)
+	Name       string // kernel name (vda, vda1); "" for an image file
+	Kind       Kind
+	Size       int64
+	SectorSize int64
+	Model      string
+	// For a partition: the disk it is on ("" when unknown) and its number.
+	DiskName string
+	DiskPath string
+	Num      int
+}
+
+// Probe reads devices, mounts and sysfs under a root: "/" on a real
+// system, a prepared directory in tests (where a regular file under dev/
+// stands in for the device that sys/class/block under the same root names).
+type Probe struct {
+	Root string           // absolute
+	FS   billy.Filesystem // rooted at Root, for /proc and /sys
+}
+
+// hostPath is where an absolute path of the target system is on this
+// machine.
+func (p Probe) hostPath(name string) string {
+	if filepath.IsAbs(name) {
+		return filepath.Join(p.Root, name)
+	}
+	if abs, err := filepath.Abs(name); err == nil {
+		return abs
+	}
+	return name
+}
+
+// sysBlock is the sysfs directory of a block device, relative to the root.
+func sysBlock(name string) string { return path.Join("sys/class/block", name) }
+
+func (p Probe) exists(rel string) bool {
+	_, err := p.FS.Stat(rel)
+	return err == nil
+}
+
+func (p Probe) readSys(rel string) string {
+	f, err := p.FS.Open(rel)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.LimitReader(f, 4096))
+	return strings.TrimSpace(string(b))
+}
+
+func (p Probe) readDir(rel string) []string {
+	infos, err := p.FS.ReadDir(rel)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(infos))
+	for _, fi := range infos {
+		names = append(names, fi.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Device inspects DEVICE. A missing device, or something that is neither
+// a block device nor a regular file, is bad input.
+func (p Probe) Device(arg string) (Device, error) {
+	d := Device{Arg: arg, SectorSize: 512}
+	real, err := filepath.EvalSymlinks(p.hostPath(arg))
+	if err != nil {
+		if os.IsNotExist(err) {
+			return d, errors.Errorf("device %s does not exist", arg)
+		}
+		return d, errors.Wrapf(err, "device %s", arg)
+	}
+	d.Path = real
+	fi, err := os.Stat(real)
+	if err != nil {
+		return d, errors.Wrapf(err, "device %s", arg)
+	}
+	isBlock := fi.Mode()&os.ModeDevice != 0 && fi.Mode()&os.ModeCharDevice == 0
+	switch {
+	case isBlock:
+		d.Name = p.blockName(real, fi)
+		if d.Name == "" {
+			return d, errors.Errorf("device %s: no sysfs entry for it under %s", arg, filepath.Join(p.Root, "sys/class/block"))
+		}
+	case fi.Mode().IsRegular():
+		if p.Root != "/" && p.exists(sysBlock(filepath.Base(real))) {
+			d.Name = filepath.Base(real) // a test root's stand-in for a device
+		}
+	default:
+		return d, errors.Errorf("device %s is neither a block device nor a disk image file", arg)
+	}
+	if d.Size, err = deviceSize(real); err != nil {
+		return d, errors.Wrapf(err, "device %s: size", arg)
+	}
+	if d.Name == "" {
+		d.Kind = KindImage
+		d.Model = "disk image"
+		return d, nil
+	}
+	sys := sysBlock(d.Name)
+	disk := d.Name
+	if n := p.readSys(path.Join(sys, "partition")); n != "" {
+		d.Kind = KindPartition
+		d.Num, _ = strconv.Atoi(n)
+		d.DiskName = p.parentDisk(d.Name)
+		if d.DiskName != "" {
+			d.DiskPath = filepath.Join(filepath.Dir(real), d.DiskName)
+			disk = d.DiskName
+		}
+	}
+	if ss, err := strconv.ParseInt(p.readSys(path.Join(sysBlock(disk), "queue/logical_block_size")), 10, 64); err == nil && ss > 0 {
+		d.SectorSize = ss
+	}
+	d.Model = p.model(disk)
+	return d, nil
+}
+
+func (p Probe) model(disk string) string {
+	sys := sysBlock(disk)
+	m := strings.TrimSpace(p.readSys(path.Join(sys, "device/vendor")) + " " + p.readSys(path.Join(sys, "device/model")))
+	if m == "" && strings.HasPrefix(disk, "vd") {
+		m = "virtio disk"
+	}
+	return m
+}
+
+// blockName finds the kernel name of a block device node: its base name
+// when sysfs knows it, else through /sys/dev/block/MAJOR:MINOR.
+func (p Probe) blockName(real string, fi os.FileInfo) string {
+	if base := filepath.Base(real); p.exists(sysBlock(base)) {
+		return base
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return p.nameOfDevT(uint64(st.Rdev))
+}
+
+func (p Probe) nameOfDevT(dev uint64) string {
+	majmin := fmt.Sprintf("%d:%d", unixMajor(dev), unixMinor(dev))
+	link, err := p.FS.Readlink(path.Join("sys/dev/block", majmin))
+	if err != nil {
+		return ""
+	}
+	return path.Base(link)
+}
+
+func unixMajor(dev uint64) uint64 { return ((dev >> 8) & 0xfff) | ((dev >> 32) & 0xfffff000) }
+func unixMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xffffff00) }
+
+// parentDisk is the disk that holds partition name: the sysfs directory
+// that has it as a subdirectory.
+func (p Probe) parentDisk(name string) string {
+	for _, d := range p.readDir("sys/class/block") {
+		if d != name && p.exists(path.Join(sysBlock(d), name, "partition")) {
+			return d
+		}
+	}
+	return ""
+}
+
+// Partitions lists the partition names of a disk.
+func (p Probe) Partitions(disk string) []string {
+	var parts []string
+	for _, n := range p.readDir(sysBlock(disk)) {
+		if p.exists(path.Join(sysBlock(disk), n, "partition")) {
+			parts = append(parts, n)
+		}
+	}
+	return parts
+}
+
+// deviceSize is the size of a block device or file in bytes.
+func deviceSize(name string) (int64, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.Seek(0, io.SeekEnd)
+}
+
+// Mount is one line of /proc/mounts.
+type Mount struct {
+	Source, Target, FSType string
+}
+
+// Mounts reads /proc/mounts under the root.
+func (p Probe) Mounts() ([]Mount, error) {
+	f, err := p.FS.Open("proc/mounts")
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return nil, errors.Wrap(err, "read /proc/mounts")
+	}
+	defer f.Close()
+	var ms []Mount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			continue
+		}
+		ms = append(ms, Mount{Source: unescapeMount(fields[0]), Target: unescapeMount(fields[1]), FSType: fields[2]})
+	}
+	return ms, sc.Err()
+}
+
+// unescapeMount undoes the octal escapes of /proc/mounts (\040 for space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// sourceName is the kernel name of a mount source ("" when it is not a
+// device): /dev/vda1, /dev/disk/by-label/X and /dev/root all resolve.
+func (p Probe) sourceName(m Mount) string {
+	if !strings.HasPrefix(m.Source, "/dev/") {
+		return ""
+	}
+	if m.Source == "/dev/root" {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p.hostPath(m.Target), &st); err == nil {
+			if n := p.nameOfDevT(uint64(st.Dev)); n != "" {
+				return n
+			}
+		}
+	}
+	if real, err := filepath.EvalSymlinks(p.hostPath(m.Source)); err == nil {
+		return filepath.Base(real)
+	}
+	return filepath.Base(m.Source)
+}
+
+// disksOf are the whole disks beneath a block device: a partition's disk,
+// a device mapper's or RAID's members, a loop device's backing file's disk.
+func (p Probe) disksOf(name string, depth int) []string {
+	if depth > 8 || name == "" {
+		return nil
+	}
+	sys := sysBlock(name)
+	if p.exists(path.Join(sys, "partition")) {
+		if d := p.parentDisk(name); d != "" {
+			return []string{d}
+		}
+		return nil
+	}
+	if slaves := p.readDir(path.Join(sys, "slaves")); len(slaves) > 0 {
+		var out []string
+		for _, s := range slaves {
+			out = append(out, p.disksOf(s, depth+1)...)
+		}
+		return out
+	}
+	if backing := p.readSys(path.Join(sys, "loop/backing_file")); backing != "" {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p.hostPath(backing), &st); err == nil {
+			return p.disksOf(p.nameOfDevT(uint64(st.Dev)), depth+1)
+		}
+		return nil
+	}
+	return []string{name}
+}
+
+// InUse maps each disk the running system uses (a mounted file system, swap,
+// or a device stacked on it) to why.
+func (p Probe) InUse() (map[string]string, error) {
+	used := map[string]string{}
+	ms, err := p.Mounts()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		for _, d := range p.disksOf(p.sourceName(m), 0) {
+			if _, ok := used[d]; !ok {
+				used[d] = fmt.Sprintf("%s is mounted at %s", m.Source, m.Target)
+			}
+		}
+	}
+	if f, err := p.FS.Open("proc/swaps"); err == nil {
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) == 0 || !strings.HasPrefix(fields[0], "/dev/") {
+				continue
+			}
+			for _, d := range p.disksOf(p.sourceName(Mount{Source: fields[0], Target: "/"}), 0) {
+				if _, ok := used[d]; !ok {
+					used[d] = fields[0] + " is used as swap"
+				}
+			}
+		}
+		f.Close()
+	}
+	return used, nil
+}
+
+// Holders lists devices stacked on a disk or its partitions (LVM, RAID,
+// dm-crypt), which make it busy.
+func (p Probe) Holders(name string) []string {
+	var hs []string
+	for _, h := range p.readDir(path.Join(sysBlock(name), "holders")) {
+		hs = append(hs, h+" (on "+name+")")
+	}
+	for _, part := range p.Partitions(name) {
+		for _, h := range p.readDir(path.Join(sysBlock(name), part, "holders")) {
+			hs = append(hs, h+" (on "+part+")")
+		}
+	}
+	return hs
+}
+
+// Disks lists the whole disks an install could go to, in name order:
+// no loop, RAM, optical or stacked devices, none the running system uses.
+func (p Probe) Disks() ([]Device, error) {
+	used, err := p.InUse()
+	if err != nil {
+		return nil, err
+	}
+	var out []Device
+	for _, name := range p.readDir("sys/class/block") {
+		sys := sysBlock(name)
+		if p.exists(path.Join(sys, "partition")) || used[name] != "" || len(p.Holders(name)) > 0 {
+			continue
+		}
+		skip := false
+		for _, pre := range []string{"loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd", "mtdblock"} {
+			skip = skip || strings.HasPrefix(name, pre)
+		}
+		if skip {
+			continue
+		}
+		sectors, _ := strconv.ParseInt(p.readSys(path.Join(sys, "size")), 10, 64)
+		if sectors <= 0 {
+			continue
+		}
+		out = append(out, Device{
+			Arg: "/dev/" + name, Path: filepath.Join(p.Root, "dev", name), Name: name, Kind: KindDisk,
+			Size: sectors * 512, SectorSize: 512, Model: p.model(name),
+		})
+	}
+	return out, nil
+}
+
+// ext4 superblock fields.
+const (
+	superblockOffset = 1024
+	extMagic         = 0xEF53
+)
+
+// ReadExtLabel reads the label of an ext2/3/4 file system; ok is false
+// when r holds no ext file system.
+func ReadExtLabel(r io.ReaderAt) (label string, ok bool) {
+	sb := make([]byte, 136)
+	if _, err := r.ReadAt(sb, superblockOffset); err != nil {
+		return "", false
+	}
+	if binary.LittleEndian.Uint16(sb[56:58]) != extMagic {
+		return "", false
+	}
+	return string(bytes.TrimRight(sb[120:136], "\x00")), true
+}

@@ -1,0 +1,150 @@
+package install
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/cli"
+)
+
+// Runner runs external programs (mkfs, mount, grub-install, ...).
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) error
+}
+
+// ExecRunner runs programs for real; their output goes to the log when
+// debugging and into the error when they fail.
+type ExecRunner struct {
+	Log   cli.Logger
+	Debug bool
+}
+
+// Run runs one program and waits for it.
+func (r ExecRunner) Run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if r.Debug && r.Log != nil && out.Len() > 0 {
+		r.Log.Printf("%s: %s", name, strings.TrimSpace(out.String()))
+	}
+	if err != nil {
+		msg := strings.TrimSpace(out.String())
+		if len(msg) > 2000 {
+			msg = "..." + msg[len(msg)-2000:]
+		}
+		if msg != "" {
+			return errors.Wrapf(err, "%s (%s)", quoteArgs(name, args), msg)
+		}
+		return errors.Wrap(err, quoteArgs(name, args))
+	}
+	return nil
+}
+
+// quoteArgs prints a command line the way a shell would read it.
+func quoteArgs(name string, args []string) string {
+	parts := []string{shellQuote(name)}
+	for _, a := range args {
+		parts = append(parts, shellQuote(a))
+	}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=,:+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// System is the kernel seam: sync, partition re-reading and the final
+// reboot or power-off. Tests record calls instead.
+type System interface {
+	Sync()
+	// RereadPartitions asks the kernel to re-read a disk's partition
+	// table and waits for the partition device nodes to appear.
+	RereadPartitions(disk string, parts []string) error
+	Reboot() error
+	PowerOff() error
+}
+
+// LinuxSystem is the real System.
+type LinuxSystem struct{}
+
+// Sync flushes every file system.
+func (LinuxSystem) Sync() { unix.Sync() }
+
+// RereadPartitions issues BLKRRPART (retrying while the disk is busy
+// settling) and waits up to 10 s for the nodes.
+func (LinuxSystem) RereadPartitions(disk string, parts []string) error {
+	f, err := os.OpenFile(disk, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for i := 0; ; i++ {
+		err = unix.IoctlSetInt(int(f.Fd()), unix.BLKRRPART, 0)
+		if err == nil || i == 10 {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		return errors.Wrapf(err, "re-read the partition table of %s", disk)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range parts {
+		for {
+			if _, err := os.Stat(p); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.Errorf("%s did not appear after re-reading the partition table of %s", p, disk)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Reboot syncs and restarts the machine.
+func (LinuxSystem) Reboot() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+}
+
+// PowerOff syncs and powers the machine off.
+func (LinuxSystem) PowerOff() error {
+	unix.Sync()
+	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+}
+
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// SetEcho turns terminal echo on or off (for the password question); it
+// does nothing on something that is not a terminal.
+func SetEcho(f *os.File, on bool) {
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		return
+	}
+	if on {
+		t.Lflag |= unix.ECHO
+	} else {
+		t.Lflag &^= unix.ECHO
+	}
+	_ = unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+}
