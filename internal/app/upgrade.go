@@ -1,6 +1,20 @@
 package app
 
-import "github.com/bhojpur/os/internal/cli"
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/upgrade"
+	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
 
 // UpgradeRootfsDescription is bos-upgrade-rootfs's --help text.
 const UpgradeRootfsDescription = `Upgrade the Bhojpur OS root file system and DCP to a release: download,
@@ -17,10 +31,12 @@ does nothing.`
 type UpgradeCLI struct {
 	cli.Globals
 	Release     string `name:"release" aliases:"to" help:"Release to install (default: the latest of the channel)." env:"BOS_VERSION" placeholder:"VERSION"`
-	Channel     string `help:"Release channel URL used to resolve the latest release." env:"BOS_CHANNEL_URL" default:"https://github.com/bhojpur/os/releases/latest" placeholder:"URL"`
-	Source      string `help:"Install from this local bos/system tree instead of downloading." type:"path" placeholder:"DIR"`
-	Destination string `help:"System tree to upgrade." default:"/bos/system" placeholder:"DIR"`
-	LockFile    string `name:"lock-file" help:"Lock file; a second run fails and says who holds it." default:"/run/bos/upgrade.lock" placeholder:"FILE"`
+	Channel     string `help:"Release channel URL used to resolve the latest release: it redirects to .../tag/VERSION, or answers JSON with tag_name or version, or plain text VERSION." env:"BOS_CHANNEL_URL" default:"https://github.com/bhojpur/os/releases/latest" placeholder:"URL"`
+	ReleaseURL  string `name:"release-url" help:"Where artifacts are: a template with {version} and {artifact}, or a base URL to which /VERSION/ARTIFACT is added." env:"BOS_RELEASE_URL" default:"https://github.com/bhojpur/os/releases/download/{version}/{artifact}" placeholder:"URL"`
+	Arch        string `help:"Architecture of the artifacts to fetch (default: this machine's)." env:"BOS_ARCH" placeholder:"ARCH"`
+	Source      string `help:"Install from this local bos/system tree instead of downloading (a host path, not taken inside --root)." type:"path" placeholder:"DIR"`
+	Destination string `help:"System tree to upgrade (inside --root)." default:"/bos/system" placeholder:"DIR"`
+	LockFile    string `name:"lock-file" help:"Lock file (inside --root); a second run fails and says who holds it." default:"/run/bos/upgrade.lock" placeholder:"FILE"`
 	Remount     bool   `help:"Remount /bos read-write for the upgrade and read-only after."`
 	Sync        bool   `help:"Sync file systems after the upgrade."`
 	Reboot      bool   `help:"Reboot after a successful upgrade."`
@@ -32,7 +48,44 @@ type UpgradeCLI struct {
 // NewUpgradeCLI returns the CLI for one component (bos or kernel).
 func NewUpgradeCLI(component string) *UpgradeCLI { return &UpgradeCLI{component: component} }
 
-// Run upgrades.
+// Run upgrades, or rolls back.
 func (c *UpgradeCLI) Run(env *cli.Env) error {
-	return cli.NotImplemented("upgrading the " + c.component + " (issue 7)")
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	fsys, err := store.NewOSFS(env.Root)
+	if err != nil {
+		return err
+	}
+	f := &fetch.Fetcher{Log: env.Log.Printf}
+	if t, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(t.Fd())) {
+		f.Progress = upgrade.TerminalProgress(env.Stderr)
+	}
+	arch := c.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	opt := upgrade.Options{
+		Component: c.component,
+		Release:   c.Release,
+		Channel:   c.Channel,
+		URL:       c.ReleaseURL,
+		Arch:      arch,
+		Source:    c.Source,
+		Dest:      c.Destination,
+		LockFile:  filepath.Join(env.Root, c.LockFile),
+		Remount:   c.Remount,
+		Sync:      c.Sync,
+		Reboot:    c.Reboot,
+		DryRun:    c.DryRun,
+		Rollback:  c.Rollback,
+	}
+	return upgrade.Run(ctx, opt, &upgrade.Env{
+		Root:    env.Root,
+		FS:      fsys,
+		Fetcher: f,
+		Runner:  upgrade.ExecRunner{},
+		Sync:    syscall.Sync,
+		Log:     env.Log.Printf,
+		Out:     env.Stdout,
+	})
 }

@@ -1,0 +1,257 @@
+// Package archive unpacks a release's gzipped tar into a directory of a
+// store.FS and refuses every entry that would land, or point, outside it:
+// absolute names, ".." elements, symlinks whose target leaves the tree,
+// hard links to names outside it, device nodes and fifos. Names are also
+// resolved with securejoin against the links already extracted, so even a
+// chain of in-tree links cannot lead out. Every file is fsynced, and every
+// directory once at the end, so the tree is durable before it is renamed
+// into place.
+package archive
+
+import (
+	"archive/tar"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/klauspost/compress/gzip"
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+// Error classes; errors.Is finds them.
+var (
+	// ErrUnsafe: an entry would escape the target or is not allowed.
+	ErrUnsafe = errors.New("unsafe archive entry")
+	// ErrFormat: the stream is not a gzipped tar.
+	ErrFormat = errors.New("bad archive")
+)
+
+// Options tune Extract.
+type Options struct {
+	// Strip drops this many leading name elements (1: the top directory).
+	Strip int
+	// MaxBytes bounds the bytes written (0: no bound).
+	MaxBytes int64
+}
+
+// vfs lets securejoin walk links through a store.FS.
+type vfs struct{ fs store.FS }
+
+func (v vfs) Lstat(name string) (os.FileInfo, error) { return v.fs.Lstat(name) }
+func (v vfs) Readlink(name string) (string, error)   { return v.fs.Readlink(name) }
+
+// Extract unpacks the gzipped tar r into dir (which must exist). It reads r
+// to the end of the gzip stream.
+func Extract(r io.Reader, fsys store.FS, dir string, opt Options) error {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return errors.Wrapf(ErrFormat, "gzip: %v", err)
+	}
+	x := &extractor{fs: fsys, dir: path.Clean(dir), opt: opt, dirs: map[string]bool{path.Clean(dir): true}}
+	tr := tar.NewReader(zr)
+	buf := make([]byte, 1<<20)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return errors.Wrapf(ErrFormat, "tar: %v", err)
+		}
+		if err := x.entry(hdr, tr, buf); err != nil {
+			return err
+		}
+	}
+	// The rest of the gzip stream (tar padding), so its CRC is checked.
+	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
+		return errors.Wrapf(ErrFormat, "gzip: %v", err)
+	}
+	return x.syncDirs()
+}
+
+type extractor struct {
+	fs      store.FS
+	dir     string
+	opt     Options
+	written int64
+	dirs    map[string]bool // directories to fsync at the end
+}
+
+// clean checks an archive name and returns it relative to the target,
+// with Strip elements dropped; "" means the entry is stripped away.
+func (x *extractor) clean(name string) (string, error) {
+	if strings.HasPrefix(name, "/") {
+		return "", errors.Wrapf(ErrUnsafe, "%s: absolute name", name)
+	}
+	var parts []string
+	for i, p := range strings.Split(name, "/") {
+		switch {
+		case p == "..":
+			return "", errors.Wrapf(ErrUnsafe, "%s: a \"..\" element leaves the target", name)
+		case p == "" || p == "." && (i > 0 || x.opt.Strip == 0):
+			continue // the top directory may be "." (tar -C dir .)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) <= x.opt.Strip {
+		return "", nil
+	}
+	rest := parts[x.opt.Strip:]
+	for _, p := range rest {
+		if p == "." {
+			return "", errors.Wrapf(ErrUnsafe, "%s: unexpected \".\" element", name)
+		}
+	}
+	return strings.Join(rest, "/"), nil
+}
+
+// resolve is the FS name of rel inside the target, following the links
+// already extracted but never out of the target.
+func (x *extractor) resolve(rel string) (string, error) {
+	dir, base := path.Split(rel)
+	parent, err := securejoin.SecureJoinVFS(x.dir, dir, vfs{x.fs})
+	if err != nil {
+		return "", errors.Wrapf(err, "resolve %s in %s", rel, x.dir)
+	}
+	return path.Join(parent, base), nil
+}
+
+func (x *extractor) mkdirs(name string, perm fs.FileMode) error {
+	if x.dirs[name] {
+		return nil
+	}
+	if !strings.HasPrefix(name, x.dir+"/") {
+		return errors.Wrapf(ErrUnsafe, "%s: outside %s", name, x.dir)
+	}
+	if err := x.mkdirs(path.Dir(name), 0o755); err != nil {
+		return err
+	}
+	fi, err := x.fs.Lstat(name)
+	switch {
+	case err == nil && fi.IsDir():
+	case err == nil:
+		return errors.Wrapf(ErrUnsafe, "%s: exists and is not a directory", name)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := x.fs.Mkdir(name, perm); err != nil {
+			return errors.Wrapf(err, "create %s", name)
+		}
+	default:
+		return errors.Wrapf(err, "stat %s", name)
+	}
+	x.dirs[name] = true
+	return nil
+}
+
+func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
+	rel, err := x.clean(hdr.Name)
+	if err != nil || rel == "" {
+		return err
+	}
+	perm := fs.FileMode(hdr.Mode) & fs.ModePerm
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		target, err := x.resolve(rel)
+		if err != nil {
+			return err
+		}
+		return x.mkdirs(target, perm|0o700)
+	case tar.TypeReg:
+		target, err := x.resolve(rel)
+		if err != nil {
+			return err
+		}
+		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return x.file(target, perm, r, hdr.Size, buf)
+	case tar.TypeSymlink:
+		link := hdr.Linkname
+		if strings.HasPrefix(link, "/") {
+			return errors.Wrapf(ErrUnsafe, "%s: symlink to the absolute path %s", hdr.Name, link)
+		}
+		if to := path.Join(path.Dir(rel), link); to == ".." || strings.HasPrefix(to, "../") {
+			return errors.Wrapf(ErrUnsafe, "%s: symlink to %s leaves the target", hdr.Name, link)
+		}
+		target, err := x.resolve(rel)
+		if err != nil {
+			return err
+		}
+		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return errors.Wrapf(x.fs.Symlink(link, target), "symlink %s", target)
+	case tar.TypeLink:
+		old, err := x.clean(hdr.Linkname)
+		if err != nil {
+			return errors.Wrapf(ErrUnsafe, "%s: hard link to %s: %v", hdr.Name, hdr.Linkname, err)
+		}
+		if old == "" {
+			return errors.Wrapf(ErrUnsafe, "%s: hard link to %s, outside the target", hdr.Name, hdr.Linkname)
+		}
+		oldTarget, err := x.resolve(old)
+		if err != nil {
+			return err
+		}
+		if fi, err := x.fs.Lstat(oldTarget); err != nil || !fi.Mode().IsRegular() {
+			return errors.Wrapf(ErrUnsafe, "%s: hard link to %s, which is not a file extracted before", hdr.Name, hdr.Linkname)
+		}
+		target, err := x.resolve(rel)
+		if err != nil {
+			return err
+		}
+		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
+			return err
+		}
+		return errors.Wrapf(x.fs.Link(oldTarget, target), "hard link %s", target)
+	case tar.TypeXGlobalHeader:
+		return nil
+	}
+	return errors.Wrapf(ErrUnsafe, "%s: entry type %q is not allowed in a release", hdr.Name, hdr.Typeflag)
+}
+
+func (x *extractor) file(name string, perm fs.FileMode, r io.Reader, size int64, buf []byte) error {
+	if x.opt.MaxBytes > 0 && x.written+size > x.opt.MaxBytes {
+		return errors.Wrapf(ErrUnsafe, "%s: the archive holds more than %d bytes", name, x.opt.MaxBytes)
+	}
+	x.written += size
+	f, err := x.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return errors.Wrapf(err, "create %s", name)
+	}
+	if _, err := io.CopyBuffer(onlyWriter{f}, r, buf); err != nil {
+		f.Close()
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return errors.Wrapf(ErrFormat, "%s: archive truncated", name)
+		}
+		return errors.Wrapf(err, "write %s", name)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return errors.Wrapf(err, "sync %s", name)
+	}
+	return errors.Wrapf(f.Close(), "close %s", name)
+}
+
+// onlyWriter hides ReadFrom, so CopyBuffer uses our buffer.
+type onlyWriter struct{ io.Writer }
+
+// syncDirs fsyncs every directory made, deepest first.
+func (x *extractor) syncDirs() error {
+	dirs := make([]string, 0, len(x.dirs))
+	for d := range x.dirs {
+		dirs = append(dirs, d)
+	}
+	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+	for _, d := range dirs {
+		if err := x.fs.SyncDir(d); err != nil {
+			return errors.Wrapf(err, "sync %s", d)
+		}
+	}
+	return nil
+}

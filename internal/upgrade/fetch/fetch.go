@@ -1,0 +1,508 @@
+// Package fetch downloads release artifacts: streamed to disk while being
+// hashed (sha256) through one writer, resumed with an HTTP Range request
+// after an interruption (the hash still covers the whole file: the part
+// already on disk is read through it first), retried with backoff on
+// transient errors, and checked against the release's sha256sum file
+// before the caller may use them. A mismatch deletes the download.
+package fetch
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+// Error classes; errors.Is finds them.
+var (
+	// ErrChecksum: an artifact's sha256 differs from the release's.
+	ErrChecksum = errors.New("checksum mismatch")
+	// ErrFetch: the server or the network failed, after the retries.
+	ErrFetch = errors.New("download failed")
+)
+
+// DefaultURL is where a release's artifacts are, by default: {version} and
+// {artifact} are replaced.
+const DefaultURL = "https://github.com/bhojpur/os/releases/download/{version}/{artifact}"
+
+// ArtifactURL fills a URL template. A template without placeholders is a
+// base: /{version}/{artifact} is appended.
+func ArtifactURL(template, version, artifact string) string {
+	if !strings.Contains(template, "{artifact}") {
+		template = strings.TrimRight(template, "/") + "/{version}/{artifact}"
+	}
+	r := strings.NewReplacer("{version}", url.PathEscape(version), "{artifact}", url.PathEscape(artifact))
+	return r.Replace(template)
+}
+
+// Retry is the retry policy for transient errors (connection refused or
+// cut, timeouts, HTTP 5xx and 429).
+type Retry struct {
+	Attempts int           // attempts that made no progress before giving up (default 5)
+	Base     time.Duration // first backoff, doubled each time (default 500ms)
+	Max      time.Duration // longest backoff (default 15s)
+	Stall    time.Duration // no bytes for this long cuts an attempt (default 60s)
+}
+
+func (r Retry) withDefaults() Retry {
+	if r.Attempts <= 0 {
+		r.Attempts = 5
+	}
+	if r.Base <= 0 {
+		r.Base = 500 * time.Millisecond
+	}
+	if r.Max <= 0 {
+		r.Max = 15 * time.Second
+	}
+	if r.Stall <= 0 {
+		r.Stall = 60 * time.Second
+	}
+	return r
+}
+
+// Fetcher downloads over HTTP(S). Client nil means http.DefaultClient
+// (TLS verified against the system roots).
+type Fetcher struct {
+	Client *http.Client
+	Retry  Retry
+	Log    func(format string, args ...any)
+	// Progress, when set, returns a writer that is told of every byte of
+	// an artifact of the given size (-1 unknown), starting at done.
+	Progress func(name string, size, done int64) io.WriteCloser
+}
+
+func (f *Fetcher) logf(format string, args ...any) {
+	if f.Log != nil {
+		f.Log(format, args...)
+	}
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	return http.DefaultClient
+}
+
+// transient marks an error worth retrying.
+type transient struct{ error }
+
+func (t transient) Unwrap() error { return t.error }
+
+func isTransient(err error) bool {
+	var t transient
+	return errors.As(err, &t)
+}
+
+// retry runs attempt until it succeeds, fails for good, or has failed
+// Attempts times without progress.
+func (f *Fetcher) retry(ctx context.Context, what string, attempt func() (progress bool, err error)) error {
+	r := f.Retry.withDefaults()
+	wait := r.Base
+	failures := 0
+	for total := 1; ; total++ {
+		progress, err := attempt()
+		if err == nil {
+			return nil
+		}
+		if !isTransient(err) {
+			return err
+		}
+		if progress {
+			failures, wait = 0, r.Base
+		}
+		failures++
+		if failures >= r.Attempts || total >= 20*r.Attempts {
+			return errors.Wrapf(ErrFetch, "%s: %v (gave up after %d attempts)", what, err, total)
+		}
+		f.logf("%s: %v; retrying in %v", what, err, wait)
+		select {
+		case <-ctx.Done():
+			return errors.Wrapf(ctx.Err(), "%s", what)
+		case <-time.After(wait):
+		}
+		if wait *= 2; wait > r.Max {
+			wait = r.Max
+		}
+	}
+}
+
+// statusError classes an HTTP status.
+func statusError(u string, resp *http.Response) error {
+	err := errors.Wrapf(ErrFetch, "GET %s: HTTP %s", u, resp.Status)
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {
+		return transient{err}
+	}
+	return err
+}
+
+// Get fetches a small document (at most limit bytes) into memory, with
+// retries. It also returns the final URL after redirects.
+func (f *Fetcher) Get(ctx context.Context, u string, limit int64) ([]byte, *url.URL, error) {
+	var body []byte
+	var final *url.URL
+	err := f.retry(ctx, "GET "+u, func() (bool, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return false, errors.Wrapf(ErrFetch, "GET %s: %v", u, err)
+		}
+		resp, err := f.client().Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			return false, transient{err}
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, statusError(u, resp)
+		}
+		body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return false, transient{err}
+		}
+		if int64(len(body)) > limit {
+			return false, errors.Wrapf(ErrFetch, "GET %s: more than %d bytes", u, limit)
+		}
+		final = resp.Request.URL
+		return false, nil
+	})
+	return body, final, err
+}
+
+// Latest resolves the latest release from a channel URL. It follows
+// redirects; a final URL whose path has /tag/<version> (GitHub's
+// releases/latest) names the version. Otherwise the body does: a JSON
+// object with "tag_name" or "version", or plain text whose first word is
+// the version.
+func (f *Fetcher) Latest(ctx context.Context, channel string) (string, error) {
+	body, final, err := f.Get(ctx, channel, 64<<10)
+	if err != nil {
+		return "", err
+	}
+	v := ""
+	if final != nil {
+		if i := strings.LastIndex(final.Path, "/tag/"); i >= 0 {
+			v, _ = url.PathUnescape(strings.Trim(final.Path[i+len("/tag/"):], "/"))
+		}
+	}
+	trimmed := strings.TrimSpace(string(body))
+	if v == "" && strings.HasPrefix(trimmed, "{") {
+		var doc struct {
+			TagName string `json:"tag_name"`
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil {
+			return "", errors.Wrapf(ErrFetch, "channel %s: bad JSON: %v", channel, err)
+		}
+		v = doc.TagName
+		if v == "" {
+			v = doc.Version
+		}
+	} else if v == "" {
+		if fields := strings.Fields(trimmed); len(fields) > 0 && !strings.HasPrefix(trimmed, "<") {
+			v = fields[0]
+		}
+	}
+	if !store.ValidVersion(v) {
+		return "", errors.Wrapf(ErrFetch, "channel %s names no valid release (got %q)", channel, v)
+	}
+	return v, nil
+}
+
+// Sums is a release's sha256sum file: artifact name to lower-case hex.
+type Sums map[string]string
+
+// ParseSums reads sha256sum output ("<hex>  <name>", or "<hex> *<name>").
+func ParseSums(r io.Reader) (Sums, error) {
+	sums := Sums{}
+	sc := bufio.NewScanner(r)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(text) == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		sum, name, ok := strings.Cut(text, " ")
+		name = strings.TrimPrefix(strings.TrimPrefix(name, " "), "*")
+		if b, err := hex.DecodeString(sum); !ok || err != nil || len(b) != sha256.Size || name == "" || strings.Contains(name, "/") {
+			return nil, errors.Errorf("line %d: not \"<sha256>  <name>\": %q", line, text)
+		}
+		if old, dup := sums[name]; dup && old != strings.ToLower(sum) {
+			return nil, errors.Errorf("line %d: %s listed twice with different sums", line, name)
+		}
+		sums[name] = strings.ToLower(sum)
+	}
+	return sums, sc.Err()
+}
+
+// Result is a verified download.
+type Result struct {
+	Size int64
+	Sum  string // hex sha256
+}
+
+// Download fetches u into the file part of fsys, resuming what part
+// already holds, and verifies it against want (hex sha256). When consume
+// is set, it is given the whole artifact as a stream, from its first byte,
+// while it downloads (once per attempt); its result counts only when the
+// checksum matches. On a mismatch the part file is deleted. The caller
+// renames or removes part afterwards.
+func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, want string, consume func(io.Reader) error) (Result, error) {
+	var res Result
+	name := path.Base(u)
+	err := f.retry(ctx, name, func() (bool, error) {
+		var err error
+		var progress bool
+		res, progress, err = f.attempt(ctx, u, fsys, part, consume)
+		return progress, err
+	})
+	if err != nil && !(IsConsumeError(err) && res.Sum != want) {
+		if IsConsumeError(err) { // whole and verified, but unusable: nothing to resume
+			if rerr := fsys.RemoveAll(part); rerr != nil {
+				f.logf("remove %s: %v", part, rerr)
+			}
+		}
+		return res, err
+	}
+	if res.Sum != want {
+		if rerr := fsys.RemoveAll(part); rerr != nil {
+			f.logf("remove %s: %v", part, rerr)
+		}
+		return res, errors.Wrapf(ErrChecksum, "%s: sha256 %s, the release says %s; the download was deleted", name, res.Sum, want)
+	}
+	return res, nil
+}
+
+// consumeError is an error of the consumer, not of the download.
+type consumeError struct{ error }
+
+func (c consumeError) Unwrap() error { return c.error }
+
+// attempt is one try of Download.
+func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part string, consume func(io.Reader) error) (Result, bool, error) {
+	var have int64
+	if fi, err := fsys.Lstat(part); err == nil && fi.Mode().IsRegular() {
+		have = fi.Size()
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Result{}, false, errors.Wrapf(err, "stat %s", part)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return Result{}, false, errors.Wrapf(ErrFetch, "GET %s: %v", u, err)
+	}
+	if have > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		if ctx.Err() != nil && context.Cause(ctx) == ctx.Err() {
+			return Result{}, false, ctx.Err()
+		}
+		return Result{}, false, transient{errors.Wrapf(err, "GET %s", u)}
+	}
+	defer resp.Body.Close()
+
+	size := int64(-1)
+	body := io.Reader(resp.Body)
+	switch {
+	case have > 0 && resp.StatusCode == http.StatusPartialContent:
+		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != have {
+			fsys.RemoveAll(part)
+			return Result{}, false, transient{errors.Errorf("GET %s: unexpected Content-Range %q; starting over", u, resp.Header.Get("Content-Range"))}
+		}
+		size = total
+		f.logf("%s: resuming at %d bytes", path.Base(u), have)
+	case have > 0 && resp.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		_, total, _ := contentRange(resp.Header.Get("Content-Range"))
+		if total != have {
+			if err := fsys.RemoveAll(part); err != nil {
+				return Result{}, false, errors.Wrapf(err, "remove %s", part)
+			}
+			return Result{}, false, transient{errors.Errorf("GET %s: %s holds %d bytes, more than the artifact; starting over", u, part, have)}
+		}
+		size, body = total, http.NoBody // the part is whole already
+	case resp.StatusCode == http.StatusOK:
+		have = 0
+		size = resp.ContentLength
+	default:
+		return Result{}, false, statusError(u, resp)
+	}
+
+	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	if have == 0 {
+		flag |= os.O_TRUNC
+	}
+	out, err := fsys.OpenFile(part, flag, 0o644)
+	if err != nil {
+		return Result{}, false, errors.Wrapf(err, "open %s", part)
+	}
+	defer func() {
+		if out != nil {
+			out.Close()
+		}
+	}()
+
+	h := sha256.New()
+	var pipe *chunkPipe
+	var done chan error
+	if consume != nil {
+		pipe = newChunkPipe(16, 256<<10)
+		done = make(chan error, 1)
+		go func() {
+			err := consume(pipe)
+			pipe.CloseRead()
+			done <- err
+		}()
+	}
+	feed := func(err error) error { // ends the consumer's stream, returns its error
+		if pipe == nil {
+			return nil
+		}
+		pipe.CloseWrite(err)
+		return <-done
+	}
+
+	// The part already on disk: through the hash (and the consumer).
+	if have > 0 {
+		if err := replay(fsys, part, have, h, pipe); err != nil {
+			feed(err)
+			return Result{}, false, err
+		}
+	}
+	var prog io.WriteCloser
+	if f.Progress != nil {
+		prog = f.Progress(path.Base(u), size, have)
+		defer prog.Close()
+	}
+
+	// The network: one buffer goes to the consumer, the hash and the file.
+	r := f.Retry.withDefaults()
+	stall := time.AfterFunc(r.Stall, func() { cancel(errors.Errorf("no data for %v", r.Stall)) })
+	defer stall.Stop()
+	buf := make([]byte, 256<<10)
+	got := int64(0)
+	var netErr error
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			stall.Reset(r.Stall)
+			chunk := buf[:n]
+			if pipe != nil {
+				pipe.Write(chunk)
+			}
+			h.Write(chunk)
+			if _, err := out.Write(chunk); err != nil {
+				feed(err)
+				return Result{}, got > 0, errors.Wrapf(err, "write %s", part)
+			}
+			if prog != nil {
+				prog.Write(chunk)
+			}
+			got += int64(n)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+				rerr = cause
+			}
+			netErr = rerr
+			break
+		}
+	}
+	if netErr == nil && size >= 0 && have+got != size {
+		netErr = io.ErrUnexpectedEOF
+	}
+	// Keep what arrived, for the next attempt or the next run.
+	if err := out.Sync(); err != nil {
+		feed(err)
+		return Result{}, got > 0, errors.Wrapf(err, "sync %s", part)
+	}
+	err = out.Close()
+	out = nil
+	if err != nil {
+		feed(err)
+		return Result{}, got > 0, errors.Wrapf(err, "close %s", part)
+	}
+	if netErr != nil {
+		feed(netErr)
+		if ctx.Err() != nil && context.Cause(ctx) == ctx.Err() {
+			return Result{}, got > 0, ctx.Err()
+		}
+		return Result{}, got > 0, transient{errors.Wrapf(netErr, "GET %s after %d bytes", u, have+got)}
+	}
+	res := Result{Size: have + got, Sum: hex.EncodeToString(h.Sum(nil))}
+	if cerr := feed(nil); cerr != nil {
+		return res, true, consumeError{cerr}
+	}
+	return res, true, nil
+}
+
+// replay reads the first n bytes of part through h and the pipe.
+func replay(fsys store.FS, part string, n int64, h hash.Hash, pipe *chunkPipe) error {
+	in, err := fsys.Open(part)
+	if err != nil {
+		return errors.Wrapf(err, "open %s", part)
+	}
+	defer in.Close()
+	w := io.Writer(h)
+	if pipe != nil {
+		w = io.MultiWriter(pipe, h)
+	}
+	if _, err := io.CopyBuffer(w, io.LimitReader(in, n), make([]byte, 256<<10)); err != nil {
+		return errors.Wrapf(err, "read %s", part)
+	}
+	return nil
+}
+
+// contentRange parses "bytes START-END/TOTAL" and "bytes */TOTAL".
+func contentRange(v string) (start, total int64, ok bool) {
+	v, found := strings.CutPrefix(v, "bytes ")
+	if !found {
+		return 0, -1, false
+	}
+	rng, tot, found := strings.Cut(v, "/")
+	if !found {
+		return 0, -1, false
+	}
+	total, err := strconv.ParseInt(tot, 10, 64)
+	if err != nil {
+		total = -1
+	}
+	if rng == "*" {
+		return 0, total, true
+	}
+	s, _, found := strings.Cut(rng, "-")
+	start, err = strconv.ParseInt(s, 10, 64)
+	return start, total, found && err == nil
+}
+
+// IsConsumeError says whether err came from Download's consumer (for
+// example an unsafe archive) rather than from the download.
+func IsConsumeError(err error) bool {
+	var c consumeError
+	return errors.As(err, &c)
+}

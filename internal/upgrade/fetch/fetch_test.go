@@ -1,0 +1,314 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func TestParseSums(t *testing.T) {
+	a, b := strings.Repeat("a", 64), strings.Repeat("B", 64)
+	got, err := ParseSums(strings.NewReader(a + "  bos-amd64.iso\n" + b + " *bos-initrd-amd64\n\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Sums{"bos-amd64.iso": a, "bos-initrd-amd64": strings.ToLower(b)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseSums (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{
+		"abc  short\n",
+		a + "  dir/name\n",
+		a + "\n",
+		a + "  x\n" + b + "  x\n",
+	} {
+		if _, err := ParseSums(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseSums(%q) = nil error", bad)
+		}
+	}
+}
+
+func TestArtifactURL(t *testing.T) {
+	for _, tc := range []struct{ tmpl, want string }{
+		{DefaultURL, "https://github.com/bhojpur/os/releases/download/v1.0/bos-amd64.iso"},
+		{"http://mirror/bos/", "http://mirror/bos/v1.0/bos-amd64.iso"},
+		{"http://m/{artifact}?v={version}", "http://m/bos-amd64.iso?v=v1.0"},
+	} {
+		if got := ArtifactURL(tc.tmpl, "v1.0", "bos-amd64.iso"); got != tc.want {
+			t.Errorf("ArtifactURL(%q) = %q, want %q", tc.tmpl, got, tc.want)
+		}
+	}
+}
+
+func TestLatest(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/releases/latest", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/releases/tag/v1.2.3", http.StatusFound)
+	})
+	mux.HandleFunc("/releases/tag/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html></html>") })
+	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"tag_name": "v2.0.0", "name": "x"}`) })
+	mux.HandleFunc("/version-json", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, `{"version": "v2.1.0"}`) })
+	mux.HandleFunc("/text", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "v3.0.0\n") })
+	mux.HandleFunc("/html", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>v9</html>") })
+	mux.HandleFunc("/evil", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "../../etc\n") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 1}}
+	for path, want := range map[string]string{"/releases/latest": "v1.2.3", "/json": "v2.0.0", "/version-json": "v2.1.0", "/text": "v3.0.0", "/html": "", "/evil": "", "/missing": ""} {
+		got, err := f.Latest(context.Background(), srv.URL+path)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("Latest(%s) = %q, %v; want %q", path, got, err, want)
+		}
+		if want == "" && !errors.Is(err, ErrFetch) {
+			t.Errorf("Latest(%s) error %v is not ErrFetch", path, err)
+		}
+	}
+}
+
+// flaky serves one artifact and misbehaves as told.
+type flaky struct {
+	data      []byte
+	mu        sync.Mutex
+	fail5xx   int   // answer 503 this many times first
+	cutAt     int64 // cut the first answer after this many bytes (0: never)
+	noRanges  bool  // ignore Range headers
+	requests  []string
+	slowFirst time.Duration
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.requests = append(f.requests, r.Header.Get("Range"))
+	fail := f.fail5xx > 0
+	if fail {
+		f.fail5xx--
+	}
+	cut := f.cutAt
+	f.cutAt = 0
+	slow := f.slowFirst
+	f.slowFirst = 0
+	f.mu.Unlock()
+	switch {
+	case fail:
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	case slow > 0:
+		w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+		w.Write(f.data[:10])
+		w.(http.Flusher).Flush()
+		time.Sleep(slow)
+	case cut > 0:
+		w.Header().Set("Content-Length", fmt.Sprint(len(f.data)))
+		w.Write(f.data[:cut])
+		w.(http.Flusher).Flush()
+		conn, _, _ := http.NewResponseController(w).Hijack()
+		conn.Close()
+	case f.noRanges:
+		w.Write(f.data)
+	default:
+		http.ServeContent(w, r, "a", time.Time{}, bytes.NewReader(f.data))
+	}
+}
+
+func setup(t *testing.T, h http.Handler) (*httptest.Server, store.FS, string) {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	fsys, err := store.NewOSFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, fsys, dir
+}
+
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+func TestDownloadCases(t *testing.T) {
+	data := payload(3<<20 + 17)
+	for _, tc := range []struct {
+		name     string
+		server   *flaky
+		part     []byte // already on disk
+		requests []string
+	}{
+		{"fresh", &flaky{}, nil, []string{""}},
+		{"retry after 503s", &flaky{fail5xx: 2}, nil, []string{"", "", ""}},
+		{"resume after a cut", &flaky{cutAt: 1 << 20}, nil, []string{"", "bytes=1048576-"}},
+		{"resume a part from an earlier run", &flaky{}, data[:12345], []string{"bytes=12345-"}},
+		{"a whole part: 416", &flaky{}, data, []string{fmt.Sprintf("bytes=%d-", len(data))}},
+		{"server ignores Range: start over", &flaky{noRanges: true}, data[:999], []string{"bytes=999-"}},
+		{"a part larger than the artifact", &flaky{}, append(append([]byte(nil), data...), 'x'), []string{fmt.Sprintf("bytes=%d-", len(data)+1), ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.server.data = data
+			srv, fsys, dir := setup(t, tc.server)
+			if tc.part != nil {
+				os.WriteFile(filepath.Join(dir, "a.part"), tc.part, 0o644)
+			}
+			var streamed bytes.Buffer
+			f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 3, Base: time.Millisecond}}
+			res, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), func(r io.Reader) error {
+				streamed.Reset()
+				_, err := io.Copy(&streamed, r)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("Download: %+v", err)
+			}
+			if res.Size != int64(len(data)) || res.Sum != sum(data) {
+				t.Errorf("result %+v", res)
+			}
+			got, _ := os.ReadFile(filepath.Join(dir, "a.part"))
+			if !bytes.Equal(got, data) {
+				t.Errorf("file on disk: %d bytes, differs", len(got))
+			}
+			if !bytes.Equal(streamed.Bytes(), data) {
+				t.Errorf("the consumer saw %d bytes, not the whole artifact", streamed.Len())
+			}
+			if diff := cmp.Diff(tc.requests, tc.server.requests); diff != "" {
+				t.Errorf("Range headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDownloadFailures(t *testing.T) {
+	data := payload(100000)
+	t.Run("checksum mismatch deletes the download", func(t *testing.T) {
+		srv, fsys, dir := setup(t, &flaky{data: data})
+		f := &Fetcher{Client: srv.Client()}
+		_, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", strings.Repeat("0", 64), nil)
+		if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "deleted") {
+			t.Fatalf("Download = %v, want a checksum error that says the file was deleted", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "a.part")); !os.IsNotExist(err) {
+			t.Errorf("the bad download is still there: %v", err)
+		}
+	})
+	t.Run("404 is not retried", func(t *testing.T) {
+		n := 0
+		srv, fsys, _ := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n++; http.NotFound(w, r) }))
+		f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 5, Base: time.Millisecond}}
+		_, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), nil)
+		if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "404") || n != 1 {
+			t.Errorf("Download = %v after %d requests", err, n)
+		}
+	})
+	t.Run("503 forever gives up", func(t *testing.T) {
+		h := &flaky{data: data, fail5xx: 100}
+		srv, fsys, _ := setup(t, h)
+		f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 3, Base: time.Millisecond}}
+		_, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), nil)
+		if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "gave up after 3 attempts") || len(h.requests) != 3 {
+			t.Errorf("Download = %v after %d requests", err, len(h.requests))
+		}
+	})
+	t.Run("a stalled answer is cut and resumed", func(t *testing.T) {
+		h := &flaky{data: data, slowFirst: 2 * time.Second}
+		srv, fsys, _ := setup(t, h)
+		f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 3, Base: time.Millisecond, Stall: 100 * time.Millisecond}}
+		start := time.Now()
+		if _, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), nil); err != nil {
+			t.Fatalf("Download: %v", err)
+		}
+		if d := time.Since(start); d > 1500*time.Millisecond {
+			t.Errorf("took %v: the stall was not cut", d)
+		}
+		if diff := cmp.Diff([]string{"", "bytes=10-"}, h.requests); diff != "" {
+			t.Errorf("requests (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("a consumer error with a good checksum", func(t *testing.T) {
+		srv, fsys, dir := setup(t, &flaky{data: data})
+		f := &Fetcher{Client: srv.Client()}
+		bad := errors.New("unsafe entry")
+		_, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), func(r io.Reader) error {
+			io.CopyN(io.Discard, r, 10)
+			return bad
+		})
+		if !errors.Is(err, bad) || !IsConsumeError(err) {
+			t.Errorf("Download = %v, want the consumer's error", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "a.part")); !os.IsNotExist(err) {
+			t.Errorf("a verified but unusable download is kept: %v", err)
+		}
+	})
+	t.Run("a consumer error with a bad checksum is a checksum error", func(t *testing.T) {
+		srv, fsys, _ := setup(t, &flaky{data: data})
+		f := &Fetcher{Client: srv.Client()}
+		_, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", strings.Repeat("0", 64), func(r io.Reader) error {
+			return errors.New("gzip: invalid checksum")
+		})
+		if !errors.Is(err, ErrChecksum) {
+			t.Errorf("Download = %v, want ErrChecksum", err)
+		}
+	})
+}
+
+func TestProgressSeesEveryByte(t *testing.T) {
+	data := payload(1 << 20)
+	srv, fsys, dir := setup(t, &flaky{data: data})
+	os.WriteFile(filepath.Join(dir, "a.part"), data[:1000], 0o644)
+	var got struct {
+		size, done, n int64
+		closed        bool
+	}
+	f := &Fetcher{Client: srv.Client(), Progress: func(name string, size, done int64) io.WriteCloser {
+		got.size, got.done = size, done
+		return progressFunc(func(p []byte) { got.n += int64(len(p)) }, &got.closed)
+	}}
+	if _, err := f.Download(context.Background(), srv.URL+"/a", fsys, "a.part", sum(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got.size != int64(len(data)) || got.done != 1000 || got.done+got.n != int64(len(data)) || !got.closed {
+		t.Errorf("progress saw size %d, done %d, +%d bytes, closed %v", got.size, got.done, got.n, got.closed)
+	}
+}
+
+type progressWriter struct {
+	fn     func([]byte)
+	closed *bool
+}
+
+func (p progressWriter) Write(b []byte) (int, error) { p.fn(b); return len(b), nil }
+func (p progressWriter) Close() error                { *p.closed = true; return nil }
+
+func progressFunc(fn func([]byte), closed *bool) io.WriteCloser { return progressWriter{fn, closed} }
+
+func FuzzParseSums(f *testing.F) {
+	f.Add(strings.Repeat("a", 64) + "  x\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		sums, err := ParseSums(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for name, h := range sums {
+			if len(h) != 64 || name == "" || strings.Contains(name, "/") {
+				t.Fatalf("ParseSums(%q) accepted %q %q", s, name, h)
+			}
+		}
+	})
+}

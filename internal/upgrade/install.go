@@ -1,0 +1,503 @@
+package upgrade
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade/archive"
+	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+// Artifact names of a release for an architecture.
+func rootfsArtifact(arch string) string { return "bos-rootfs-" + arch + ".tar.gz" }
+func sumsArtifact(arch string) string   { return "sha256sum-" + arch + ".txt" }
+
+// kernelFiles maps the kernel's release artifacts to their names in the
+// version directory.
+func kernelFiles(arch string) [][2]string {
+	return [][2]string{
+		{"bos-vmlinuz-" + arch, "vmlinuz"},
+		{"bos-initrd-" + arch, "initrd"},
+		{"bos-kernel-" + arch + ".squashfs", "kernel.squashfs"},
+		{"bos-kernel-version-" + arch, "version"},
+	}
+}
+
+// source is a local bos/system tree.
+type source struct {
+	fs  store.FS
+	dir string // the system tree inside fs
+}
+
+func openSource(dir string) (*source, error) {
+	sfs, err := store.NewOSFS(dir)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := sfs.Lstat("/"); err != nil || !fi.IsDir() {
+		return nil, badRelease("--source %s: not a directory", dir)
+	}
+	s := &source{fs: sfs, dir: "/"}
+	if ok, _ := store.Exists(sfs, "/bos/system"); ok {
+		s.dir = "/bos/system"
+	}
+	return s, nil
+}
+
+// version picks the version directory of component in the source: want
+// when it is there, else what current names, else the only one.
+func (s *source) version(component, want string) (string, error) {
+	st := &store.Store{FS: s.fs, Dir: s.dir}
+	if want != "" {
+		if ok, err := st.HasVersion(component, want); err != nil || ok {
+			return want, err
+		}
+	}
+	if cur, err := st.Link(component, store.Current); err != nil {
+		return "", err
+	} else if cur != "" {
+		if ok, _ := st.HasVersion(component, cur); ok {
+			return cur, nil
+		}
+	}
+	vs, err := st.Versions(component)
+	if err != nil {
+		return "", err
+	}
+	if len(vs) == 1 {
+		return vs[0], nil
+	}
+	return "", nil
+}
+
+// staged is one component version ready to commit.
+type staged struct {
+	component, version, dir string
+}
+
+// upgrade installs a release and reports whether anything changed.
+func upgrade(ctx context.Context, opt Options, env *Env, st *store.Store) (bool, error) {
+	primary := opt.Component
+	var src *source
+	v := opt.Release
+	switch {
+	case opt.Source != "":
+		var err error
+		if src, err = openSource(opt.Source); err != nil {
+			return false, err
+		}
+		sv, err := src.version(primary, v)
+		if err != nil {
+			return false, err
+		}
+		if sv == "" {
+			return false, badRelease("--source %s has no %s version%s", opt.Source, primary, ifSet(" "+v, v))
+		}
+		v = sv
+	case v == "":
+		var err error
+		if v, err = env.Fetcher.Latest(ctx, opt.Channel); err != nil {
+			return false, err
+		}
+		env.logf("latest release of %s: %s", opt.Channel, v)
+	}
+
+	cur, err := st.Link(primary, store.Current)
+	if err != nil {
+		return false, err
+	}
+	staging := path.Join(opt.Dest, stagingDir, v)
+	if cur == v {
+		env.say("%s %s is already current: nothing to do", primary, v)
+		if !opt.DryRun {
+			return false, cleanup(env, st, opt, "")
+		}
+		return false, nil
+	}
+	if opt.DryRun {
+		return false, plan(opt, env, st, src, v, cur)
+	}
+
+	// Leftovers of runs for other versions go; a partial download of
+	// this version stays, to be resumed.
+	if err := cleanup(env, st, opt, v); err != nil {
+		return false, err
+	}
+	if err := env.FS.MkdirAll(staging, 0o755); err != nil {
+		return false, errors.Wrapf(err, "create %s", staging)
+	}
+	var parts []staged
+	switch {
+	case src != nil:
+		parts, err = stageSource(env, src, opt, v, staging)
+	case primary == Kernel:
+		parts, err = stageKernel(ctx, env, opt, v, staging)
+	default:
+		parts, err = stageRootfs(ctx, env, opt, v, staging)
+	}
+	if err != nil {
+		discard(env, staging, errors.Is(err, fetch.ErrChecksum))
+		return false, err
+	}
+
+	// Everything is verified and synced: now commit and switch. A
+	// component already on v (an earlier run switched it and then
+	// stopped) is complete and stays as it is.
+	var todo []staged
+	for _, p := range parts {
+		if c, err := st.Link(p.component, store.Current); err != nil {
+			return false, err
+		} else if c == p.version {
+			env.logf("%s %s is already current", p.component, p.version)
+			continue
+		}
+		todo = append(todo, p)
+	}
+	for _, p := range todo {
+		if err := st.Commit(p.component, p.version, p.dir); err != nil {
+			return false, err
+		}
+	}
+	for _, p := range todo {
+		old, err := st.Switch(p.component, p.version)
+		if err != nil {
+			return false, err
+		}
+		env.say("%s: %s -> %s (previous: %s)", p.component, orNone(old), p.version, orNone(old))
+	}
+	return true, cleanup(env, st, opt, "")
+}
+
+func ifSet(s, v string) string {
+	if v == "" {
+		return ""
+	}
+	return s
+}
+
+// cleanup prunes the components and removes the staging of every version
+// but keep ("" for all).
+func cleanup(env *Env, st *store.Store, opt Options, keep string) error {
+	for _, c := range components(opt.Component) {
+		if _, err := st.Prune(c); err != nil {
+			return err
+		}
+	}
+	dir := path.Join(opt.Dest, stagingDir)
+	ents, err := env.FS.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return errors.Wrapf(err, "list %s", dir)
+	}
+	left := 0
+	for _, e := range ents {
+		if e.Name() == keep {
+			left++
+			continue
+		}
+		if err := env.FS.RemoveAll(path.Join(dir, e.Name())); err != nil {
+			return errors.Wrapf(err, "remove %s", path.Join(dir, e.Name()))
+		}
+	}
+	if left == 0 {
+		if err := env.FS.RemoveAll(dir); err != nil {
+			return errors.Wrapf(err, "remove %s", dir)
+		}
+	}
+	return errors.Wrapf(env.FS.SyncDir(opt.Dest), "sync %s", opt.Dest)
+}
+
+// discard removes a failed run's staging but keeps partial downloads to
+// resume, unless all is to go (a checksum mismatch: start over).
+func discard(env *Env, staging string, all bool) {
+	ents, err := env.FS.ReadDir(staging)
+	if err != nil {
+		return
+	}
+	kept := 0
+	for _, e := range ents {
+		if !all && strings.HasSuffix(e.Name(), ".part") && e.Type().IsRegular() {
+			kept++
+			continue
+		}
+		if err := env.FS.RemoveAll(path.Join(staging, e.Name())); err != nil {
+			env.logf("remove %s: %v", path.Join(staging, e.Name()), err)
+		}
+	}
+	if kept == 0 {
+		if err := env.FS.RemoveAll(staging); err != nil {
+			env.logf("remove %s: %v", staging, err)
+		}
+		parent := path.Dir(staging)
+		if ents, err := env.FS.ReadDir(parent); err == nil && len(ents) == 0 {
+			env.FS.RemoveAll(parent)
+		}
+	}
+}
+
+// sums fetches and parses the release's checksums.
+func sums(ctx context.Context, env *Env, opt Options, v string) (fetch.Sums, string, error) {
+	name := sumsArtifact(opt.Arch)
+	u := fetch.ArtifactURL(opt.URL, v, name)
+	body, _, err := env.Fetcher.Get(ctx, u, 1<<20)
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := fetch.ParseSums(bytes.NewReader(body))
+	if err != nil {
+		return nil, "", errors.Wrapf(fetch.ErrChecksum, "%s: %v", u, err)
+	}
+	return s, name, nil
+}
+
+func want(s fetch.Sums, sumsName, artifact string) (string, error) {
+	w, ok := s[artifact]
+	if !ok {
+		return "", errors.Wrapf(fetch.ErrChecksum, "%s does not list %s: refusing an unverifiable artifact", sumsName, artifact)
+	}
+	return w, nil
+}
+
+// stageRootfs downloads the rootfs tarball and unpacks it as it arrives
+// into staging/tree; the tree counts only once the checksum matched.
+func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) ([]staged, error) {
+	s, sumsName, err := sums(ctx, env, opt, v)
+	if err != nil {
+		return nil, err
+	}
+	name := rootfsArtifact(opt.Arch)
+	w, err := want(s, sumsName, name)
+	if err != nil {
+		return nil, err
+	}
+	tree := path.Join(staging, "tree")
+	part := path.Join(staging, name+".part")
+	u := fetch.ArtifactURL(opt.URL, v, name)
+	env.logf("downloading %s", u)
+	_, err = env.Fetcher.Download(ctx, u, env.FS, part, w, func(r io.Reader) error {
+		if err := env.FS.RemoveAll(tree); err != nil {
+			return errors.Wrapf(err, "remove %s", tree)
+		}
+		if err := env.FS.Mkdir(tree, 0o755); err != nil {
+			return errors.Wrapf(err, "create %s", tree)
+		}
+		return archive.Extract(r, env.FS, tree, archive.Options{Strip: 1})
+	})
+	if err != nil {
+		return nil, errors.Wrapf(err, "%s", name)
+	}
+	env.logf("%s: sha256 verified against %s", name, sumsName)
+	if err := env.FS.RemoveAll(part); err != nil {
+		return nil, errors.Wrapf(err, "remove %s", part)
+	}
+	sys := path.Join(tree, "bos/system")
+	var parts []staged
+	for _, c := range components(OS) {
+		dir := path.Join(sys, c, v)
+		fi, err := env.FS.Lstat(dir)
+		switch {
+		case err == nil && fi.IsDir():
+			parts = append(parts, staged{c, v, dir})
+		case err == nil || errors.Is(err, fs.ErrNotExist):
+			if c == OS {
+				return nil, badRelease("%s of release %s has no bos/system/bos/%s", name, v, v)
+			}
+		default:
+			return nil, errors.Wrapf(err, "stat %s", dir)
+		}
+	}
+	return parts, nil
+}
+
+// stageKernel downloads the kernel artifacts into staging/kernel.
+func stageKernel(ctx context.Context, env *Env, opt Options, v, staging string) ([]staged, error) {
+	s, sumsName, err := sums(ctx, env, opt, v)
+	if err != nil {
+		return nil, err
+	}
+	files := kernelFiles(opt.Arch)
+	for _, f := range files { // every sum known before any download
+		if _, err := want(s, sumsName, f[0]); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		u := fetch.ArtifactURL(opt.URL, v, f[0])
+		env.logf("downloading %s", u)
+		if _, err := env.Fetcher.Download(ctx, u, env.FS, path.Join(staging, f[0]+".part"), s[f[0]], nil); err != nil {
+			return nil, errors.Wrapf(err, "%s", f[0])
+		}
+	}
+	env.logf("kernel artifacts: sha256 verified against %s", sumsName)
+	dir := path.Join(staging, Kernel)
+	if err := env.FS.RemoveAll(dir); err != nil {
+		return nil, errors.Wrapf(err, "remove %s", dir)
+	}
+	if err := env.FS.Mkdir(dir, 0o755); err != nil {
+		return nil, errors.Wrapf(err, "create %s", dir)
+	}
+	for _, f := range files {
+		if err := env.FS.Rename(path.Join(staging, f[0]+".part"), path.Join(dir, f[1])); err != nil {
+			return nil, errors.Wrapf(err, "move %s into %s", f[0], dir)
+		}
+	}
+	if err := env.FS.SyncDir(dir); err != nil {
+		return nil, errors.Wrapf(err, "sync %s", dir)
+	}
+	if err := env.FS.SyncDir(staging); err != nil {
+		return nil, errors.Wrapf(err, "sync %s", staging)
+	}
+	return []staged{{Kernel, v, dir}}, nil
+}
+
+// stageSource copies the component versions from a local tree.
+func stageSource(env *Env, src *source, opt Options, v, staging string) ([]staged, error) {
+	var parts []staged
+	for _, c := range components(opt.Component) {
+		sv := v
+		if c != opt.Component {
+			var err error
+			if sv, err = src.version(c, v); err != nil {
+				return nil, err
+			}
+			if sv == "" {
+				continue // no DCP in the tree
+			}
+		}
+		from := path.Join(src.dir, c, sv)
+		to := path.Join(staging, c)
+		if err := env.FS.RemoveAll(to); err != nil {
+			return nil, errors.Wrapf(err, "remove %s", to)
+		}
+		if err := copyTree(src.fs, from, env.FS, to); err != nil {
+			return nil, err
+		}
+		if err := env.FS.SyncDir(staging); err != nil {
+			return nil, errors.Wrapf(err, "sync %s", staging)
+		}
+		parts = append(parts, staged{c, sv, to})
+	}
+	return parts, nil
+}
+
+// copyTree copies the directory from (in sfs) to to (in dfs, which must
+// not exist): files fsynced, then each directory. Symlinks are copied when
+// they stay inside the tree.
+func copyTree(sfs store.FS, from string, dfs store.FS, to string) error {
+	return copyDir(sfs, from, dfs, to, "")
+}
+
+func copyDir(sfs store.FS, from string, dfs store.FS, to, rel string) error {
+	if err := dfs.Mkdir(to, 0o755); err != nil {
+		return errors.Wrapf(err, "create %s", to)
+	}
+	ents, err := sfs.ReadDir(from)
+	if err != nil {
+		return badRelease("list %s: %v", from, err)
+	}
+	for _, e := range ents {
+		sp, dp, r := path.Join(from, e.Name()), path.Join(to, e.Name()), path.Join(rel, e.Name())
+		fi, err := sfs.Lstat(sp)
+		if err != nil {
+			return badRelease("stat %s: %v", sp, err)
+		}
+		switch {
+		case fi.IsDir():
+			if err := copyDir(sfs, sp, dfs, dp, r); err != nil {
+				return err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := sfs.Readlink(sp)
+			if err != nil {
+				return badRelease("read link %s: %v", sp, err)
+			}
+			if j := path.Join(path.Dir(r), target); strings.HasPrefix(target, "/") || j == ".." || strings.HasPrefix(j, "../") {
+				return errors.Wrapf(archive.ErrUnsafe, "%s: symlink to %s leaves the version tree", sp, target)
+			}
+			if err := dfs.Symlink(target, dp); err != nil {
+				return errors.Wrapf(err, "symlink %s", dp)
+			}
+		case fi.Mode().IsRegular():
+			if err := copyFile(sfs, sp, dfs, dp, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return errors.Wrapf(archive.ErrUnsafe, "%s: %v is not allowed in a version tree", sp, fi.Mode().Type())
+		}
+	}
+	return errors.Wrapf(dfs.SyncDir(to), "sync %s", to)
+}
+
+func copyFile(sfs store.FS, from string, dfs store.FS, to string, perm fs.FileMode) error {
+	in, err := sfs.Open(from)
+	if err != nil {
+		return badRelease("open %s: %v", from, err)
+	}
+	defer in.Close()
+	out, err := dfs.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return errors.Wrapf(err, "create %s", to)
+	}
+	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, in, make([]byte, 1<<20)); err != nil {
+		out.Close()
+		return errors.Wrapf(err, "copy %s to %s", from, to)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return errors.Wrapf(err, "sync %s", to)
+	}
+	return errors.Wrapf(out.Close(), "close %s", to)
+}
+
+// plan says what an upgrade would do.
+func plan(opt Options, env *Env, st *store.Store, src *source, v, cur string) error {
+	if src != nil {
+		env.say("would copy %s %s from %s", opt.Component, v, opt.Source)
+	} else {
+		s := sumsArtifact(opt.Arch)
+		arts := []string{rootfsArtifact(opt.Arch)}
+		if opt.Component == Kernel {
+			arts = nil
+			for _, f := range kernelFiles(opt.Arch) {
+				arts = append(arts, f[0])
+			}
+		}
+		for _, a := range arts {
+			env.say("would download %s", fetch.ArtifactURL(opt.URL, v, a))
+		}
+		env.say("would verify them against %s", fetch.ArtifactURL(opt.URL, v, s))
+	}
+	for _, c := range components(opt.Component) {
+		if c == DCP {
+			env.say("would install %s/%s when the release bundles DCP", c, v)
+		} else {
+			env.say("would install %s/%s", c, v)
+		}
+	}
+	prev, err := st.Link(opt.Component, store.Previous)
+	if err != nil {
+		return err
+	}
+	env.say("would switch %s/current from %s to %s and %s/previous from %s to %s",
+		opt.Component, orNone(cur), v, opt.Component, orNone(prev), orNone(cur))
+	for _, c := range components(opt.Component) {
+		gone, err := st.Plan(c, v)
+		if err != nil {
+			return err
+		}
+		for _, g := range gone {
+			env.say("would remove %s", path.Join(opt.Dest, c, g))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,298 @@
+// Package store keeps the versioned system tree of Bhojpur OS (DESIGN.md,
+// "Layout of /bos/system"): one directory per version of each component
+// (bos, dcp, kernel) and the relative symlinks current and previous.
+//
+// Every change follows "write, hash, sync, switch": a version is built under
+// a temporary name, its files and directories are fsynced, it is renamed
+// into place, and only then are the links switched, each by creating a
+// temporary symlink and renaming it over the old one, with an fsync of the
+// component directory after each step. A crash at any point leaves current
+// pointing at a complete version, the old or the new one.
+//
+// The store works through FS, a small file-system interface, so that tests
+// can inject a crash after any single operation (see package faultfs).
+package store
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+// File is an open file being written.
+type File interface {
+	io.Writer
+	Sync() error
+	Close() error
+}
+
+// FS is the file-system surface of an upgrade. Names are slash-separated
+// and taken inside the file system's root; an operation on a name acts on
+// that name itself, never on the target of a symlink it names (as os.Lstat,
+// os.Rename and os.Remove do).
+type FS interface {
+	// OpenFile opens name for writing with os.O_* flags; perm is applied
+	// exactly (no umask) when the file is created.
+	OpenFile(name string, flag int, perm fs.FileMode) (File, error)
+	Open(name string) (io.ReadCloser, error)
+	Mkdir(name string, perm fs.FileMode) error
+	MkdirAll(name string, perm fs.FileMode) error
+	Rename(oldname, newname string) error
+	// Exchange swaps two names atomically (renameat2 RENAME_EXCHANGE).
+	Exchange(a, b string) error
+	RemoveAll(name string) error
+	Symlink(target, name string) error
+	Link(oldname, newname string) error
+	Readlink(name string) (string, error)
+	Lstat(name string) (fs.FileInfo, error)
+	ReadDir(name string) ([]fs.DirEntry, error)
+	// SyncDir fsyncs a directory, making renames and creations in it durable.
+	SyncDir(name string) error
+}
+
+// OSFS is FS on the real file system under Root. Every name's parent is
+// resolved with securejoin inside Root, so nothing outside Root is ever
+// touched, even through symlinks; the last element is used as is.
+//
+// It exists because billy's BoundOS resolves a final symlink too: a rename
+// onto the link "current" would land on the version directory it points
+// at, and Remove would remove the target.
+type OSFS struct{ Root string }
+
+// NewOSFS returns an OSFS rooted at root (made absolute and clean).
+func NewOSFS(root string) (*OSFS, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, errors.Wrapf(err, "root %s", root)
+	}
+	return &OSFS{Root: filepath.Clean(abs)}, nil
+}
+
+// Path is the host path of name: its parent resolved inside Root.
+func (o *OSFS) Path(name string) (string, error) {
+	clean := path.Clean("/" + filepath.ToSlash(name))
+	if clean == "/" {
+		return o.Root, nil
+	}
+	dir, base := path.Split(clean)
+	parent, err := securejoin.SecureJoin(o.Root, dir)
+	if err != nil {
+		return "", errors.Wrapf(err, "resolve %s in %s", dir, o.Root)
+	}
+	return filepath.Join(parent, base), nil
+}
+
+type osFile struct{ *os.File }
+
+// OpenFile implements FS.
+func (o *OSFS) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
+	p, err := o.Path(name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, flag|unix.O_NOFOLLOW, perm)
+	if err != nil {
+		return nil, err
+	}
+	if flag&os.O_CREATE != 0 {
+		if err := f.Chmod(perm); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return osFile{f}, nil
+}
+
+// Open implements FS.
+func (o *OSFS) Open(name string) (io.ReadCloser, error) {
+	p, err := o.Path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+}
+
+// Mkdir implements FS.
+func (o *OSFS) Mkdir(name string, perm fs.FileMode) error {
+	p, err := o.Path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Mkdir(p, perm); err != nil {
+		return err
+	}
+	return os.Chmod(p, perm)
+}
+
+// MkdirAll implements FS.
+func (o *OSFS) MkdirAll(name string, perm fs.FileMode) error {
+	p, err := o.Path(name)
+	if err != nil {
+		return err
+	}
+	return os.MkdirAll(p, perm)
+}
+
+// Rename implements FS.
+func (o *OSFS) Rename(oldname, newname string) error {
+	a, b, err := o.two(oldname, newname)
+	if err != nil {
+		return err
+	}
+	return os.Rename(a, b)
+}
+
+// Exchange implements FS.
+func (o *OSFS) Exchange(x, y string) error {
+	a, b, err := o.two(x, y)
+	if err != nil {
+		return err
+	}
+	if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE); err != nil {
+		return &os.LinkError{Op: "exchange", Old: a, New: b, Err: err}
+	}
+	return nil
+}
+
+// RemoveAll implements FS.
+func (o *OSFS) RemoveAll(name string) error {
+	p, err := o.Path(name)
+	if err != nil {
+		return err
+	}
+	if p == o.Root {
+		return errors.Errorf("refusing to remove the root %s", o.Root)
+	}
+	return os.RemoveAll(p)
+}
+
+// Symlink implements FS.
+func (o *OSFS) Symlink(target, name string) error {
+	p, err := o.Path(name)
+	if err != nil {
+		return err
+	}
+	return os.Symlink(target, p)
+}
+
+// Link implements FS.
+func (o *OSFS) Link(oldname, newname string) error {
+	a, b, err := o.two(oldname, newname)
+	if err != nil {
+		return err
+	}
+	return os.Link(a, b)
+}
+
+// Readlink implements FS.
+func (o *OSFS) Readlink(name string) (string, error) {
+	p, err := o.Path(name)
+	if err != nil {
+		return "", err
+	}
+	return os.Readlink(p)
+}
+
+// Lstat implements FS.
+func (o *OSFS) Lstat(name string) (fs.FileInfo, error) {
+	p, err := o.Path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.Lstat(p)
+}
+
+// ReadDir implements FS.
+func (o *OSFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	p, err := o.Path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadDir(p)
+}
+
+// SyncDir implements FS.
+func (o *OSFS) SyncDir(name string) error {
+	p, err := o.Path(name)
+	if err != nil {
+		return err
+	}
+	d, err := os.OpenFile(p, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+func (o *OSFS) two(x, y string) (string, string, error) {
+	a, err := o.Path(x)
+	if err != nil {
+		return "", "", err
+	}
+	b, err := o.Path(y)
+	if err != nil {
+		return "", "", err
+	}
+	return a, b, nil
+}
+
+// Exists says whether name exists (as itself, not following a symlink).
+func Exists(fsys FS, name string) (bool, error) {
+	_, err := fsys.Lstat(name)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// WriteFile writes data to name the safe way: a temporary file in the same
+// directory, every write checked, fsync, close, rename, fsync of the
+// directory.
+func WriteFile(fsys FS, name string, data []byte, perm fs.FileMode) error {
+	dir, base := path.Split(path.Clean("/" + name))
+	tmp := path.Join(dir, ".tmp-"+base)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return errors.Wrapf(err, "create %s", tmp)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return errors.Wrapf(err, "write %s", tmp)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return errors.Wrapf(err, "sync %s", tmp)
+	}
+	if err := f.Close(); err != nil {
+		return errors.Wrapf(err, "close %s", tmp)
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return errors.Wrapf(err, "rename %s to %s", tmp, name)
+	}
+	return errors.Wrapf(fsys.SyncDir(dir), "sync %s", dir)
+}
+
+// ValidVersion says whether v can name a version directory: letters,
+// digits and . _ + - only, not starting with a dot.
+func ValidVersion(v string) bool {
+	if v == "" || len(v) > 128 || v[0] == '.' || v == "current" || v == "previous" {
+		return false
+	}
+	return strings.IndexFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+-", r))
+	}) < 0
+}

@@ -1,0 +1,348 @@
+// Package upgrade is the work of bos-upgrade-rootfs and bos-upgrade-kernel:
+// pick a release, fetch and verify it (or take it from a local tree),
+// install it into new version directories and switch the current links,
+// keeping the old version as previous; or roll back to previous.
+//
+// Order of an upgrade (DESIGN.md, "write, hash, sync, switch"):
+//
+//  1. take the lock, remount /bos read-write (--remount);
+//  2. resolve the version (--release, the --source tree, or the channel);
+//     the version already current is a no-op (leftovers are still cleaned);
+//  3. stage every component under <dest>/.upgrade/<version>/: downloads are
+//     hashed as they stream and the rootfs tarball is unpacked as it
+//     arrives; every artifact is checked against sha256sum-<arch>.txt;
+//  4. only then: commit each staged tree as <component>/<version> (rename)
+//     and switch the links, dcp before bos so that bos/current on the new
+//     version means the whole upgrade is in place;
+//  5. remove versions other than current and previous, and the staging;
+//  6. sync, reboot (--sync, --reboot).
+package upgrade
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+	"syscall"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/upgrade/archive"
+	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/upgrade/lock"
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+// Components.
+const (
+	OS     = "bos"    // bos-upgrade-rootfs: bos and, when bundled, dcp
+	DCP    = "dcp"    //
+	Kernel = "kernel" // bos-upgrade-kernel
+)
+
+// BosMount is the mount point remounted read-write by --remount.
+const BosMount = "/bos"
+
+// ModeFile holds the boot mode (DESIGN.md, "Modes"), inside the root.
+const ModeFile = "/run/bos/mode"
+
+// stagingDir is where a run stages, inside the destination.
+const stagingDir = ".upgrade"
+
+// Options are the flags of a run.
+type Options struct {
+	Component string // OS or Kernel
+	Release   string // version to install; "" means the latest of Channel
+	Channel   string // URL that resolves the latest release
+	URL       string // artifact URL template ({version}, {artifact})
+	Arch      string // artifact architecture (amd64, arm64)
+	Source    string // local bos/system tree (host path) instead of downloading
+	Dest      string // system tree inside FS, e.g. /bos/system
+	LockFile  string // host path of the lock file ("" for none)
+	Remount   bool
+	Sync      bool
+	Reboot    bool
+	DryRun    bool
+	Rollback  bool
+}
+
+// Runner runs external programs (mount, reboot).
+type Runner interface {
+	Run(ctx context.Context, name string, args ...string) error
+}
+
+// ExecRunner runs programs for real.
+type ExecRunner struct{}
+
+// Run implements Runner.
+func (ExecRunner) Run(ctx context.Context, name string, args ...string) error {
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		return errors.Wrapf(err, "%s %s: %s", name, strings.Join(args, " "), strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// Env is what a run works on: the seams.
+type Env struct {
+	Root    string   // host path of the target root; "/" on a running system
+	FS      store.FS // rooted at Root
+	Fetcher *fetch.Fetcher
+	Runner  Runner
+	Sync    func() // sync(2)
+	Log     func(format string, args ...any)
+	Out     io.Writer // results and the dry-run plan
+}
+
+func (e *Env) logf(format string, args ...any) {
+	if e.Log != nil {
+		e.Log(format, args...)
+	}
+}
+
+func (e *Env) say(format string, args ...any) {
+	if e.Out != nil {
+		fmt.Fprintf(e.Out, format+"\n", args...)
+	} else {
+		e.logf(format, args...)
+	}
+}
+
+// classed marks an error with an exit-code class (a cli sentinel) and
+// keeps its message.
+type classed struct{ err, class error }
+
+func (c classed) Error() string   { return c.err.Error() }
+func (c classed) Unwrap() []error { return []error{c.err, c.class} }
+func (c classed) Format(s fmt.State, verb rune) {
+	if verb == 'v' && s.Flag('+') {
+		fmt.Fprintf(s, "%+v", c.err)
+		return
+	}
+	io.WriteString(s, c.Error())
+}
+
+// classify maps the errors of the parts to the documented exit codes.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, c := range []error{cli.ErrLocked, cli.ErrDownload, cli.ErrBadInput, cli.ErrDisk} {
+		if errors.Is(err, c) {
+			return err
+		}
+	}
+	switch {
+	case errors.Is(err, lock.ErrHeld):
+		return classed{err, cli.ErrLocked}
+	case errors.Is(err, fetch.ErrChecksum), errors.Is(err, fetch.ErrFetch):
+		return classed{err, cli.ErrDownload}
+	case errors.Is(err, archive.ErrUnsafe), errors.Is(err, archive.ErrFormat), errors.Is(err, errRelease):
+		return classed{err, cli.ErrBadInput}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	var pe *fs.PathError
+	var le *os.LinkError
+	var errno syscall.Errno
+	if errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &errno) {
+		return classed{err, cli.ErrDisk}
+	}
+	return err
+}
+
+// errRelease: the release or the source tree is not what it must be.
+var errRelease = errors.New("bad release")
+
+func badRelease(format string, args ...any) error {
+	return errors.Wrapf(errRelease, format, args...)
+}
+
+// Run does what opt says.
+func Run(ctx context.Context, opt Options, env *Env) error {
+	return classify(run(ctx, opt, env))
+}
+
+func run(ctx context.Context, opt Options, env *Env) (err error) {
+	if opt.Component != OS && opt.Component != Kernel {
+		return errors.Errorf("unknown component %q", opt.Component)
+	}
+	if opt.Release != "" && !store.ValidVersion(opt.Release) {
+		return classed{errors.Errorf("--release %q is not a valid version (letters, digits, . _ + -)", opt.Release), cli.ErrBadInput}
+	}
+	if opt.Arch == "" {
+		return classed{errors.New("no architecture given"), cli.ErrBadInput}
+	}
+	st := &store.Store{FS: env.FS, Dir: opt.Dest, Log: env.Log}
+
+	if opt.Component == Kernel {
+		if local, why, err := overlayInstall(env.FS, opt.Dest); err != nil {
+			return err
+		} else if local {
+			env.logf("warning: %s: this is an overlay install running the distribution's kernel; bos-upgrade-kernel does nothing", why)
+			return nil
+		}
+	}
+
+	if !opt.DryRun && opt.LockFile != "" {
+		l, err := lock.Acquire(opt.LockFile, lock.Holder())
+		if err != nil {
+			return err
+		}
+		defer l.Release()
+	}
+	if opt.Remount && !opt.DryRun {
+		undo, err := remount(ctx, env)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if uerr := undo(); uerr != nil && err == nil {
+				err = uerr
+			}
+		}()
+	}
+
+	changed := false
+	if opt.Rollback {
+		changed, err = rollback(opt, env, st)
+	} else {
+		changed, err = upgrade(ctx, opt, env, st)
+	}
+	if err != nil || opt.DryRun {
+		return err
+	}
+	return finish(ctx, opt, env, changed)
+}
+
+// overlayInstall says whether the kernel is the distribution's: mode
+// local, or no kernel directory in the destination.
+func overlayInstall(fsys store.FS, dest string) (bool, string, error) {
+	if r, err := fsys.Open(ModeFile); err == nil {
+		b, rerr := io.ReadAll(io.LimitReader(r, 256))
+		r.Close()
+		if rerr != nil {
+			return false, "", errors.Wrapf(rerr, "read %s", ModeFile)
+		}
+		if strings.TrimSpace(string(b)) == "local" {
+			return true, ModeFile + " says local", nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, "", errors.Wrapf(err, "read %s", ModeFile)
+	}
+	dir := path.Join(dest, Kernel)
+	if ok, err := store.Exists(fsys, dir); err != nil {
+		return false, "", errors.Wrapf(err, "stat %s", dir)
+	} else if !ok {
+		return true, "no " + dir, nil
+	}
+	return false, "", nil
+}
+
+// remount makes /bos writable and returns the undo.
+func remount(ctx context.Context, env *Env) (func() error, error) {
+	if env.Root != "/" {
+		env.logf("--remount: skipped, the root is %s, not /", env.Root)
+		return func() error { return nil }, nil
+	}
+	if err := env.Runner.Run(ctx, "mount", "-o", "remount,rw", BosMount); err != nil {
+		return nil, classed{errors.Wrapf(err, "remount %s read-write", BosMount), cli.ErrDisk}
+	}
+	return func() error {
+		if err := env.Runner.Run(context.WithoutCancel(ctx), "mount", "-o", "remount,ro", BosMount); err != nil {
+			return classed{errors.Wrapf(err, "remount %s read-only", BosMount), cli.ErrDisk}
+		}
+		return nil
+	}, nil
+}
+
+// finish syncs and reboots as asked.
+func finish(ctx context.Context, opt Options, env *Env, changed bool) error {
+	if opt.Sync && env.Sync != nil {
+		env.Sync()
+	}
+	if !opt.Reboot {
+		return nil
+	}
+	switch {
+	case !changed:
+		env.logf("--reboot: nothing changed, not rebooting")
+	case env.Root != "/":
+		env.logf("--reboot: skipped, the root is %s, not /", env.Root)
+	default:
+		env.logf("rebooting")
+		if env.Sync != nil {
+			env.Sync()
+		}
+		if err := env.Runner.Run(ctx, "reboot"); err != nil {
+			return classed{errors.Wrap(err, "reboot"), cli.ErrDisk}
+		}
+	}
+	return nil
+}
+
+// components are what a command installs, in switch order.
+func components(c string) []string {
+	if c == Kernel {
+		return []string{Kernel}
+	}
+	return []string{DCP, OS}
+}
+
+// rollback swaps current and previous.
+func rollback(opt Options, env *Env, st *store.Store) (bool, error) {
+	primary := opt.Component
+	cur, err := st.Link(primary, store.Current)
+	if err != nil {
+		return false, err
+	}
+	prev, err := st.Link(primary, store.Previous)
+	if err != nil {
+		return false, err
+	}
+	if prev == "" {
+		return false, classed{errors.Errorf("%s has no previous version to roll back to (current: %s)", st.Path(primary), orNone(cur)), cli.ErrBadInput}
+	}
+	if opt.DryRun {
+		env.say("would roll back %s from %s to %s", primary, orNone(cur), prev)
+		if primary == OS {
+			if d, _ := st.Link(DCP, store.Previous); d == prev {
+				dcur, _ := st.Link(DCP, store.Current)
+				env.say("would roll back %s from %s to %s", DCP, orNone(dcur), prev)
+			}
+		}
+		return false, nil
+	}
+	// dcp first, as in an upgrade: bos/current names the whole state.
+	if primary == OS {
+		if d, err := st.Link(DCP, store.Previous); err != nil {
+			return false, err
+		} else if d == prev {
+			from, to, err := st.Rollback(DCP)
+			if err != nil {
+				return false, err
+			}
+			env.say("rolled back %s from %s to %s", DCP, orNone(from), to)
+		} else if dcur, _ := st.Link(DCP, store.Current); dcur != "" {
+			env.logf("%s stays at %s (it has no previous %s)", DCP, dcur, prev)
+		}
+	}
+	from, to, err := st.Rollback(primary)
+	if err != nil {
+		return false, err
+	}
+	env.say("rolled back %s from %s to %s", primary, orNone(from), to)
+	return true, nil
+}
+
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
+}
