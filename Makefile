@@ -40,7 +40,8 @@ $(APT_STAMP):
 	fi
 	@mkdir -p dist && touch $@
 
-test: deps build
+# test builds the images first: the QEMU tests boot them.
+test: deps build iso
 	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
 
 lint: deps

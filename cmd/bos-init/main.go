@@ -9,5 +9,8 @@ import (
 )
 
 func main() {
+	if os.Getpid() == 1 {
+		app.InitPID1() // never returns; argv is the kernel's stray words
+	}
 	os.Exit(cli.Run("bos-init", app.InitDescription, &app.InitCLI{}, os.Args[1:], cli.StdIO()))
 }

@@ -1,18 +1,99 @@
 package app
 
-import "github.com/bhojpur/os/internal/cli"
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/apply"
+	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/version"
+
+	"github.com/bhojpur/os/internal/boot"
+	"github.com/bhojpur/os/internal/cli"
+)
 
 // InitDescription is bos-init's --help text.
 const InitDescription = `PID 1 of the Bhojpur OS initrd: mount the kernel file systems, load modules,
 find the boot media, decide the mode, assemble the root, run the initrd
-config phase and switch_root into the real init.`
+config phase and switch_root into the real init.
+
+As PID 1 it ignores its arguments. Run by hand it only explains: --plan
+prints the steps it would take for a mode.`
 
 // InitCLI is bos-init's command line (only used when not PID 1).
 type InitCLI struct {
 	cli.Globals
+	Plan     bool     `help:"Print the root-assembly steps for --mode and exit."`
+	Mode     string   `help:"Mode whose plan to print." enum:"live,install,disk" default:"live"`
+	Consoles []string `help:"console= values for the plan (for example ttyS0,115200)." name:"console" placeholder:"TTY"`
 }
 
-// Run boots.
+// Run prints the plan; booting is only done as PID 1 (see InitPID1).
 func (c *InitCLI) Run(env *cli.Env) error {
-	return cli.NotImplemented("booting (issue 5)")
+	if !c.Plan {
+		return fmt.Errorf("bos-init boots only as PID 1 of the initrd; use --plan to see its steps: %w", cli.ErrUsage)
+	}
+	var cs []boot.Console
+	for _, s := range c.Consoles {
+		name, baud, _ := strings.Cut(s, ",")
+		cs = append(cs, boot.Console{Name: name, Baud: baud})
+	}
+	media := "/run/bos/media"
+	if c.Mode == string(boot.ModeDisk) {
+		media = "/run/bos/state"
+	}
+	l := boot.Layout{Media: media, Version: "<version>", Kernel: "<kernel>",
+		BosDir: media + "/bos/system/bos/<version>", KernelDir: media + "/bos/system/kernel/<kernel>"}
+	for _, s := range boot.RootSteps(boot.Mode(c.Mode), l, cs) {
+		req := "optional"
+		if boot.IsRequired(s) {
+			req = "required"
+		}
+		fmt.Fprintf(env.Stdout, "%-8s %s\n", req, s)
+	}
+	return nil
+}
+
+// InitPID1 boots; it never returns.
+func InitPID1() {
+	boot.PID1(initrdPhase)
+}
+
+// initrdPhase applies the initrd config phase to the assembled root before
+// switch_root. The root's files are written under root; sysctls, modules,
+// the hostname and init_cmd act on the running kernel for real. /proc is
+// bound under the root for the phase (sysctls, the cmdline source) and
+// detached after it, since switch_root moves the initrd's /proc there.
+func initrdPhase(ctx context.Context, root string) error {
+	procDir := filepath.Join(root, "proc")
+	if err := os.MkdirAll(procDir, 0o555); err != nil {
+		return errors.Wrapf(err, "create %s", procDir)
+	}
+	if err := unix.Mount("/proc", procDir, "", unix.MS_BIND, ""); err != nil {
+		return errors.Wrapf(err, "bind /proc on %s", procDir)
+	}
+	defer func() { _ = unix.Unmount(procDir, unix.MNT_DETACH) }()
+	env := &cli.Env{Root: root, FS: osfs.New(root, osfs.WithBoundOS()), Stdout: os.Stdout, Stderr: os.Stdout,
+		Log: cli.WriterLogger{W: os.Stdout, Prefix: "bos-config: "}}
+	t := NewApplyTarget(env)
+	t.Live = true // the initrd's kernel is the system's: act on it
+	load := func() (apply.Input, error) {
+		l, err := config.Load(config.Options{Root: root, FS: env.FS})
+		if err != nil {
+			return apply.Input{}, err
+		}
+		reportIssues(env, l)
+		cfg := l.Config
+		return apply.Input{Config: &cfg, Version: version.Version}, nil
+	}
+	err := apply.Apply(ctx, t, apply.Options{Phase: apply.Initrd, Version: version.Version, Load: load})
+	fmt.Fprintf(os.Stdout, "bos: phase %s done\n", apply.Initrd)
+	return err
 }

@@ -1,0 +1,41 @@
+#!/bin/sh
+# initrd.sh KROOT BOSINIT BUILD OUT: write the initrd OUT: bos-init as /init,
+# a static busybox for the rescue shell, and the storage and file-system
+# modules (with their dependencies) from the unpacked kernel tree KROOT.
+set -eu
+bosinit=$2 build=$3 out=$4
+kroot=$(cd "$1" && pwd) # modprobe prints absolute paths under it
+: "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
+kver=$(ls "$kroot/lib/modules")
+
+# Drivers to find and mount the root on common machines, and the file systems.
+mods="virtio_blk virtio_scsi virtio_pci virtio_mmio virtio_rng
+ahci ata_piix ata_generic pata_acpi sd_mod sr_mod cdrom nvme
+usb_storage uas xhci_pci xhci_plat_hcd ehci_pci ehci_platform ohci_pci uhci_hcd usbhid hid_generic
+mmc_block sdhci_pci sdhci_acpi
+vmw_pvscsi mptspi megaraid_sas mpt3sas hv_storvsc hv_vmbus xen_blkfront
+ext4 squashfs overlay isofs vfat nls_cp437 nls_iso8859_1 nls_utf8 loop crc32c_generic"
+
+rm -rf "$build"
+mkdir -p "$build/bin" "$build/dev" "$build/proc" "$build/sys" "$build/run" "$build/newroot" "$build/lib/modules/$kver"
+for m in $mods; do
+	# --show-depends lists "insmod PATH" for the module and every dependency.
+	modprobe -d "$kroot" -S "$kver" --show-depends "$m" 2>/dev/null || echo "initrd.sh: no module $m (skipped)" >&2
+done | awk '$1 == "insmod" {print $2}' | sort -u | while read -r f; do
+	rel=${f#"$kroot"}
+	mkdir -p "$build/$(dirname "$rel")"
+	cp "$f" "$build/$rel"
+done
+cp "$kroot/lib/modules/$kver/modules.order" "$kroot/lib/modules/$kver/modules.builtin" \
+	"$kroot/lib/modules/$kver/modules.builtin.modinfo" "$build/lib/modules/$kver/"
+depmod -b "$build" "$kver"
+cp "$bosinit" "$build/init"
+cp /bin/busybox "$build/bin/busybox"
+ln -s busybox "$build/bin/sh"
+# The kernel opens /dev/console for init before devtmpfs is mounted.
+mknod -m 600 "$build/dev/console" c 5 1
+
+# A cpio with sorted names, fixed times and owners, then gzip without a name
+# or time stamp: the same inputs give the same bytes.
+find "$build" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+(cd "$build" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 > "$out"

@@ -1,0 +1,62 @@
+#!/bin/sh
+# rootfs.sh BASE BINDIR OVERLAY TREE SQUASHFS: copy the Debian base to
+# TREE, add our binaries and overlay, the bhojpur user and the boot layout,
+# then write the read-only root image (iso.sh packs it for the ISO and the
+# rootfs tarball).
+set -eu
+base=$1 tree=$4 sq=$5
+bindir=$(cd "$2" && pwd) overlay=$(cd "$3" && pwd)
+: "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
+days=$((SOURCE_DATE_EPOCH / 86400))
+
+rm -rf "$tree"
+cp -a "$base" "$tree"
+cd "$tree"
+
+# Our five commands, and busybox as init and power control.
+for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
+	install -m 0755 "$bindir/$c" "usr/sbin/$c"
+done
+for a in init poweroff reboot halt; do ln -sf ../bin/busybox "usr/sbin/$a"; done
+
+# Overlay files; owners are root, sudoers must be 0440.
+cp -a --no-preserve=ownership "$overlay/." .
+chmod 0440 etc/sudoers.d/bhojpur
+# Services: our sshd replaces Debian's ssh script (both would provide
+# sshd); hwclock.sh and procps need Debian's initscripts, which are not
+# here (the config phases apply sysctls).
+rm -f etc/runlevels/default/ssh etc/init.d/ssh etc/runlevels/sysinit/hwclock.sh etc/runlevels/sysinit/procps
+
+# Users: bhojpur (uid 1000, no password until the config sets one; live
+# mode allows an empty console login), root locked.
+grep -q '^bhojpur:' etc/passwd || {
+	echo "bhojpur:x:1000:1000:Bhojpur OS:/home/bhojpur:/bin/bash" >> etc/passwd
+	echo "bhojpur:x:1000:" >> etc/group
+	echo "bhojpur:*:$days:0:99999:7:::" >> etc/shadow
+	echo "bhojpur:!::" >> etc/gshadow
+}
+sed -i "s/^root:[^:]*:[^:]*:/root:!:$days:/" etc/shadow
+for g in adm sudo; do sed -i "/^$g:/ { /[:,]bhojpur\$/! s/\$/,bhojpur/; s/:,bhojpur\$/:bhojpur/ }" etc/group; done
+mkdir -p home/bhojpur/.ssh
+cp -a etc/skel/. home/bhojpur/ 2>/dev/null || true
+chmod 0700 home/bhojpur/.ssh
+chown -R 1000:1000 home/bhojpur
+
+# Boot layout: /bos mount point, /bhojpur -> /bos, /usr/local -> /var/local,
+# empty module and firmware mount points for kernel.squashfs.
+mkdir -p bos var/local var/lib/bhojpur/os
+ln -sfn bos bhojpur
+rm -rf usr/local && ln -s ../var/local usr/local
+rm -rf usr/lib/modules usr/lib/firmware && mkdir -p usr/lib/modules usr/lib/firmware
+
+# What must not be in an image: host keys, caches, logs, machine identity.
+rm -f etc/ssh/ssh_host_* etc/machine-id var/lib/dbus/machine-id etc/*- var/lib/dpkg/*-old
+rm -rf var/cache/* var/lib/apt/lists/* var/log/* tmp/* run/* root/.cache
+rm -f var/cache/ldconfig/aux-cache
+cd - >/dev/null
+
+find "$tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+rm -f "$sq"
+# mksquashfs takes its time stamps from SOURCE_DATE_EPOCH; owners are kept
+# (not -all-root): /home/bhojpur is uid 1000 and /etc/shadow group shadow.
+mksquashfs "$tree" "$sq" -comp zstd -Xcompression-level 19 -no-progress -quiet

@@ -1,0 +1,185 @@
+// Package boot is bos-init, PID 1 of the Bhojpur OS initrd: it mounts the
+// kernel file systems, loads modules, finds the boot media by label,
+// decides the mode, assembles the root from squashfs images and tmpfs, runs
+// the initrd config phase and switches root into the real init.
+//
+// Every action is a Step in a list, planned before it runs: tests diff the
+// plan without running it, and the console log under bos.debug is the plan's
+// String()s with timings. A required step that fails opens the rescue shell;
+// PID 1 never returns.
+package boot
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/cli"
+)
+
+// Paths inside the initrd (and, after switch_root, inside /run).
+const (
+	NewRoot    = "/newroot"
+	RunDir     = "/run/bos"
+	ModeFile   = "/run/bos/mode"
+	MediaDir   = "/run/bos/media"  // the ISO, read-only (live, install)
+	StateDir   = "/run/bos/state"  // BOS_STATE (disk)
+	RootfsDir  = "/run/bos/rootfs" // rootfs.squashfs
+	KernelDir  = "/run/bos/kernel" // kernel.squashfs
+	SystemDir  = "bos/system"      // on the media, relative
+	DataDir    = "bos/data"        // on BOS_STATE, relative
+	SSHKeysDir = "/var/lib/bhojpur/os/ssh"
+	InitPath   = "/sbin/init"
+	MediaWait  = 15 * time.Second
+)
+
+// fsModules are loaded before looking for media: bos-init mounts these
+// itself, and the kernel cannot request them (there is no modprobe in the
+// initrd). crc32c first: ext4 and jbd2 want it through the crypto API.
+var fsModules = []string{"crc32c_generic", "loop", "squashfs", "overlay", "isofs", "ext4", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8", "sd_mod", "sr_mod"}
+
+// InitrdPhase runs the initrd config phase on the assembled root before
+// switch_root. root is the new root's path as bos-init sees it.
+type InitrdPhase func(ctx context.Context, root string) error
+
+// Boot is one boot: its seams, what it found and what it decided.
+type Boot struct {
+	Root   string // "/" in the initrd; a temporary directory in tests
+	Sys    Sys
+	Log    cli.Logger
+	Now    func() time.Time
+	Sleep  func(time.Duration)
+	Wait   time.Duration // how long to wait for media to appear
+	Initrd InitrdPhase   // nil: the initrd phase is skipped (and says so)
+	// OnKernelFS runs once /dev, /proc and /sys are mounted (PID 1 reopens
+	// its console there).
+	OnKernelFS func()
+
+	Params Params
+	Media  Media
+	Mode   Mode
+	Layout Layout
+
+	modules    *modLoader
+	modeReason string
+}
+
+// Layout is where the system files of the chosen media are, resolved
+// through the current symlinks.
+type Layout struct {
+	Media     string // mount point of the media: MediaDir or StateDir
+	BosDir    string // <media>/bos/system/bos/<version>
+	KernelDir string // <media>/bos/system/kernel/<version>
+	Version   string
+	Kernel    string
+}
+
+// Step is one action of the boot.
+type Step interface {
+	String() string
+	Apply(ctx context.Context, b *Boot) error
+}
+
+// Required marks a step whose failure stops the boot.
+type Required struct{ Step }
+
+// IsRequired tells whether a step must succeed.
+func IsRequired(s Step) bool { _, ok := s.(Required); return ok }
+
+func (b *Boot) path(p string) string { return filepath.Join(b.Root, p) }
+
+func (b *Boot) logf(format string, args ...any) { b.Log.Printf(format, args...) }
+
+func (b *Boot) debugf(format string, args ...any) {
+	if b.Params.Debug {
+		b.Log.Printf(format, args...)
+	}
+}
+
+// StepError is a required step that failed.
+type StepError struct {
+	Step Step
+	Err  error
+}
+
+func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
+func (e *StepError) Unwrap() error { return e.Err }
+
+// run applies steps in order. Optional failures are logged; the first
+// required failure is returned.
+func (b *Boot) run(ctx context.Context, steps []Step) error {
+	for _, s := range steps {
+		start := b.Now()
+		err := s.Apply(ctx, b)
+		took := b.Now().Sub(start)
+		switch {
+		case err != nil && IsRequired(s):
+			b.logf("FAILED %s: %v (%v)", s, err, took.Round(time.Millisecond))
+			return &StepError{Step: s, Err: err}
+		case err != nil:
+			b.logf("warning: %s: %v (%v)", s, err, took.Round(time.Millisecond))
+		default:
+			b.debugf("%s (%v)", s, took.Round(time.Millisecond))
+		}
+	}
+	return nil
+}
+
+// Boot runs the whole boot. It returns only when the rescue shell should
+// be opened, with the reason; on success SwitchRoot never returns.
+func (b *Boot) Boot(ctx context.Context) error {
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	if b.Sleep == nil {
+		b.Sleep = time.Sleep
+	}
+	start := b.Now()
+	if err := b.run(ctx, KernelFSSteps()); err != nil {
+		return err
+	}
+	if b.OnKernelFS != nil {
+		b.OnKernelFS()
+	}
+	if err := b.run(ctx, DetectSteps()); err != nil {
+		return err
+	}
+	b.logf("mode %s (%s)", b.Mode, b.modeReason)
+	if b.Mode == ModeShell {
+		return errors.New(b.modeReason)
+	}
+	if err := b.run(ctx, MediaSteps(b.Mode, b.Media)); err != nil {
+		return err
+	}
+	steps := RootSteps(b.Mode, b.Layout, b.Params.Consoles)
+	b.debugf("booting %s after %v", b.Mode, b.Now().Sub(start).Round(time.Millisecond))
+	return b.run(ctx, steps)
+}
+
+// Rescue prints why and opens the rescue shell, again and again: PID 1
+// never returns.
+func (b *Boot) Rescue(ctx context.Context, why error) {
+	for {
+		b.logf("rescue shell: %v", why)
+		b.logf("the busybox shell of the initrd follows; media are under /dev, see /proc/cmdline; 'poweroff -f' or 'reboot -f' to leave")
+		if err := b.Sys.Shell(ctx); err != nil {
+			b.logf("rescue shell: %v", err)
+			b.Sleep(5 * time.Second)
+		}
+	}
+}
+
+// readCmdline reads the kernel command line.
+func (b *Boot) readCmdline() error {
+	data, err := os.ReadFile(b.path("/proc/cmdline"))
+	if err != nil {
+		return errors.Wrap(err, "read the kernel cmdline")
+	}
+	b.Params = parseCmdline(strings.TrimSpace(string(data)))
+	return nil
+}

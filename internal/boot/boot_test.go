@@ -1,0 +1,517 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+func TestParseCmdline(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Params
+	}{
+		{"", Params{}},
+		{"console=tty0 console=ttyS0,115200n8 bos.mode=live", Params{Mode: "live", Consoles: []Console{{"tty0", ""}, {"ttyS0", "115200"}}}},
+		{`bos.debug bos.ssh_authorized_keys="ssh-ed25519 AAAA bos.mode=shell" bos.fallback_mode=install`, Params{Debug: true, FallbackMode: "install"}},
+		{"bos.debug=false bos.mode=disk", Params{Mode: "disk"}},
+		{"BOOT_IMAGE=/vmlinuz quiet splash", Params{}},
+	}
+	for _, tt := range tests {
+		got := parseCmdline(tt.in)
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("parseCmdline(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSplitCmdline(t *testing.T) {
+	got := splitCmdline(`a b="c d" "e f" g=""  h`)
+	want := []string{"a", "b=c d", "e f", "g=", "h"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("splitCmdline = %q, want %q", got, want)
+	}
+}
+
+func TestDecideMode(t *testing.T) {
+	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: LabelISO}
+	tests := []struct {
+		name    string
+		p       Params
+		m       Media
+		want    Mode
+		wantErr bool
+	}{
+		{"nothing", Params{}, Media{}, ModeShell, false},
+		{"iso", Params{}, Media{ISO: iso}, ModeLive, false},
+		{"state wins over iso", Params{}, Media{State: state, ISO: iso}, ModeDisk, false},
+		{"fallback install", Params{FallbackMode: "install"}, Media{ISO: iso}, ModeInstall, false},
+		{"fallback ignored with state", Params{FallbackMode: "install"}, Media{State: state, ISO: iso}, ModeDisk, false},
+		{"fallback without media", Params{FallbackMode: "install"}, Media{}, ModeShell, false},
+		{"forced shell", Params{Mode: "shell"}, Media{State: state}, ModeShell, false},
+		{"forced live", Params{Mode: "live"}, Media{State: state, ISO: iso}, ModeLive, false},
+		{"forced install", Params{Mode: "install"}, Media{ISO: iso}, ModeInstall, false},
+		{"forced disk without state", Params{Mode: "disk"}, Media{ISO: iso}, "", true},
+		{"forced live without iso", Params{Mode: "live"}, Media{State: state}, "", true},
+		{"unknown mode", Params{Mode: "bogus"}, Media{ISO: iso}, "", true},
+		{"local", Params{Mode: "local"}, Media{}, "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why, err := decideMode(tt.p, tt.m)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("decideMode(%+v, %+v) = %q, %q, %v; want %q (error %v)", tt.p, tt.m, got, why, err, tt.want, tt.wantErr)
+			}
+			if err == nil && why == "" {
+				t.Errorf("decideMode gave no reason")
+			}
+		})
+	}
+}
+
+// mkimage runs a mkfs-like tool to make a labelled image file.
+func mkimage(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("%s not installed (make deps)", name)
+	}
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+}
+
+func blank(t *testing.T, size int64) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "img")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
+}
+
+func TestReadLabelRealImages(t *testing.T) {
+	ext4 := blank(t, 16<<20)
+	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+	fat32 := blank(t, 40<<20)
+	mkimage(t, "mkfs.vfat", "-F", "32", "-n", "BOS_GRUB", fat32)
+	fat16 := blank(t, 32<<20)
+	mkimage(t, "mkfs.vfat", "-F", "16", "-n", "SMALL", fat16)
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644)
+	iso := filepath.Join(t.TempDir(), "x.iso")
+	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", LabelISO, "-o", iso, src)
+	sq := filepath.Join(t.TempDir(), "x.sq")
+	mkimage(t, "mksquashfs", src, sq, "-quiet", "-no-progress")
+	empty := blank(t, 1<<20)
+
+	tests := []struct{ file, fstype, label string }{
+		{ext4, FSExt4, LabelState},
+		{fat32, FSVFAT, "BOS_GRUB"},
+		{fat16, FSVFAT, "SMALL"},
+		{iso, FSISO9660, LabelISO},
+		{sq, FSSquashfs, ""},
+		{empty, "", ""},
+	}
+	for _, tt := range tests {
+		f, err := os.Open(tt.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fstype, label := readLabel(f)
+		f.Close()
+		if fstype != tt.fstype || label != tt.label {
+			t.Errorf("readLabel(%s) = %q, %q, want %q, %q", tt.fstype, fstype, label, tt.fstype, tt.label)
+		}
+	}
+}
+
+func TestReadLabelShort(t *testing.T) {
+	if fs, l := readLabel(bytes.NewReader([]byte("short"))); fs != "" || l != "" {
+		t.Errorf("readLabel(short) = %q, %q", fs, l)
+	}
+}
+
+func FuzzReadLabel(f *testing.F) {
+	f.Add(make([]byte, 4096))
+	f.Fuzz(func(t *testing.T, b []byte) { readLabel(bytes.NewReader(b)) })
+}
+
+func FuzzSplitCmdline(f *testing.F) {
+	f.Add(`a b="c d" bos.mode=live`)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, w := range splitCmdline(s) {
+			if w == "" && !strings.Contains(s, `""`) {
+				t.Fatalf("empty word from %q", s)
+			}
+		}
+	})
+}
+
+func TestModIndex(t *testing.T) {
+	ix := &modIndex{dir: "/m", paths: map[string]string{}, deps: map[string][]string{}, builtin: map[string]bool{"crc16": true}}
+	ix.parseDep(strings.NewReader(`kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/fs/mbcache.ko:
+kernel/fs/jbd2/jbd2.ko:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
+kernel/drivers/virtio/virtio_ring.ko:
+kernel/drivers/usb/storage/usb-storage.ko:
+`))
+	ix.parseAlias(strings.NewReader("# comment\nalias virtio:d00000002v* virtio_blk\nalias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage\n"))
+	for _, tt := range []struct {
+		mod  string
+		want string
+	}{
+		{"ext4", "[mbcache jbd2 ext4]"},
+		{"virtio-blk", "[virtio_ring virtio virtio_blk]"},
+		{"usb-storage", "[usb_storage]"},
+	} {
+		got, err := ix.order(tt.mod)
+		if err != nil || fmt.Sprint(got) != tt.want {
+			t.Errorf("order(%s) = %v, %v; want %s", tt.mod, got, err, tt.want)
+		}
+	}
+	if _, err := ix.order("nosuch"); err == nil {
+		t.Errorf("order(nosuch) gave no error")
+	}
+	if got := ix.lookup("virtio:d00000002v00001AF4"); fmt.Sprint(got) != "[virtio_blk]" {
+		t.Errorf("lookup(virtio blk) = %v", got)
+	}
+	if got := ix.lookup("usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00"); fmt.Sprint(got) != "[usb_storage]" {
+		t.Errorf("lookup(usb storage) = %v", got)
+	}
+	if got := ix.lookup("pci:v00008086d00001237sv*"); len(got) != 0 {
+		t.Errorf("lookup(host bridge) = %v, want none", got)
+	}
+}
+
+func TestInittab(t *testing.T) {
+	got := string(inittab([]Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
+	for _, want := range []string{
+		"::sysinit:/sbin/openrc sysinit\n", "::wait:/sbin/openrc default\n",
+		"tty1::respawn:/sbin/agetty 38400 tty1 linux\n",
+		"ttyS0::respawn:/sbin/agetty -L 115200 ttyS0 vt100\n",
+		"::shutdown:/sbin/openrc shutdown\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("inittab lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Count(got, "ttyS0::") != 1 {
+		t.Errorf("inittab repeats ttyS0:\n%s", got)
+	}
+	if got := string(inittab(nil)); !strings.Contains(got, "tty1::respawn") {
+		t.Errorf("inittab(nil) has no tty1 getty:\n%s", got)
+	}
+}
+
+func TestEmptyPassword(t *testing.T) {
+	in := "root:!:19000:0:99999:7:::\nbhojpur:*:19000:0:99999:7:::\n"
+	want := "root:!:19000:0:99999:7:::\nbhojpur::19000:0:99999:7:::\n"
+	if got := string(emptyPassword([]byte(in), "bhojpur")); got != want {
+		t.Errorf("emptyPassword = %q, want %q", got, want)
+	}
+}
+
+func TestRootStepsPlan(t *testing.T) {
+	l := Layout{Media: MediaDir, BosDir: MediaDir + "/bos/system/bos/v1", KernelDir: MediaDir + "/bos/system/kernel/k1"}
+	var got []string
+	for _, s := range RootSteps(ModeLive, l, []Console{{"ttyS0", "115200"}}) {
+		r := "optional"
+		if IsRequired(s) {
+			r = "required"
+		}
+		got = append(got, r+" "+s.String())
+	}
+	want := []string{
+		"required mount tmpfs on /newroot (tmpfs mode=0755)",
+		"required mount /run/bos/media/bos/system/bos/v1/rootfs.squashfs on /run/bos/rootfs (squashfs, loop, ro)",
+		"required mount /run/bos/media/bos/system/kernel/k1/kernel.squashfs on /run/bos/kernel (squashfs, loop, ro)",
+		"required make the top level of /newroot like /run/bos/rootfs",
+		"required bind /run/bos/rootfs/usr on /newroot/usr (ro)",
+		"required bind /run/bos/kernel/lib/modules on /newroot/usr/lib/modules (ro)",
+		"optional bind /run/bos/kernel/lib/firmware on /newroot/usr/lib/firmware (ro)",
+		"required copy /run/bos/rootfs/etc to /newroot/etc",
+		"required seed /newroot/var from /run/bos/rootfs/var",
+		"required seed /newroot/home from /run/bos/rootfs/home",
+		"required seed /newroot/opt from /run/bos/rootfs/opt",
+		"optional mkdir /newroot/var/lib/bhojpur/os/ssh (0700)",
+		"required bind /run/bos/media/bos on /newroot/bos (ro)",
+		"optional write /newroot/etc/inittab (init and gettys on ttyS0)",
+		"optional write /newroot/etc/shadow (console login as bhojpur without a password)",
+		"optional config phase initrd on /newroot",
+		"required switch_root /newroot /sbin/init",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("RootSteps(live) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	disk := RootSteps(ModeDisk, Layout{Media: StateDir}, nil)
+	var ds []string
+	for _, s := range disk {
+		ds = append(ds, s.String())
+	}
+	joined := strings.Join(ds, "\n")
+	for _, want := range []string{"bind /run/bos/state/bos/data/var on /newroot/var", "bind /run/bos/state/bos on /newroot/bos (ro)", "seed /newroot/var from /run/bos/rootfs/var"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("RootSteps(disk) lacks %q:\n%s", want, joined)
+		}
+	}
+	if strings.Contains(joined, "/etc/shadow") {
+		t.Errorf("RootSteps(disk) opens the console without a password:\n%s", joined)
+	}
+}
+
+// fakeSys records what bos-init asks of the kernel and fakes the file
+// systems by filling the mount points with files.
+type fakeSys struct {
+	root    string
+	calls   []string
+	onMount map[string]func(dir string)
+	loaded  []string
+	shells  int
+}
+
+var errSwitched = errors.New("switched")
+
+func (f *fakeSys) rel(p string) string {
+	return "/" + strings.TrimPrefix(strings.TrimPrefix(p, f.root), "/")
+}
+
+func (f *fakeSys) Mount(source, target, fstype string, flags uintptr, data string) error {
+	src := source
+	if strings.HasPrefix(source, f.root) {
+		src = f.rel(source)
+	}
+	ro := ""
+	if flags&unix.MS_RDONLY != 0 {
+		ro = " ro"
+	}
+	f.calls = append(f.calls, fmt.Sprintf("mount %s %s %s%s", src, f.rel(target), fstype, ro))
+	if fn := f.onMount[f.rel(target)]; fn != nil && flags&unix.MS_REMOUNT == 0 {
+		fn(target)
+	}
+	return nil
+}
+
+func (f *fakeSys) LoadModule(p, params string) error {
+	f.loaded = append(f.loaded, modName(p))
+	return nil
+}
+
+func (f *fakeSys) AttachLoop(file string) (string, func(), error) {
+	f.calls = append(f.calls, "loop "+f.rel(file))
+	return "/dev/loop0", func() { f.calls = append(f.calls, "release /dev/loop0") }, nil
+}
+
+func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...string) error {
+	return nil
+}
+
+func (f *fakeSys) Shell(ctx context.Context) error { f.shells++; return nil }
+
+func (f *fakeSys) SwitchRoot(newRoot, init string) error {
+	f.calls = append(f.calls, "switch_root "+f.rel(newRoot)+" "+init)
+	return errSwitched
+}
+
+type testLog struct {
+	t     *testing.T
+	lines []string
+}
+
+func (l *testLog) Printf(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	l.lines = append(l.lines, s)
+	l.t.Log(s)
+}
+
+func write(t *testing.T, p, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fakeMachine lays out /proc, /sys and /dev of a machine with the given
+// block devices (name -> image file) and a module tree.
+func fakeMachine(t *testing.T, cmdline string, devs map[string]string) (string, *fakeSys) {
+	root := t.TempDir()
+	write(t, root+"/proc/cmdline", cmdline+"\n")
+	for name, img := range devs {
+		write(t, root+"/sys/class/block/"+name+"/size", "2048\n")
+		data, err := os.ReadFile(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(t, root+"/dev/"+name, string(data))
+	}
+	write(t, root+"/sys/bus/virtio/devices/virtio0/modalias", "virtio:d00000002v00001AF4\n")
+	k := root + "/lib/modules/6.1.0-test"
+	write(t, k+"/modules.dep", "kernel/virtio_blk.ko: kernel/virtio.ko\nkernel/virtio.ko:\nkernel/ext4.ko: kernel/jbd2.ko\nkernel/jbd2.ko:\nkernel/squashfs.ko:\nkernel/isofs.ko:\n")
+	write(t, k+"/modules.alias", "alias virtio:d00000002v* virtio_blk\n")
+	fs := &fakeSys{root: root, onMount: map[string]func(string){}}
+	// The rootfs squashfs: a merged-usr tree with init, etc and var.
+	fs.onMount[RootfsDir] = func(dir string) {
+		write(t, dir+"/usr/sbin/init", "#!busybox")
+		write(t, dir+"/etc/shadow", "root:!:1::::::\nbhojpur:*:1::::::\n")
+		write(t, dir+"/etc/hostname", "bos\n")
+		write(t, dir+"/var/lib/dpkg/status", "")
+		write(t, dir+"/home/bhojpur/.profile", "")
+		os.MkdirAll(dir+"/opt", 0o755)
+		os.MkdirAll(dir+"/bos", 0o755)
+		os.Symlink("usr/sbin", dir+"/sbin")
+		os.Symlink("bos", dir+"/bhojpur")
+	}
+	fs.onMount[KernelDir] = func(dir string) { os.MkdirAll(dir+"/lib/modules/6.1.0-test", 0o755) }
+	// bind of /run/bos/rootfs/usr on /newroot/usr: make init visible.
+	fs.onMount[NewRoot+"/usr"] = func(dir string) { write(t, dir+"/sbin/init", "#!busybox") }
+	media := func(dir string) {
+		sys := dir + "/" + SystemDir
+		write(t, sys+"/bos/v1/rootfs.squashfs", "")
+		write(t, sys+"/kernel/6.1.0-test/kernel.squashfs", "")
+		os.Symlink("v1", sys+"/bos/current")
+		os.Symlink("6.1.0-test", sys+"/kernel/current")
+	}
+	fs.onMount[MediaDir] = media
+	fs.onMount[StateDir] = media
+	return root, fs
+}
+
+func newTestBoot(t *testing.T, root string, fs *fakeSys) (*Boot, *testLog) {
+	log := &testLog{t: t}
+	return &Boot{Root: root, Sys: fs, Log: log, Now: time.Now, Sleep: func(time.Duration) {}, Wait: time.Second}, log
+}
+
+func isoImage(t *testing.T) string {
+	src := t.TempDir()
+	iso := filepath.Join(t.TempDir(), "bos.iso")
+	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", LabelISO, "-o", iso, src)
+	return iso
+}
+
+func TestBootLive(t *testing.T) {
+	root, fs := fakeMachine(t, "console=ttyS0,115200 bos.debug", map[string]string{"sr0": isoImage(t)})
+	b, log := newTestBoot(t, root, fs)
+	err := b.Boot(context.Background())
+	if !errors.Is(err, errSwitched) {
+		t.Fatalf("Boot = %v, want the switch_root", err)
+	}
+	if b.Mode != ModeLive {
+		t.Errorf("mode %q, want live", b.Mode)
+	}
+	if got, _ := os.ReadFile(root + ModeFile); string(got) != "live\n" {
+		t.Errorf("%s = %q, want live", ModeFile, got)
+	}
+	if !strings.Contains(strings.Join(log.lines, "\n"), "mode live") {
+		t.Errorf("no 'mode live' marker in the log")
+	}
+	want := []string{
+		"mount /dev/sr0 /run/bos/media iso9660 ro",
+		"mount tmpfs /newroot tmpfs",
+		"loop /run/bos/media/bos/system/bos/v1/rootfs.squashfs",
+		"mount /dev/loop0 /run/bos/rootfs squashfs ro\nrelease /dev/loop0",
+		"mount /run/bos/rootfs/usr /newroot/usr ",
+		"mount /run/bos/kernel/lib/modules /newroot/usr/lib/modules ",
+		"mount /run/bos/media/bos /newroot/bos ",
+		"switch_root /newroot /sbin/init",
+	}
+	calls := strings.Join(fs.calls, "\n")
+	for _, w := range want {
+		if !strings.Contains(calls, w) {
+			t.Errorf("no %q among the calls:\n%s", w, calls)
+		}
+	}
+	if fmt.Sprint(fs.loaded) != "[squashfs isofs jbd2 ext4 virtio virtio_blk]" {
+		t.Errorf("loaded %v", fs.loaded)
+	}
+	nr := root + NewRoot
+	if b, _ := os.ReadFile(nr + "/etc/shadow"); !strings.Contains(string(b), "bhojpur::") {
+		t.Errorf("live shadow does not let bhojpur in on the console: %q", b)
+	}
+	if b, _ := os.ReadFile(nr + "/etc/inittab"); !strings.Contains(string(b), "ttyS0::respawn:/sbin/agetty -L 115200 ttyS0") {
+		t.Errorf("inittab: %q", b)
+	}
+	if l, _ := os.Readlink(nr + "/sbin"); l != "usr/sbin" {
+		t.Errorf("/sbin -> %q, want usr/sbin", l)
+	}
+	if l, _ := os.Readlink(nr + "/bhojpur"); l != "bos" {
+		t.Errorf("/bhojpur -> %q, want bos", l)
+	}
+	for _, p := range []string{"/var/lib/dpkg/status", "/home/bhojpur/.profile", "/etc/hostname"} {
+		if _, err := os.Stat(nr + p); err != nil {
+			t.Errorf("not seeded: %v", err)
+		}
+	}
+	if fi, err := os.Stat(nr + SSHKeysDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v", SSHKeysDir, err)
+	}
+}
+
+func TestBootDiskKeepsData(t *testing.T) {
+	ext4 := blank(t, 16<<20)
+	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+	root, fs := fakeMachine(t, "", map[string]string{"sr0": isoImage(t), "vda2": ext4})
+	// An existing file of the persistent /var must survive the seeding.
+	write(t, root+StateDir+"/"+DataDir+"/var/lib/dpkg/status", "kept")
+	fs.onMount[NewRoot+"/var"] = func(dir string) {
+		write(t, dir+"/lib/dpkg/status", "kept")
+	}
+	b, _ := newTestBoot(t, root, fs)
+	if err := b.Boot(context.Background()); !errors.Is(err, errSwitched) {
+		t.Fatalf("Boot = %v", err)
+	}
+	if b.Mode != ModeDisk {
+		t.Fatalf("mode %q, want disk", b.Mode)
+	}
+	calls := strings.Join(fs.calls, "\n")
+	for _, w := range []string{"mount /dev/vda2 /run/bos/state ext4", "mount /run/bos/state/bos/data/var /newroot/var ", "mount /run/bos/state/bos /newroot/bos "} {
+		if !strings.Contains(calls, w) {
+			t.Errorf("no %q among:\n%s", w, calls)
+		}
+	}
+	if got, _ := os.ReadFile(root + NewRoot + "/var/lib/dpkg/status"); string(got) != "kept" {
+		t.Errorf("persistent /var file = %q, want kept", got)
+	}
+	if got, _ := os.ReadFile(root + NewRoot + "/etc/shadow"); strings.Contains(string(got), "bhojpur::") {
+		t.Errorf("disk mode opened the console without a password")
+	}
+}
+
+func TestBootNoMediaAndShell(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline, want string
+	}{
+		{"", "no boot media found"},
+		{"bos.mode=shell", "bos.mode=shell"},
+		{"bos.mode=disk", "no ext4 file system labelled BOS_STATE"},
+	} {
+		root, fs := fakeMachine(t, tt.cmdline, nil)
+		b, _ := newTestBoot(t, root, fs)
+		err := b.Boot(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Boot(%q) = %v, want an error with %q", tt.cmdline, err, tt.want)
+		}
+		if strings.Contains(strings.Join(fs.calls, "\n"), "switch_root") {
+			t.Errorf("Boot(%q) switched root", tt.cmdline)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package boot
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/pkg/errors"
+)
+
+// copyTree copies src into dst keeping modes, owners and symlinks. With
+// overwrite false, entries already at dst are left alone (seeding).
+func copyTree(src, dst string, overwrite bool) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		existing, statErr := os.Lstat(to)
+		exists := statErr == nil
+		switch {
+		case fi.IsDir():
+			if exists && existing.IsDir() {
+				return nil
+			}
+			if err := os.Mkdir(to, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		case exists && !overwrite:
+			return nil
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if exists {
+				_ = os.Remove(to)
+			}
+			if err := os.Symlink(target, to); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if err := copyFile(p, to, fi.Mode().Perm()); err != nil {
+				return err
+			}
+		default:
+			return nil // devices, fifos, sockets: not in an image's etc or var
+		}
+		// New files belong to root already; chown only the others (each
+		// system call counts under emulation: etc and var are ~1500 files).
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Uid != 0 || st.Gid != 0) && os.Geteuid() == 0 {
+			if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
+				return errors.Wrapf(err, "chown %s", to)
+			}
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			return os.Chmod(to, fi.Mode()&(os.ModePerm|os.ModeSetuid|os.ModeSetgid|os.ModeSticky))
+		}
+		return nil
+	})
+}
+
+func copyFile(from, to string, mode os.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return errors.Wrapf(err, "copy %s to %s", from, to)
+	}
+	return out.Close()
+}
+
+// writeFileAtomic writes through a temporary file in the same directory
+// and renames it into place.
+func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return errors.Wrapf(err, "write %s", p)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(p); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+			_ = os.Chown(tmp.Name(), int(st.Uid), int(st.Gid))
+		}
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+// scanBlock lists the block devices under root's /sys/class/block with
+// what their superblocks say, sorted by name. Loop and RAM disks and
+// devices of size zero (an empty CD drive) are left out.
+func scanBlock(root string) []Device {
+	entries, _ := os.ReadDir(filepath.Join(root, "sys/class/block"))
+	var devs []Device
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
+			continue
+		}
+		if size, err := os.ReadFile(filepath.Join(root, "sys/class/block", name, "size")); err == nil && strings.TrimSpace(string(size)) == "0" {
+			continue
+		}
+		d := Device{Name: name, Path: "/dev/" + name}
+		f, err := os.Open(filepath.Join(root, d.Path))
+		if err != nil {
+			continue
+		}
+		d.FSType, d.Label = readLabel(f)
+		f.Close()
+		devs = append(devs, d)
+	}
+	sort.Slice(devs, func(i, j int) bool { return devs[i].Name < devs[j].Name })
+	return devs
+}

@@ -1,0 +1,98 @@
+package boot
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Mode is how the system boots (DESIGN.md "Modes").
+type Mode string
+
+// The boot modes.
+const (
+	ModeLive    Mode = "live"
+	ModeInstall Mode = "install"
+	ModeDisk    Mode = "disk"
+	ModeLocal   Mode = "local"
+	ModeShell   Mode = "shell"
+)
+
+// Labels of the media bos-init looks for.
+const (
+	LabelState = "BOS_STATE"
+	LabelISO   = "BOS"
+)
+
+// Device is a block device and what its superblock says.
+type Device struct {
+	Name   string // sda, sr0, vda2
+	Path   string // /dev/sda
+	FSType string
+	Label  string
+}
+
+func (d *Device) String() string {
+	if d == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s (%s %q)", d.Path, d.FSType, d.Label)
+}
+
+// Media are the devices found by label.
+type Media struct {
+	State *Device // ext4 labelled BOS_STATE
+	ISO   *Device // iso9660 with volume id BOS
+}
+
+// pick finds the media among devices; the first match of each wins
+// (devices come sorted by name, so a whole disk before its partitions).
+func pick(devs []Device) Media {
+	var m Media
+	for i := range devs {
+		d := &devs[i]
+		switch {
+		case m.State == nil && d.FSType == FSExt4 && d.Label == LabelState:
+			m.State = d
+		case m.ISO == nil && d.FSType == FSISO9660 && d.Label == LabelISO:
+			m.ISO = d
+		}
+	}
+	return m
+}
+
+// decideMode applies DESIGN.md's rules: bos.mode forces a mode; a
+// BOS_STATE means disk; with none, bos.fallback_mode=install installs from
+// the ISO; the ISO alone means live. With nothing it returns ModeShell and
+// why. An error means a forced mode cannot be honoured.
+func decideMode(p Params, m Media) (Mode, string, error) {
+	if p.Mode != "" {
+		mode := Mode(strings.ToLower(p.Mode))
+		switch mode {
+		case ModeShell:
+			return ModeShell, "bos.mode=shell asks for the rescue shell", nil
+		case ModeDisk:
+			if m.State == nil {
+				return "", "", fmt.Errorf("bos.mode=disk: no ext4 file system labelled %s found", LabelState)
+			}
+			return ModeDisk, "bos.mode=disk", nil
+		case ModeLive, ModeInstall:
+			if m.ISO == nil {
+				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found", mode, LabelISO)
+			}
+			return mode, "bos.mode=" + string(mode), nil
+		case ModeLocal:
+			return "", "", fmt.Errorf("bos.mode=local runs on an existing root, not from this initrd")
+		default:
+			return "", "", fmt.Errorf("bos.mode=%s: unknown mode (want live, install, disk, local or shell)", p.Mode)
+		}
+	}
+	switch {
+	case m.State != nil:
+		return ModeDisk, "found " + LabelState + " on " + m.State.Path, nil
+	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && m.ISO != nil:
+		return ModeInstall, "no " + LabelState + " and bos.fallback_mode=install", nil
+	case m.ISO != nil:
+		return ModeLive, "found the " + LabelISO + " media on " + m.ISO.Path, nil
+	}
+	return ModeShell, fmt.Sprintf("no boot media found: no ext4 %s and no %s (ISO) device", LabelState, LabelISO), nil
+}

@@ -1,0 +1,204 @@
+package boot
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pkg/errors"
+)
+
+// modIndex is what bos-init needs of a /lib/modules/<kver> directory:
+// modules.dep (each module with all it depends on), modules.alias (device
+// modalias patterns) and modules.builtin. It is small enough to write here:
+// the Go kmod libraries were not reachable through the module proxy, and
+// bos-init needs neither module parameters nor compressed modules (Debian
+// bookworm ships plain .ko files).
+type modIndex struct {
+	dir     string              // the modules directory, absolute
+	paths   map[string]string   // module name -> path relative to dir
+	deps    map[string][]string // module name -> dependency names
+	aliases []modAlias
+	builtin map[string]bool
+}
+
+type modAlias struct{ pattern, module string }
+
+// modName turns a path or a spelling with dashes into the kernel's name.
+func modName(p string) string {
+	base := path.Base(p)
+	for _, ext := range []string{".xz", ".zst", ".gz"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	return strings.ReplaceAll(strings.TrimSuffix(base, ".ko"), "-", "_")
+}
+
+// loadModIndex reads the index files of a modules directory.
+func loadModIndex(dir string) (*modIndex, error) {
+	ix := &modIndex{dir: dir, paths: map[string]string{}, deps: map[string][]string{}, builtin: map[string]bool{}}
+	f, err := os.Open(filepath.Join(dir, "modules.dep"))
+	if err != nil {
+		return nil, errors.Wrap(err, "read the module index")
+	}
+	defer f.Close()
+	if err := ix.parseDep(f); err != nil {
+		return nil, errors.Wrapf(err, "%s", f.Name())
+	}
+	if f, err := os.Open(filepath.Join(dir, "modules.alias")); err == nil {
+		ix.parseAlias(f)
+		f.Close()
+	}
+	if f, err := os.Open(filepath.Join(dir, "modules.builtin")); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if l := strings.TrimSpace(s.Text()); l != "" {
+				ix.builtin[modName(l)] = true
+			}
+		}
+		f.Close()
+	}
+	return ix, nil
+}
+
+func (ix *modIndex) parseDep(r io.Reader) error {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	for s.Scan() {
+		mod, deps, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		name := modName(mod)
+		ix.paths[name] = mod
+		for _, d := range strings.Fields(deps) {
+			ix.deps[name] = append(ix.deps[name], modName(d))
+		}
+	}
+	return s.Err()
+}
+
+func (ix *modIndex) parseAlias(r io.Reader) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		f := strings.Fields(s.Text())
+		if len(f) == 3 && f[0] == "alias" {
+			ix.aliases = append(ix.aliases, modAlias{pattern: f[1], module: modName(f[2])})
+		}
+	}
+}
+
+// lookup returns the modules whose alias patterns match a device modalias
+// (fnmatch rules; modaliases contain no '/').
+func (ix *modIndex) lookup(modalias string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, a := range ix.aliases {
+		if ok, _ := path.Match(a.pattern, modalias); ok && !seen[a.module] {
+			seen[a.module] = true
+			out = append(out, a.module)
+		}
+	}
+	return out
+}
+
+// order returns name and its dependencies in loading order: every module
+// after all that it needs. Unknown modules are an error, built-in ones are
+// left out.
+func (ix *modIndex) order(name string) ([]string, error) {
+	var out []string
+	done := map[string]bool{}
+	var visit func(n string, depth int) error
+	visit = func(n string, depth int) error {
+		if done[n] || ix.builtin[n] {
+			return nil
+		}
+		if _, ok := ix.paths[n]; !ok {
+			return errors.Errorf("module %s not found in %s", n, ix.dir)
+		}
+		if depth > 64 {
+			return errors.Errorf("module %s: dependency loop", n)
+		}
+		done[n] = true
+		for _, d := range ix.deps[n] {
+			if err := visit(d, depth+1); err != nil {
+				return err
+			}
+		}
+		out = append(out, n)
+		return nil
+	}
+	return out, visit(modName(name), 0)
+}
+
+// modLoader loads modules once each through the system seam.
+type modLoader struct {
+	ix     *modIndex
+	sys    Sys
+	loaded map[string]bool
+	log    func(format string, args ...any)
+}
+
+// load loads a module and what it depends on; it reports whether anything
+// new was loaded.
+func (l *modLoader) load(name string) (bool, error) {
+	names, err := l.ix.order(name)
+	if err != nil {
+		return false, err
+	}
+	loadedAny := false
+	for _, n := range names {
+		if l.loaded[n] {
+			continue
+		}
+		l.loaded[n] = true
+		if err := l.sys.LoadModule(filepath.Join(l.ix.dir, l.ix.paths[n]), ""); err != nil {
+			return loadedAny, errors.Wrapf(err, "load module %s", n)
+		}
+		l.log("loaded module %s", n)
+		loadedAny = true
+	}
+	return loadedAny, nil
+}
+
+// coldplug loads the drivers of the devices present now: it reads every
+// /sys/bus/*/devices/*/modalias under root and loads what matches. It
+// returns whether any module was loaded (new buses may then show new
+// devices, so callers repeat it).
+func (l *modLoader) coldplug(root string) bool {
+	files, _ := filepath.Glob(filepath.Join(root, "sys/bus/*/devices/*/modalias"))
+	var aliases []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if a := strings.TrimSpace(string(b)); a != "" {
+			aliases = append(aliases, a)
+		}
+	}
+	sort.Strings(aliases)
+	var want []string
+	seen := map[string]bool{}
+	for _, a := range aliases {
+		for _, m := range l.ix.lookup(a) {
+			if !seen[m] && !l.loaded[m] {
+				seen[m] = true
+				want = append(want, m)
+			}
+		}
+	}
+	any := false
+	for _, m := range want {
+		ok, err := l.load(m)
+		if err != nil {
+			// A driver refusing a device it matched is normal; not fatal.
+			l.log("%v", err)
+		}
+		any = any || ok
+	}
+	return any
+}

@@ -1,0 +1,498 @@
+package boot
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
+)
+
+// mountStep mounts a file system, making the mount point first.
+type mountStep struct {
+	source, target, fstype string
+	flags                  uintptr
+	data                   string
+}
+
+func (s mountStep) String() string {
+	var opts []string
+	if s.flags&unix.MS_RDONLY != 0 {
+		opts = append(opts, "ro")
+	}
+	if s.data != "" {
+		opts = append(opts, s.data)
+	}
+	o := ""
+	if len(opts) > 0 {
+		o = " " + strings.Join(opts, ",")
+	}
+	return fmt.Sprintf("mount %s on %s (%s%s)", s.source, s.target, s.fstype, o)
+}
+
+func (s mountStep) Apply(_ context.Context, b *Boot) error {
+	if err := os.MkdirAll(b.path(s.target), 0o755); err != nil {
+		return err
+	}
+	src := s.source
+	if strings.HasPrefix(src, "/") {
+		src = b.path(src)
+	}
+	return errors.Wrapf(b.Sys.Mount(src, b.path(s.target), s.fstype, s.flags, s.data), "mount %s on %s (%s)", s.source, s.target, s.fstype)
+}
+
+// loopMountStep mounts a squashfs image file read-only through a loop device.
+type loopMountStep struct{ file, target string }
+
+func (s loopMountStep) String() string {
+	return fmt.Sprintf("mount %s on %s (squashfs, loop, ro)", s.file, s.target)
+}
+
+func (s loopMountStep) Apply(_ context.Context, b *Boot) error {
+	if _, err := os.Stat(b.path(s.file)); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.path(s.target), 0o755); err != nil {
+		return err
+	}
+	dev, release, err := b.Sys.AttachLoop(b.path(s.file))
+	if err != nil {
+		return errors.Wrapf(err, "loop device for %s", s.file)
+	}
+	defer release()
+	return errors.Wrapf(b.Sys.Mount(dev, b.path(s.target), FSSquashfs, unix.MS_RDONLY, ""), "mount %s (%s) on %s", s.file, dev, s.target)
+}
+
+// bindStep binds a directory onto another, read-only if asked.
+type bindStep struct {
+	from, to string
+	ro       bool
+}
+
+func (s bindStep) String() string {
+	if s.ro {
+		return fmt.Sprintf("bind %s on %s (ro)", s.from, s.to)
+	}
+	return fmt.Sprintf("bind %s on %s", s.from, s.to)
+}
+
+func (s bindStep) Apply(_ context.Context, b *Boot) error {
+	if err := os.MkdirAll(b.path(s.to), 0o755); err != nil {
+		return err
+	}
+	if err := b.Sys.Mount(b.path(s.from), b.path(s.to), "", unix.MS_BIND, ""); err != nil {
+		return errors.Wrapf(err, "bind %s on %s", s.from, s.to)
+	}
+	if !s.ro {
+		return nil
+	}
+	return errors.Wrapf(b.Sys.Mount("", b.path(s.to), "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""), "remount %s read-only", s.to)
+}
+
+// mkdirStep makes a directory and its parents.
+type mkdirStep struct {
+	dir  string
+	mode os.FileMode
+}
+
+func (s mkdirStep) String() string { return fmt.Sprintf("mkdir %s (%04o)", s.dir, s.mode) }
+
+func (s mkdirStep) Apply(_ context.Context, b *Boot) error {
+	if err := os.MkdirAll(b.path(s.dir), 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(b.path(s.dir), s.mode)
+}
+
+// skeletonStep makes the top level of the new root like the image's:
+// the same directories (empty, same modes) and the same symlinks (the
+// merged-usr bin, sbin, lib and /bhojpur -> bos).
+type skeletonStep struct{ from, to string }
+
+func (s skeletonStep) String() string {
+	return fmt.Sprintf("make the top level of %s like %s", s.to, s.from)
+}
+
+func (s skeletonStep) Apply(_ context.Context, b *Boot) error {
+	entries, err := os.ReadDir(b.path(s.from))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src, dst := filepath.Join(b.path(s.from), e.Name()), filepath.Join(b.path(s.to), e.Name())
+		fi, err := os.Lstat(src)
+		if err != nil {
+			return err
+		}
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			target, err := os.Readlink(src)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, dst); err != nil && !os.IsExist(err) {
+				return err
+			}
+		case fi.IsDir():
+			if err := os.Mkdir(dst, 0o755); err != nil && !os.IsExist(err) {
+				return err
+			}
+			if err := os.Chmod(dst, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// copyStep copies a tree. With seed it only adds what is missing at the
+// destination (persistent /var keeps its files); otherwise it overwrites.
+type copyStep struct {
+	from, to string
+	seed     bool
+}
+
+func (s copyStep) String() string {
+	if s.seed {
+		return fmt.Sprintf("seed %s from %s", s.to, s.from)
+	}
+	return fmt.Sprintf("copy %s to %s", s.from, s.to)
+}
+
+func (s copyStep) Apply(_ context.Context, b *Boot) error {
+	if _, err := os.Lstat(b.path(s.from)); os.IsNotExist(err) && s.seed {
+		return nil
+	}
+	return copyTree(b.path(s.from), b.path(s.to), !s.seed)
+}
+
+// writeStep writes a file, rewriting what is there with edit (gokrazy-style
+// func([]byte) []byte), or creating it with edit(nil).
+type writeStep struct {
+	file string
+	what string
+	mode os.FileMode
+	edit func([]byte) []byte
+}
+
+func (s writeStep) String() string { return fmt.Sprintf("write %s (%s)", s.file, s.what) }
+
+func (s writeStep) Apply(_ context.Context, b *Boot) error {
+	p := b.path(s.file)
+	old, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	mode := s.mode
+	if fi, err := os.Stat(p); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(p, s.edit(old), mode)
+}
+
+// funcStep is a step whose work is a method of Boot.
+type funcStep struct {
+	name string
+	fn   func(b *Boot, ctx context.Context) error
+}
+
+func (s funcStep) String() string                           { return s.name }
+func (s funcStep) Apply(ctx context.Context, b *Boot) error { return s.fn(b, ctx) }
+
+// initrdPhaseStep runs the initrd config phase on the new root.
+type initrdPhaseStep struct{ root string }
+
+func (s initrdPhaseStep) String() string { return "config phase initrd on " + s.root }
+
+func (s initrdPhaseStep) Apply(ctx context.Context, b *Boot) error {
+	if b.Initrd == nil {
+		b.debugf("config phase initrd: no apply entry point wired; skipped")
+		return nil
+	}
+	return b.Initrd(ctx, b.path(s.root))
+}
+
+// switchRootStep hands over to the real init; it returns only on failure.
+type switchRootStep struct{ root, init string }
+
+func (s switchRootStep) String() string { return fmt.Sprintf("switch_root %s %s", s.root, s.init) }
+
+func (s switchRootStep) Apply(_ context.Context, b *Boot) error {
+	if _, err := os.Lstat(filepath.Join(b.path(s.root), s.init)); err != nil {
+		return errors.Wrapf(err, "no %s in the new root", s.init)
+	}
+	b.logf("switch_root %s %s (mode %s)", s.root, s.init, b.Mode)
+	return b.Sys.SwitchRoot(b.path(s.root), s.init)
+}
+
+// KernelFSSteps mount the kernel's file systems.
+func KernelFSSteps() []Step {
+	const nsx = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	return []Step{
+		Required{mountStep{"proc", "/proc", "proc", nsx, ""}},
+		Required{mountStep{"sysfs", "/sys", "sysfs", nsx, ""}},
+		Required{mountStep{"devtmpfs", "/dev", "devtmpfs", unix.MS_NOSUID, "mode=0755"}},
+		mountStep{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
+		mountStep{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
+		Required{mountStep{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"}},
+	}
+}
+
+// DetectSteps read the cmdline, load modules, find the media and decide
+// the mode.
+func DetectSteps() []Step {
+	return []Step{
+		Required{funcStep{"read the kernel cmdline", func(b *Boot, _ context.Context) error { return b.readCmdline() }}},
+		funcStep{"load the file-system modules", (*Boot).loadFSModules},
+		Required{funcStep{"find the boot media", (*Boot).findMedia}},
+		Required{funcStep{"decide the mode", (*Boot).decide}},
+	}
+}
+
+// MediaSteps mount the media of a mode and resolve its layout.
+func MediaSteps(mode Mode, m Media) []Step {
+	switch mode {
+	case ModeDisk:
+		return []Step{
+			Required{mountStep{m.State.Path, StateDir, FSExt4, 0, ""}},
+			Required{funcStep{"find the current versions under " + StateDir, func(b *Boot, _ context.Context) error { return b.resolve(StateDir) }}},
+		}
+	case ModeLive, ModeInstall:
+		return []Step{
+			Required{mountStep{m.ISO.Path, MediaDir, FSISO9660, unix.MS_RDONLY, ""}},
+			Required{funcStep{"find the current versions under " + MediaDir, func(b *Boot, _ context.Context) error { return b.resolve(MediaDir) }}},
+		}
+	}
+	return nil
+}
+
+// RootSteps assemble the new root for a mode and switch into it. It is
+// pure: the same inputs give the same plan.
+func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
+	steps := []Step{
+		Required{mountStep{"tmpfs", NewRoot, "tmpfs", 0, "mode=0755"}},
+		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", RootfsDir}},
+		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", KernelDir}},
+		Required{skeletonStep{RootfsDir, NewRoot}},
+		Required{bindStep{RootfsDir + "/usr", NewRoot + "/usr", true}},
+		Required{bindStep{KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},
+		bindStep{KernelDir + "/lib/firmware", NewRoot + "/usr/lib/firmware", true},
+		Required{copyStep{RootfsDir + "/etc", NewRoot + "/etc", false}},
+	}
+	for _, d := range []string{"var", "home", "opt"} {
+		if mode == ModeDisk {
+			data := StateDir + "/" + DataDir + "/" + d
+			steps = append(steps,
+				Required{mkdirStep{data, 0o755}},
+				Required{bindStep{data, NewRoot + "/" + d, false}})
+		}
+		steps = append(steps, Required{copyStep{RootfsDir + "/" + d, NewRoot + "/" + d, true}})
+	}
+	steps = append(steps,
+		mkdirStep{NewRoot + SSHKeysDir, 0o700},
+		Required{bindStep{l.Media + "/bos", NewRoot + "/bos", true}},
+		writeStep{"/etc/inittab", "init and gettys on " + consoleNames(consoles), 0o644, func([]byte) []byte { return inittab(consoles) }},
+	)
+	for i := range steps {
+		if w, ok := steps[i].(writeStep); ok {
+			w.file = NewRoot + w.file
+			steps[i] = w
+		}
+	}
+	if mode == ModeLive || mode == ModeInstall {
+		steps = append(steps, writeStep{NewRoot + "/etc/shadow", "console login as bhojpur without a password", 0o640,
+			func(b []byte) []byte { return emptyPassword(b, "bhojpur") }})
+	}
+	return append(steps,
+		initrdPhaseStep{NewRoot},
+		Required{switchRootStep{NewRoot, InitPath}},
+	)
+}
+
+func (b *Boot) loadFSModules(_ context.Context) error {
+	if err := b.initModules(); err != nil {
+		return err
+	}
+	var failed []string
+	for _, m := range fsModules {
+		if _, err := b.modules.load(m); err != nil {
+			b.debugf("%v", err)
+			failed = append(failed, m)
+		}
+	}
+	if len(failed) > 0 {
+		return errors.Errorf("could not load %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (b *Boot) initModules() error {
+	if b.modules != nil {
+		return nil
+	}
+	dirs, _ := filepath.Glob(b.path("/lib/modules/*/modules.dep"))
+	if len(dirs) == 0 {
+		return errors.New("no modules.dep under /lib/modules")
+	}
+	sort.Strings(dirs)
+	ix, err := loadModIndex(filepath.Dir(dirs[len(dirs)-1]))
+	if err != nil {
+		return err
+	}
+	b.modules = &modLoader{ix: ix, sys: b.Sys, loaded: map[string]bool{}, log: b.debugf}
+	return nil
+}
+
+// findMedia loads drivers for the devices present and reads the labels of
+// all block devices until the media appear or b.Wait passes. Once one
+// medium shows up it waits one more round so that a slower BOS_STATE disk
+// still wins over the ISO.
+func (b *Boot) findMedia(_ context.Context) error {
+	deadline := b.Now().Add(b.Wait)
+	settle, last := 0, ""
+	for {
+		if b.modules != nil {
+			for i := 0; i < 4 && b.modules.coldplug(b.Root); i++ {
+			}
+		}
+		devs := scanBlock(b.Root)
+		b.Media = pick(devs)
+		if seen := fmt.Sprint(devs); seen != last {
+			last = seen
+			for _, d := range devs {
+				b.debugf("block device %s", &d)
+			}
+		}
+		if b.Media.State != nil || (b.Media.ISO != nil && settle >= 2) {
+			break
+		}
+		if b.Media.ISO != nil {
+			settle++
+		}
+		if !b.Now().Before(deadline) {
+			break
+		}
+		b.Sleep(250 * time.Millisecond)
+	}
+	b.debugf("media: %s %s, %s %s", LabelState, b.Media.State, LabelISO, b.Media.ISO)
+	return nil
+}
+
+func (b *Boot) decide(_ context.Context) error {
+	mode, why, err := decideMode(b.Params, b.Media)
+	if err != nil {
+		return err
+	}
+	b.Mode, b.modeReason = mode, why
+	if err := os.MkdirAll(b.path(RunDir), 0o755); err != nil {
+		return err
+	}
+	return writeFileAtomic(b.path(ModeFile), []byte(string(mode)+"\n"), 0o644)
+}
+
+// resolve finds the current bos and kernel versions on mounted media.
+func (b *Boot) resolve(media string) error {
+	sys := media + "/" + SystemDir
+	ver, err := currentVersion(b.path(sys + "/bos"))
+	if err != nil {
+		return err
+	}
+	kver, err := currentVersion(b.path(sys + "/kernel"))
+	if err != nil {
+		return err
+	}
+	b.Layout = Layout{Media: media, Version: ver, Kernel: kver,
+		BosDir: sys + "/bos/" + ver, KernelDir: sys + "/kernel/" + kver}
+	b.debugf("versions: bos %s, kernel %s", ver, kver)
+	return nil
+}
+
+// currentVersion reads a component's current symlink: a version
+// directory name next to it.
+func currentVersion(dir string) (string, error) {
+	target, err := os.Readlink(filepath.Join(dir, "current"))
+	if err != nil {
+		return "", errors.Wrapf(err, "read %s/current", dir)
+	}
+	v := filepath.Base(filepath.Clean(target))
+	if fi, err := os.Stat(filepath.Join(dir, v)); err != nil || !fi.IsDir() {
+		return "", errors.Errorf("%s/current points at %s, which is not a version directory", dir, target)
+	}
+	return v, nil
+}
+
+func consoleNames(cs []Console) string {
+	var n []string
+	for _, c := range gettyConsoles(cs) {
+		n = append(n, c.Name)
+	}
+	return strings.Join(n, " ")
+}
+
+// gettyConsoles maps console= words to terminals with a login: tty0 (the
+// current virtual terminal) means tty1; no console= at all means tty1.
+func gettyConsoles(cs []Console) []Console {
+	var out []Console
+	seen := map[string]bool{}
+	for _, c := range cs {
+		if c.Name == "tty0" || c.Name == "tty" {
+			c.Name = "tty1"
+		}
+		if strings.HasPrefix(c.Name, "/dev/") {
+			c.Name = strings.TrimPrefix(c.Name, "/dev/")
+		}
+		if c.Name == "" || seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		out = []Console{{Name: "tty1"}}
+	}
+	return out
+}
+
+// inittab is busybox init's table: OpenRC's runlevels, then a getty on
+// each console of the cmdline.
+func inittab(cs []Console) []byte {
+	var w bytes.Buffer
+	w.WriteString("# Written by bos-init at each boot from the console= words of the kernel cmdline.\n")
+	w.WriteString("::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::wait:/sbin/openrc default\n")
+	for _, c := range gettyConsoles(cs) {
+		if strings.HasPrefix(c.Name, "tty") && len(c.Name) > 3 && c.Name[3] >= '0' && c.Name[3] <= '9' {
+			fmt.Fprintf(&w, "%s::respawn:/sbin/agetty 38400 %s linux\n", c.Name, c.Name)
+			continue
+		}
+		baud := c.Baud
+		if baud == "" {
+			baud = "115200"
+		}
+		fmt.Fprintf(&w, "%s::respawn:/sbin/agetty -L %s %s vt100\n", c.Name, baud, c.Name)
+	}
+	w.WriteString("::ctrlaltdel:/sbin/reboot\n::shutdown:/sbin/openrc shutdown\n")
+	return w.Bytes()
+}
+
+// emptyPassword clears the password field of user in a shadow file, so
+// that the console of a live system lets bhojpur in (sshd still asks for
+// a key: it refuses passwords).
+func emptyPassword(shadow []byte, user string) []byte {
+	lines := strings.SplitAfter(string(shadow), "\n")
+	for i, l := range lines {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) == 3 && f[0] == user {
+			lines[i] = f[0] + "::" + f[2]
+		}
+	}
+	return []byte(strings.Join(lines, ""))
+}
