@@ -64,6 +64,7 @@ func (is Issues) Error() string {
 type tree struct {
 	root *yaml.Node // a mapping node
 	src  provenance
+	more []provenance // of the sources merged in, for positions only
 }
 
 // provenance maps every node to the file it came from; the trees of one load
@@ -82,7 +83,11 @@ func (t *tree) pos(n *yaml.Node) Pos {
 	if n == nil {
 		return Pos{}
 	}
-	return Pos{File: t.src[n], Line: n.Line, Col: n.Column}
+	file, ok := t.src[n]
+	for i := 0; !ok && i < len(t.more); i++ {
+		file, ok = t.more[i][n]
+	}
+	return Pos{File: file, Line: n.Line, Col: n.Column}
 }
 
 // normalizer turns one parsed document into a tree, collecting issues.

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/go-git/go-billy/v5"
@@ -85,12 +87,14 @@ func Load(opts Options) (*Loaded, error) {
 	l := &Loaded{}
 	display := func(rel string) string { return filepath.Join(root, rel) }
 
+	// Sources are read in order; the YAML ones are parsed afterwards, on
+	// every core, each into its own provenance map.
 	var srcs []source
+	var jobs []*parseJob
 	prov := provenance{}
 	addYAML := func(rel string, data []byte) {
-		t, issues := parseYAML(display(rel), data, prov)
-		l.Problems = append(l.Problems, issues...)
-		srcs = append(srcs, source{rel, t})
+		jobs = append(jobs, &parseJob{at: len(srcs), file: display(rel), data: data})
+		srcs = append(srcs, source{name: rel})
 	}
 
 	sys, err := readFile(fs, SystemConfig)
@@ -165,7 +169,13 @@ func Load(opts Options) (*Loaded, error) {
 		}
 	}
 
+	parseAll(jobs)
 	merged := newTree(prov)
+	for _, j := range jobs {
+		srcs[j.at].tree = j.tree
+		l.Problems = append(l.Problems, j.issues...)
+		merged.more = append(merged.more, j.tree.src)
+	}
 	m := newMerger(merged)
 	for _, s := range srcs {
 		m.merge(s.tree)
@@ -176,6 +186,42 @@ func Load(opts Options) (*Loaded, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+// parseJob is one YAML source to parse.
+type parseJob struct {
+	at     int // index in the source list
+	file   string
+	data   []byte
+	tree   *tree
+	issues Issues
+}
+
+// parseAll parses the jobs, in parallel when there are several.
+func parseAll(jobs []*parseJob) {
+	workers := min(runtime.GOMAXPROCS(0), len(jobs))
+	if workers <= 1 {
+		for _, j := range jobs {
+			j.tree, j.issues = parseYAML(j.file, j.data, nil)
+		}
+		return
+	}
+	next := make(chan *parseJob)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range next {
+				j.tree, j.issues = parseYAML(j.file, j.data, nil)
+			}
+		}()
+	}
+	for _, j := range jobs {
+		next <- j
+	}
+	close(next)
+	wg.Wait()
 }
 
 // finish decodes the merged tree and validates the values.
