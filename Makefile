@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/bhojpur/os/internal/version.Version=$(VERSION) -
 CMDS     := bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel
 BINDIR   := dist/bin$(if $(filter $(HOSTARCH),$(ARCH)),,/$(ARCH))
 # The Go trees, named so that go never walks build/ or dist/ (image trees).
-PKGS     := ./cmd/... ./internal/...
+PKGS     := ./cmd/... ./internal/... ./images/...
 
 # System packages the builds and tests need (Debian names).
 APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-common grub2-common \
@@ -45,7 +45,7 @@ test: deps build iso
 	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
 
 lint: deps
-	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal images); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
 bench: deps build
