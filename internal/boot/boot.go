@@ -180,6 +180,10 @@ func (b *Boot) readCmdline() error {
 	if err != nil {
 		return errors.Wrap(err, "read the kernel cmdline")
 	}
-	b.Params = parseCmdline(strings.TrimSpace(string(data)))
+	var warnings []string
+	b.Params, warnings = parseCmdline(strings.TrimSpace(string(data)))
+	for _, w := range warnings {
+		b.logf("warning: %s", w)
+	}
 	return nil
 }

@@ -28,18 +28,14 @@ func TestParseCmdline(t *testing.T) {
 		{"BOOT_IMAGE=/vmlinuz quiet splash", Params{}},
 	}
 	for _, tt := range tests {
-		got := parseCmdline(tt.in)
+		got, _ := parseCmdline(tt.in)
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("parseCmdline(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
-}
-
-func TestSplitCmdline(t *testing.T) {
-	got := splitCmdline(`a b="c d" "e f" g=""  h`)
-	want := []string{"a", "b=c d", "e f", "g=", "h"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("splitCmdline = %q, want %q", got, want)
+	_, warnings := parseCmdline("bos.mod=live bos.mode=disk")
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "did you mean bos.mode?") {
+		t.Errorf("parseCmdline(bos.mod=live) warnings = %q, want the unknown key with a suggestion", warnings)
 	}
 }
 
@@ -150,17 +146,6 @@ func TestReadLabelShort(t *testing.T) {
 func FuzzReadLabel(f *testing.F) {
 	f.Add(make([]byte, 4096))
 	f.Fuzz(func(t *testing.T, b []byte) { readLabel(bytes.NewReader(b)) })
-}
-
-func FuzzSplitCmdline(f *testing.F) {
-	f.Add(`a b="c d" bos.mode=live`)
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, w := range splitCmdline(s) {
-			if w == "" && !strings.Contains(s, `""`) {
-				t.Fatalf("empty word from %q", s)
-			}
-		}
-	})
 }
 
 func TestModIndex(t *testing.T) {
@@ -324,6 +309,11 @@ func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...s
 }
 
 func (f *fakeSys) Shell(ctx context.Context) error { f.shells++; return nil }
+
+func (f *fakeSys) PowerOff() error {
+	f.calls = append(f.calls, "poweroff")
+	return errors.New("powered off")
+}
 
 func (f *fakeSys) SwitchRoot(newRoot, init string) error {
 	f.calls = append(f.calls, "switch_root "+f.rel(newRoot)+" "+init)

@@ -2,6 +2,8 @@ package boot
 
 import (
 	"strings"
+
+	"github.com/bhojpur/os/internal/config"
 )
 
 // Params are the kernel cmdline words bos-init itself acts on. The whole
@@ -20,67 +22,33 @@ type Console struct {
 	Baud string
 }
 
-// parseCmdline reads the words bos-init needs from a kernel cmdline. It is
-// the one place to switch over to config.ParseCmdline once that exists:
-// only Mode, FallbackMode and Debug come from the config; console= is the
-// kernel's own word.
-func parseCmdline(s string) Params {
+// parseCmdline reads what bos-init needs from a kernel cmdline: the bos.*
+// words through the config engine (whose warnings, such as an unknown key,
+// it returns for the console), console= itself.
+func parseCmdline(s string) (Params, []string) {
 	var p Params
-	for _, w := range splitCmdline(s) {
-		key, value, hasValue := strings.Cut(w, "=")
-		switch key {
-		case "bos.mode":
-			p.Mode = value
-		case "bos.fallback_mode":
-			p.FallbackMode = value
-		case "bos.debug":
-			p.Debug = !hasValue || isTrue(value)
-		case "console":
-			name, opts, _ := strings.Cut(value, ",")
-			baud := opts // 115200n8: the speed is the leading digits
-			if i := strings.IndexFunc(opts, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-				baud = opts[:i]
-			}
-			if name != "" {
-				p.Consoles = append(p.Consoles, Console{Name: name, Baud: baud})
-			}
+	var warnings []string
+	if l, err := config.ParseCmdline("/proc/cmdline", strings.NewReader(s)); err != nil {
+		warnings = append(warnings, err.Error())
+	} else {
+		for _, w := range append(l.Warnings, l.Problems...) {
+			warnings = append(warnings, w.String())
+		}
+		p.Mode, p.FallbackMode, p.Debug = l.Config.Bos.Mode, l.Config.Bos.FallbackMode, l.Config.Bos.Debug
+	}
+	for _, w := range config.CmdlineWords(s) {
+		value, ok := strings.CutPrefix(w, "console=")
+		if !ok {
+			continue
+		}
+		name, opts, _ := strings.Cut(value, ",")
+		baud := opts // 115200n8: the speed is the leading digits
+		if i := strings.IndexFunc(opts, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+			baud = opts[:i]
+		}
+		if name != "" {
+			p.Consoles = append(p.Consoles, Console{Name: name, Baud: baud})
 		}
 	}
-	return p
-}
-
-func isTrue(v string) bool {
-	switch strings.ToLower(v) {
-	case "", "1", "true", "yes", "on":
-		return true
-	}
-	return false
-}
-
-// splitCmdline splits a cmdline into words the way the kernel does: spaces
-// separate words, double quotes group spaces and are removed.
-func splitCmdline(s string) []string {
-	var words []string
-	var cur strings.Builder
-	inWord, quoted := false, false
-	for _, r := range s {
-		switch {
-		case r == '"':
-			quoted = !quoted
-			inWord = true
-		case !quoted && (r == ' ' || r == '\t' || r == '\n'):
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words
+	return p, warnings
 }

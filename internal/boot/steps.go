@@ -12,6 +12,8 @@ import (
 
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/install/takeover"
 )
 
 // mountStep mounts a file system, making the mount point first.
@@ -264,6 +266,7 @@ func MediaSteps(mode Mode, m Media) []Step {
 	case ModeDisk:
 		return []Step{
 			Required{mountStep{m.State.Path, StateDir, FSExt4, 0, ""}},
+			Required{funcStep{"finish a pending takeover on " + StateDir, (*Boot).finishTakeover}},
 			Required{funcStep{"find the current versions under " + StateDir, func(b *Boot, _ context.Context) error { return b.resolve(StateDir) }}},
 		}
 	case ModeLive, ModeInstall:
@@ -397,6 +400,27 @@ func (b *Boot) decide(_ context.Context) error {
 		return err
 	}
 	return writeFileAtomic(b.path(ModeFile), []byte(string(mode)+"\n"), 0o644)
+}
+
+// finishTakeover completes a takeover install (internal/install/takeover)
+// when BOS_STATE holds its marker: everything that is not Bhojpur OS is
+// deleted there. A failure is fatal (the rescue shell says why); when the
+// marker asks for it, the machine powers off once the partition is clean.
+func (b *Boot) finishTakeover(_ context.Context) error {
+	dir := b.path(StateDir)
+	if !takeover.Pending(dir) {
+		return nil
+	}
+	off, err := takeover.Finish(dir, b.logf)
+	if err != nil {
+		return errors.Wrap(err, "takeover clean-up")
+	}
+	b.logf("takeover: done")
+	if off {
+		b.logf("takeover: powering off as asked (--poweroff)")
+		return errors.Wrap(b.Sys.PowerOff(), "takeover done, but")
+	}
+	return nil
 }
 
 // resolve finds the current bos and kernel versions on mounted media.

@@ -25,4 +25,6 @@ type Sys interface {
 	// initramfs, makes newRoot the root and execs init. It returns only on
 	// failure.
 	SwitchRoot(newRoot, init string) error
+	// PowerOff syncs and powers the machine off; it returns only on failure.
+	PowerOff() error
 }

@@ -109,6 +109,12 @@ func (s LinuxSys) Shell(ctx context.Context) error {
 	return cmd.Run()
 }
 
+// PowerOff syncs and powers the machine off.
+func (s LinuxSys) PowerOff() error {
+	unix.Sync()
+	return errors.Wrap(unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF), "power off")
+}
+
 // SwitchRoot moves the kernel file systems into newRoot, deletes the
 // initramfs's files (its memory is otherwise lost for good), makes newRoot
 // the root and execs init.

@@ -52,6 +52,17 @@ func splitCmdline(s string) []word {
 	return out
 }
 
+// CmdlineWords splits a kernel cmdline into words as the kernel does; for
+// the words that are not config (console=, root=).
+func CmdlineWords(s string) []string {
+	ws := splitCmdline(s)
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.text
+	}
+	return out
+}
+
 // cmdlineKeys are every key settable on the cmdline, for suggestions.
 var cmdlineKeys = func() []string {
 	var keys []string
