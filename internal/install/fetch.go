@@ -1,7 +1,6 @@
 package install
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -19,6 +18,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/upgrade/fetch"
 )
 
 // Fetcher gets configs, ISOs and checksum files over HTTP(S) with retries
@@ -296,23 +296,6 @@ func isoName(iso string) string {
 	return filepath.Base(localPath(iso))
 }
 
-// ParseSums reads sha256sum output ("HEX  NAME" or "HEX *NAME") and
-// returns the sum of name, or "" when the list does not name it.
-func ParseSums(data []byte, name string) string {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) != 2 || len(fields[0]) != 64 {
-			continue
-		}
-		n := strings.TrimPrefix(fields[1], "*")
-		if n == name || path.Base(n) == name {
-			return strings.ToLower(fields[0])
-		}
-	}
-	return ""
-}
-
 // Checksum fetches the checksum list beside an ISO and returns the
 // published sum of the ISO, with a note for the plan. No list published is
 // not an error (the note says so); a list that cannot be read is.
@@ -330,7 +313,11 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 		}
 		return "", "", err
 	}
-	sum = ParseSums(data, isoName(iso))
+	sums, err := fetch.ParseSums(bytes.NewReader(data))
+	if err != nil {
+		return "", "", classify(cli.ErrDownload, err, "checksum list %s", ref)
+	}
+	sum = sums[isoName(iso)]
 	if sum == "" {
 		return "", ref + " does not list " + isoName(iso) + ": not verified", nil
 	}

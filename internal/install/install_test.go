@@ -635,11 +635,26 @@ func TestFetcherRetries(t *testing.T) {
 	}
 }
 
-func TestParseSums(t *testing.T) {
-	sums := []byte(strings.Repeat("a", 64) + "  bos-amd64.iso\n" + strings.Repeat("B", 64) + " *dist/bos-arm64.iso\nbad line\n")
-	for name, want := range map[string]string{"bos-amd64.iso": strings.Repeat("a", 64), "bos-arm64.iso": strings.Repeat("b", 64), "other.iso": ""} {
-		if got := ParseSums(sums, name); got != want {
-			t.Errorf("ParseSums(%q) = %q, want %q", name, got, want)
+func TestChecksumListMustParse(t *testing.T) {
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "bos-amd64.iso")
+	sums := filepath.Join(dir, SumsName("amd64"))
+	for _, tc := range []struct {
+		list, want string
+		code       int
+	}{
+		{strings.Repeat("a", 64) + "  bos-amd64.iso\n", strings.Repeat("a", 64), 0},
+		{strings.Repeat("B", 64) + " *bos-amd64.iso\n", strings.Repeat("b", 64), 0},
+		{strings.Repeat("a", 64) + "  other.iso\n", "", 0},
+		{"bad line\n", "", cli.ExitDownload},
+	} {
+		if err := os.WriteFile(sums, []byte(tc.list), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f := &Fetcher{}
+		sum, _, err := f.Checksum(context.Background(), iso, "amd64")
+		if sum != tc.want || cli.ExitCode(err) != tc.code {
+			t.Errorf("Checksum with list %q = %q, %v; want %q and exit %d", tc.list, sum, err, tc.want, tc.code)
 		}
 	}
 }
