@@ -21,6 +21,7 @@ APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-commo
 APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 
 -include images/images.mk
+-include images/upgrade.mk
 
 .PHONY: build deps test lint bench fuzz clean
 build:

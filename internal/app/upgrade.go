@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
@@ -27,6 +28,10 @@ release: download, verify, install into a new version directory and switch the
 current link atomically. On overlay installs (a distro kernel) it warns and
 does nothing.`
 
+// hostRebootWait is how long a --host-root run waits, after asking the host
+// to reboot, for the shutdown to stop it (see upgrade.HostRunner).
+const hostRebootWait = 10 * time.Minute
+
 // UpgradeCLI is the command line shared by both upgrade commands.
 type UpgradeCLI struct {
 	cli.Globals
@@ -42,6 +47,7 @@ type UpgradeCLI struct {
 	Reboot      bool   `help:"Reboot after a successful upgrade."`
 	DryRun      bool   `name:"dry-run" help:"Say what would be done and change nothing."`
 	Rollback    bool   `help:"Switch current back to previous."`
+	HostRoot    string `name:"host-root" help:"Run mount (--remount) and reboot (--reboot) chrooted into DIR, the host's / as a container sees it (the Kubernetes upgrade job: /host)." type:"existingdir" placeholder:"DIR"`
 	component   string
 }
 
@@ -79,11 +85,15 @@ func (c *UpgradeCLI) Run(env *cli.Env) error {
 		DryRun:    c.DryRun,
 		Rollback:  c.Rollback,
 	}
+	var runner upgrade.Runner = upgrade.ExecRunner{}
+	if c.HostRoot != "" {
+		runner = upgrade.HostRunner{Dir: c.HostRoot, RebootWait: hostRebootWait}
+	}
 	return upgrade.Run(ctx, opt, &upgrade.Env{
 		Root:    env.Root,
 		FS:      fsys,
 		Fetcher: f,
-		Runner:  upgrade.ExecRunner{},
+		Runner:  runner,
 		Sync:    syscall.Sync,
 		Log:     env.Log.Printf,
 		Out:     env.Stdout,

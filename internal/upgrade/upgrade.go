@@ -250,11 +250,11 @@ func remount(ctx context.Context, env *Env) (func() error, error) {
 		env.logf("--remount: skipped, the root is %s, not /", env.Root)
 		return func() error { return nil }, nil
 	}
-	if err := env.Runner.Run(ctx, "mount", "-o", "remount,rw", BosMount); err != nil {
+	if err := env.Runner.Run(ctx, "mount", "-o", "remount,bind,rw", BosMount); err != nil {
 		return nil, classed{errors.Wrapf(err, "remount %s read-write", BosMount), cli.ErrDisk}
 	}
 	return func() error {
-		if err := env.Runner.Run(context.WithoutCancel(ctx), "mount", "-o", "remount,ro", BosMount); err != nil {
+		if err := env.Runner.Run(context.WithoutCancel(ctx), "mount", "-o", "remount,bind,ro", BosMount); err != nil {
 			return classed{errors.Wrapf(err, "remount %s read-only", BosMount), cli.ErrDisk}
 		}
 		return nil

@@ -379,7 +379,7 @@ func TestRemountSyncAndRebootThroughSeams(t *testing.T) {
 	if err := Run(context.Background(), opt, env); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"mount -o remount,rw /bos", "reboot", "mount -o remount,ro /bos"}
+	want := []string{"mount -o remount,bind,rw /bos", "reboot", "mount -o remount,bind,ro /bos"}
 	if diff := cmp.Diff(want, f.rec.calls); diff != "" {
 		t.Errorf("commands (-want +got):\n%s", diff)
 	}
