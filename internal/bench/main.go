@@ -1,12 +1,14 @@
 // Command bench prints the speed figures the issues ask for, each next to a
 // baseline measured in the same run. `make bench` runs it; each area adds
-// its figures in a file of its own with register().
+// its figures in a file of its own with register(). BOS_BENCH=part runs
+// only the figures whose names contain part.
 package main
 
 import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -51,7 +53,11 @@ func timeN(n int, f func() error) (time.Duration, error) {
 func main() {
 	sort.SliceStable(benchmarks, func(i, j int) bool { return benchmarks[i].name < benchmarks[j].name })
 	failed := 0
+	only := os.Getenv("BOS_BENCH") // a part of the names to run; empty: all
 	for _, b := range benchmarks {
+		if only != "" && !strings.Contains(b.name, only) {
+			continue
+		}
 		fmt.Printf("%s\n", b.name)
 		if err := b.run(); err != nil {
 			fmt.Printf("  error: %v\n", err)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/install/takeover"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -503,5 +505,44 @@ func TestBootNoMediaAndShell(t *testing.T) {
 		if strings.Contains(strings.Join(fs.calls, "\n"), "switch_root") {
 			t.Errorf("Boot(%q) switched root", tt.cmdline)
 		}
+	}
+}
+
+// TestBootDiskFinishesTakeover: a takeover marker on BOS_STATE makes disk
+// mode delete everything there that is not Bhojpur OS before the root is
+// assembled, then boot on, or power off when the marker asks for it.
+func TestBootDiskFinishesTakeover(t *testing.T) {
+	for _, powerOff := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poweroff=%t", powerOff), func(t *testing.T) {
+			ext4 := blank(t, 16<<20)
+			mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+			root, fs := fakeMachine(t, "", map[string]string{"vda1": ext4})
+			state := root + StateDir
+			write(t, state+"/"+takeover.MarkerPath, string(takeover.New(powerOff).Marshal()))
+			write(t, state+"/etc/passwd", "old system")
+			write(t, state+"/usr/bin/old", "old system")
+			write(t, state+"/boot/grub/grub.cfg", "kept")
+			write(t, state+"/"+DataDir+"/var/kept", "kept")
+			b, _ := newTestBoot(t, root, fs)
+			err := b.Boot(context.Background())
+			calls := strings.Join(fs.calls, "\n")
+			if powerOff {
+				if errors.Is(err, errSwitched) || !strings.Contains(calls, "poweroff") {
+					t.Fatalf("Boot = %v with calls:\n%s\nwant a power-off and no switch_root", err, calls)
+				}
+			} else if !errors.Is(err, errSwitched) {
+				t.Fatalf("Boot = %v, want the switch_root", err)
+			}
+			for _, gone := range []string{takeover.MarkerPath, "etc", "usr"} {
+				if _, err := os.Lstat(state + "/" + gone); !os.IsNotExist(err) {
+					t.Errorf("%s survived the takeover (%v)", gone, err)
+				}
+			}
+			for _, kept := range []string{"boot/grub/grub.cfg", DataDir + "/var/kept", SystemDir + "/bos/current"} {
+				if _, err := os.Lstat(state + "/" + kept); err != nil {
+					t.Errorf("%s: %v; want it kept", kept, err)
+				}
+			}
+		})
 	}
 }

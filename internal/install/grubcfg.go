@@ -98,6 +98,9 @@ func (b Boot) GrubConfig() []byte {
 	fmt.Fprintf(&w, "serial --unit=%s --speed=%s\n", unit, speed)
 	fmt.Fprintf(&w, "terminal_input serial console\nterminal_output serial console\n")
 	fmt.Fprintf(&w, "insmod part_gpt\ninsmod part_msdos\ninsmod ext2\n")
+	// Without a video driver GRUB's EFI Linux loader says "no suitable
+	// video mode found" on every boot (it goes on, but it reads as broken).
+	fmt.Fprintf(&w, "insmod all_video\n")
 	fmt.Fprintf(&w, "search --no-floppy --label %s --set=root\n", LabelState)
 	for _, e := range b.Entries() {
 		indent := ""

@@ -185,14 +185,15 @@ func (in *Installer) Apply(ctx context.Context, p *Plan) error {
 
 func (in *Installer) finish(p *Plan) error {
 	if p.NoReboot {
+		in.Log.Printf("done")
 		return nil
 	}
 	var err error
 	if p.PowerOff && p.Mode != ModeTakeover {
-		in.Log.Printf("powering off")
+		in.Log.Printf("done, powering off")
 		err = in.Sys.PowerOff()
 	} else {
-		in.Log.Printf("rebooting")
+		in.Log.Printf("done, rebooting")
 		err = in.Sys.Reboot()
 	}
 	return errors.Wrap(err, "installed, but")
