@@ -314,13 +314,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		return nil
 	case kStringList:
 		if n.Kind == yaml.ScalarNode { // a lone scalar is a one-element list
-			el := z.value(n, &field{name: f.name, kind: kString}, path+"[0]")
-			if el == nil {
-				return nil
-			}
-			seq := z.node(n, yaml.SequenceNode, "!!seq", "")
-			seq.Content = []*yaml.Node{el}
-			return seq
+			return z.single(n, z.value(n, &field{name: f.name, kind: kString}, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
 			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
@@ -380,14 +374,8 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 	case kStruct:
 		return z.structure(n, f, path)
 	case kStructList:
-		if n.Kind == yaml.MappingNode {
-			el := z.structure(n, f, path+"[0]")
-			if el == nil {
-				return nil
-			}
-			seq := z.node(n, yaml.SequenceNode, "!!seq", "")
-			seq.Content = []*yaml.Node{el}
-			return seq
+		if n.Kind == yaml.MappingNode { // a lone mapping is a one-element list
+			return z.single(n, z.structure(n, f, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
 			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
@@ -402,6 +390,17 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		return seq
 	}
 	return nil
+}
+
+// single wraps one normalized element into a list at the position of n;
+// nil stays nil.
+func (z *normalizer) single(n, el *yaml.Node) *yaml.Node {
+	if el == nil {
+		return nil
+	}
+	seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+	seq.Content = []*yaml.Node{el}
+	return seq
 }
 
 // structure normalizes a mapping with known keys.
