@@ -8,13 +8,15 @@ kroot=$(cd "$1" && pwd) # modprobe prints absolute paths under it
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 kver=$(ls "$kroot/lib/modules")
 
-# Drivers to find and mount the root on common machines, and the file systems.
+# Drivers to find and mount the root on common machines, the file systems, and
+# softdog: the watchdog of trial boots after an upgrade (bos-init).
 mods="virtio_blk virtio_scsi virtio_pci virtio_mmio virtio_rng
 ahci ata_piix ata_generic pata_acpi sd_mod sr_mod cdrom nvme
 usb_storage uas xhci_pci xhci_plat_hcd ehci_pci ehci_platform ohci_pci uhci_hcd usbhid hid_generic
 mmc_block sdhci_pci sdhci_acpi
 vmw_pvscsi mptspi megaraid_sas mpt3sas hv_storvsc hv_vmbus xen_blkfront
-ext4 squashfs overlay isofs vfat nls_cp437 nls_iso8859_1 nls_utf8 loop crc32c_generic"
+ext4 squashfs overlay isofs vfat nls_cp437 nls_iso8859_1 nls_utf8 loop crc32c_generic
+softdog"
 
 rm -rf "$build"
 mkdir -p "$build/bin" "$build/dev" "$build/proc" "$build/sys" "$build/run" "$build/newroot" "$build/lib/modules/$kver"

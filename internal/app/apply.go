@@ -64,7 +64,7 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 		reportIssues(env, l)
 		problems = len(l.Problems)
 		cfg := l.Config
-		return apply.Input{Config: &cfg, Script: l.Script, Mode: Mode(env), Version: version.Version}, nil
+		return apply.Input{Config: &cfg, Script: l.Script, Node: apply.ReadNode(env.FS, version.Version)}, nil
 	}
 	err = apply.Apply(ctx, t, apply.Options{Phase: phase, Version: version.Version, Load: load, Probe: probe})
 	if err == nil && problems > 0 {

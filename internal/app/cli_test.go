@@ -142,7 +142,9 @@ func TestShowDCP(t *testing.T) {
   taints: ["k=v:NoExecute"]
   environment: {HTTPS_PROXY: "http://p:3128"}
 `)
-	writeFile(t, filepath.Join(root, ModeFile), "disk\n")
+	writeFile(t, filepath.Join(root, "run/bos/mode"), "disk\n")
+	writeFile(t, filepath.Join(root, "run/bos/version"), "v2\n")  // what bos-init mounted
+	writeFile(t, filepath.Join(root, "run/bos/fallback"), "v3\n") // a failed trial boot
 	code, out, errs := run(t, "bos-config", "--root", root, "show", "--dcp", "-o", "json")
 	if code != 0 {
 		t.Fatalf("show --dcp = %d %q", code, errs)
@@ -155,7 +157,7 @@ func TestShowDCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantArgv := []string{"dcp", "agent", "--node-label", "zone=a", "--node-label", "os.bhojpur.net/mode=disk",
-		"--node-label", "os.bhojpur.net/version=dev", "--node-taint", "k=v:NoExecute"}
+		"--node-label", "os.bhojpur.net/version=v2", "--node-label", "os.bhojpur.net/fallback=v3", "--node-taint", "k=v:NoExecute"}
 	if diff := cmp.Diff(wantArgv, got.Argv); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
 	}

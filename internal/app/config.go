@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/pkg/errors"
 	"gopkg.in/yaml.v3"
 
+	"github.com/bhojpur/os/internal/apply"
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
@@ -42,9 +42,6 @@ type ShowCmd struct {
 	DCP     bool   `name:"dcp" help:"Print the DCP invocation {argv, env} instead of the config."`
 }
 
-// ModeFile holds the boot mode, under the root.
-const ModeFile = "run/bos/mode"
-
 // Run shows the config.
 func (c *ShowCmd) Run(env *cli.Env) error {
 	l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
@@ -55,7 +52,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	var out []byte
 	switch {
 	case c.DCP:
-		inv := dcp.For(&l.Config, Mode(env), version.Version)
+		inv := dcp.For(&l.Config, apply.ReadNode(env.FS, version.Version))
 		if c.Output == "json" {
 			out, err = json.MarshalIndent(inv, "", "  ")
 			out = append(out, '\n')
@@ -77,21 +74,6 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		return &cli.ExitError{Code: cli.ExitFailure, Err: errors.Errorf("the config has %d problem(s); see above", len(l.Problems))}
 	}
 	return nil
-}
-
-// Mode reads the boot mode from run/bos/mode under the root; "local" when
-// absent.
-func Mode(env *cli.Env) string {
-	f, err := env.FS.Open(ModeFile)
-	if err != nil {
-		return "local"
-	}
-	defer f.Close()
-	b, _ := io.ReadAll(io.LimitReader(f, 64))
-	if m := strings.TrimSpace(string(b)); m != "" {
-		return m
-	}
-	return "local"
 }
 
 // reportIssues prints warnings and problems, sorted, on stderr.

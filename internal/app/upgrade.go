@@ -47,6 +47,7 @@ type UpgradeCLI struct {
 	Reboot      bool   `help:"Reboot after a successful upgrade."`
 	DryRun      bool   `name:"dry-run" help:"Say what would be done and change nothing."`
 	Rollback    bool   `help:"Switch current back to previous."`
+	GrubEnv     string `name:"grubenv" help:"GRUB environment block of the installed system (inside --root): an upgrade makes the next boot a trial there, which falls back to previous unless the system comes up; a missing file means no trial." default:"/run/bos/state/boot/grub/grubenv" placeholder:"FILE"`
 	HostRoot    string `name:"host-root" help:"Run mount (--remount) and reboot (--reboot) chrooted into DIR, the host's / as a container sees it (the Kubernetes upgrade job: /host)." type:"existingdir" placeholder:"DIR"`
 	component   string
 }
@@ -84,6 +85,7 @@ func (c *UpgradeCLI) Run(env *cli.Env) error {
 		Reboot:    c.Reboot,
 		DryRun:    c.DryRun,
 		Rollback:  c.Rollback,
+		GrubEnv:   c.GrubEnv,
 	}
 	var runner upgrade.Runner = upgrade.ExecRunner{}
 	if c.HostRoot != "" {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/bhojpur/os/internal/apply/account"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/dcp"
 )
 
 // Phase is one of the three apply phases.
@@ -137,9 +138,9 @@ type Input struct {
 	// Script is the path (inside the root) of a userdata "#!" script, run
 	// at runtime; empty if none.
 	Script string
-	// Mode is the boot mode (run/bos/mode), Version the OS version: both go
-	// into the DCP node labels.
-	Mode, Version string
+	// Node is what the DCP node labels say: boot mode, OS version and a
+	// failed trial boot.
+	Node dcp.Node
 }
 
 // Plan returns the steps of a phase, in order: write_files, the bhojpur
@@ -180,7 +181,7 @@ func Plan(phase Phase, in Input) []Step {
 		steps = append(steps, environmentStep{Env: b.Environment})
 	}
 	if boot || runtime {
-		steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Mode, in.Version), Restart: runtime})
+		steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Node), Restart: runtime})
 	}
 	var cmds []string
 	key := ""
@@ -274,11 +275,8 @@ func Apply(ctx context.Context, t *Target, o Options) error {
 			return errors.Wrap(err, "reload config after probing the data sources")
 		}
 	}
-	if in.Mode == "" {
-		in.Mode = ReadMode(t.FS)
-	}
-	if in.Version == "" {
-		in.Version = o.Version
+	if in.Node == (dcp.Node{}) {
+		in.Node = ReadNode(t.FS, o.Version)
 	}
 	steps := Plan(o.Phase, in)
 	err = Run(ctx, t, o.Phase, steps)
@@ -294,16 +292,27 @@ func Apply(ctx context.Context, t *Target, o Options) error {
 	return err
 }
 
-// ReadMode returns the boot mode from run/bos/mode, "local" when absent.
-func ReadMode(fs billy.Filesystem) string {
-	data, err := readFile(fs, "run/bos/mode")
+// ReadNode reads what bos-init recorded under run/bos for the DCP node
+// labels: the boot mode ("local" when absent), the running OS version
+// (version when absent) and the version whose trial boot failed.
+func ReadNode(fs billy.Filesystem, version string) dcp.Node {
+	return dcp.Node{
+		Mode:     runFile(fs, "run/bos/mode", "local"),
+		Version:  runFile(fs, "run/bos/version", version),
+		Fallback: runFile(fs, "run/bos/fallback", ""),
+	}
+}
+
+// runFile reads a one-line file that bos-init wrote, or gives def.
+func runFile(fs billy.Filesystem, name, def string) string {
+	data, err := readFile(fs, name)
 	if err != nil {
-		return "local"
+		return def
 	}
-	if m := strings.TrimSpace(string(data)); m != "" {
-		return m
+	if v := strings.TrimSpace(string(data)); v != "" {
+		return v
 	}
-	return "local"
+	return def
 }
 
 func (t *Target) defaults() {

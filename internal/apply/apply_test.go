@@ -19,6 +19,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/dcp"
 )
 
 const docRSAKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC2TBZGjE+J8ag11dzkFT58J3XPONrDVmalCNrKxsfADfyy0eqdZrG8hcAxAR/5zuj90Gin2uBR4Sw6Cn4VHsPZcFpXyQCjK1QDADj+WcuhpXOIOY3AB0LZBly9NI0ll+8lo3QtEaoyRLtrMBhQ6Mooy2M3MTG4JNwU9o3yInuqZWf9PvtW6KxMl+ygg1xZkljhemGZ9k0wSrjqif+8usNbzVlCOVQmZwZA+BZxbdcLNwkg7zWJSXzDIXyqM6iWPGXQDEbWLq3+HR1qKucTCSxjbqoe0FD5xcW7NHIME5XKX84yH92n6yn+rxSsyUfhJWYqJd+i0fKf5UbN6qLrtd/D"
@@ -26,7 +27,7 @@ const docRSAKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC2TBZGjE+J8ag11dzkFT58J
 const githubKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFXgMxutej63IN7ROY+tzajxkWiZFL5phjMjBolTDo2/"
 
 func fullInput(t testing.TB) Input {
-	return Input{Config: loadConfig(t, "testdata/full.yaml"), Mode: "local", Version: "v1.2.3"}
+	return Input{Config: loadConfig(t, "testdata/full.yaml"), Node: dcp.Node{Mode: "local", Version: "v1.2.3"}}
 }
 
 func planOf(steps []Step) []string {
@@ -321,7 +322,7 @@ func TestDCPExecPassesValuesVerbatim(t *testing.T) {
 	}
 	pwned := filepath.Join(dir, "pwned")
 	nasty := []string{"$(touch " + pwned + ")", "`touch " + pwned + "`", "a b  c", "'single' \"double\"", "*", "back\\slash", "--x=$HOME", " leading", "trailing "}
-	inv := dcpInvocation(&config.Config{Bos: config.Bos{DCPArgs: append([]string{"agent"}, nasty...), Token: "s3cr3t;$(touch " + pwned + ")", Environment: map[string]string{"ODD": "x\"y'z $PATH"}}}, "disk", "v1")
+	inv := dcpInvocation(&config.Config{Bos: config.Bos{DCPArgs: append([]string{"agent"}, nasty...), Token: "s3cr3t;$(touch " + pwned + ")", Environment: map[string]string{"ODD": "x\"y'z $PATH"}}}, dcp.Node{Mode: "disk", Version: "v1"})
 	settings, err := DCPSettingsFile(inv)
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +361,7 @@ func TestDCPExecPassesValuesVerbatim(t *testing.T) {
 	if !strings.Contains(string(settings), "env DCP_CLUSTER_SECRET=s3cr3t;$(touch "+pwned+")\n") {
 		t.Errorf("settings:\n%s", settings)
 	}
-	if _, err := DCPSettingsFile(dcpInvocation(&config.Config{Bos: config.Bos{DCPArgs: []string{"server", "--a\nb"}}}, "", "v1")); err == nil {
+	if _, err := DCPSettingsFile(dcpInvocation(&config.Config{Bos: config.Bos{DCPArgs: []string{"server", "--a\nb"}}}, dcp.Node{Version: "v1"})); err == nil {
 		t.Errorf("a line break in dcp_args was accepted")
 	}
 }
@@ -372,7 +373,7 @@ func TestNoDCPInstalled(t *testing.T) {
 	}
 	tt := newTarget(root, true)
 	in := fullInput(t)
-	if err := Run(context.Background(), tt.Target, Runtime, []Step{dcpStep{Invocation: dcpInvocation(in.Config, "local", "v1"), Restart: true}}); err != nil {
+	if err := Run(context.Background(), tt.Target, Runtime, []Step{dcpStep{Invocation: dcpInvocation(in.Config, dcp.Node{Mode: "local", Version: "v1"}), Restart: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(tt.log.String(), "no DCP is installed\n") || len(tt.runner.runs) != 0 {
@@ -392,7 +393,7 @@ func TestNoDCPInstalled(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.Config.Bos.Token = "other"
-	if err := Run(context.Background(), tt.Target, Runtime, []Step{dcpStep{Invocation: dcpInvocation(in.Config, "local", "v1"), Restart: true}}); err != nil {
+	if err := Run(context.Background(), tt.Target, Runtime, []Step{dcpStep{Invocation: dcpInvocation(in.Config, dcp.Node{Mode: "local", Version: "v1"}), Restart: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([][]string{{"rc-service", "dcp", "restart"}}, tt.runner.runs); diff != "" {

@@ -23,11 +23,11 @@ const (
 // DCPBinaries are where an installed DCP is looked for, in order.
 var DCPBinaries = []string{"bos/system/dcp/current/dcp", "usr/bin/dcp"}
 
-func dcpInvocation(cfg *config.Config, mode, version string) dcp.Invocation {
-	if mode == "" {
-		mode = "local"
+func dcpInvocation(cfg *config.Config, n dcp.Node) dcp.Invocation {
+	if n.Mode == "" {
+		n.Mode = "local"
 	}
-	return dcp.For(cfg, mode, version)
+	return dcp.For(cfg, n)
 }
 
 // dcpStep writes the DCP OpenRC service and its settings file; at runtime

@@ -83,7 +83,7 @@ func applyBoot(cfg []byte) (string, error) {
 		if err := l.Err(); err != nil {
 			return apply.Input{}, err
 		}
-		return apply.Input{Config: &l.Config, Script: l.Script, Version: "bench"}, nil
+		return apply.Input{Config: &l.Config, Script: l.Script}, nil
 	}
 	err = apply.Apply(context.Background(), t, apply.Options{Phase: apply.Boot, Version: "bench", Load: load})
 	return root, err

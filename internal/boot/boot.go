@@ -64,6 +64,10 @@ type Boot struct {
 	Media  Media
 	Mode   Mode
 	Layout Layout
+	// Trial is the version whose trial boot this is ("" if it is not one):
+	// a failure then reboots, for GRUB to fall back, instead of opening
+	// the rescue shell.
+	Trial string
 
 	modules    *modLoader
 	modeReason string

@@ -312,6 +312,11 @@ func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...s
 
 func (f *fakeSys) Shell(ctx context.Context) error { f.shells++; return nil }
 
+func (f *fakeSys) Reboot() error {
+	f.calls = append(f.calls, "reboot")
+	return errors.New("rebooted")
+}
+
 func (f *fakeSys) PowerOff() error {
 	f.calls = append(f.calls, "poweroff")
 	return errors.New("powered off")

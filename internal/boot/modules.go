@@ -144,7 +144,11 @@ type modLoader struct {
 
 // load loads a module and what it depends on; it reports whether anything
 // new was loaded.
-func (l *modLoader) load(name string) (bool, error) {
+func (l *modLoader) load(name string) (bool, error) { return l.loadWith(name, "") }
+
+// loadWith is load with parameters for the named module (not for what it
+// depends on).
+func (l *modLoader) loadWith(name, params string) (bool, error) {
 	names, err := l.ix.order(name)
 	if err != nil {
 		return false, err
@@ -155,7 +159,11 @@ func (l *modLoader) load(name string) (bool, error) {
 			continue
 		}
 		l.loaded[n] = true
-		if err := l.sys.LoadModule(filepath.Join(l.ix.dir, l.ix.paths[n]), ""); err != nil {
+		p := ""
+		if n == modName(name) {
+			p = params
+		}
+		if err := l.sys.LoadModule(filepath.Join(l.ix.dir, l.ix.paths[n]), p); err != nil {
 			return loadedAny, errors.Wrapf(err, "load module %s", n)
 		}
 		l.log("loaded module %s", n)

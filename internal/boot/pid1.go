@@ -46,7 +46,11 @@ func PID1(initrd InitrdPhase) {
 		sys.Console = ConsoleDevice("/")
 	}
 	b.Log.Printf("starting (pid 1)")
-	b.Rescue(ctx, b.Boot(ctx))
+	err := b.Boot(ctx)
+	if b.Trial != "" {
+		b.FailTrial(ctx, err)
+	}
+	b.Rescue(ctx, err)
 }
 
 func cutEnv(e string) (string, string, bool) {

@@ -267,6 +267,7 @@ func MediaSteps(mode Mode, m Media) []Step {
 		return []Step{
 			Required{mountStep{m.State.Path, StateDir, FSExt4, 0, ""}},
 			Required{funcStep{"finish a pending takeover on " + StateDir, (*Boot).finishTakeover}},
+			funcStep{"check for a trial boot of an upgrade (roll back after a failed one)", (*Boot).checkTrial},
 			Required{funcStep{"find the current versions under " + StateDir, func(b *Boot, _ context.Context) error { return b.resolve(StateDir) }}},
 		}
 	case ModeLive, ModeInstall:
@@ -437,7 +438,7 @@ func (b *Boot) resolve(media string) error {
 	b.Layout = Layout{Media: media, Version: ver, Kernel: kver,
 		BosDir: sys + "/bos/" + ver, KernelDir: sys + "/kernel/" + kver}
 	b.debugf("versions: bos %s, kernel %s", ver, kver)
-	return nil
+	return b.recordVersions()
 }
 
 // currentVersion reads a component's current symlink: a version

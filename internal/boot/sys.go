@@ -27,4 +27,6 @@ type Sys interface {
 	SwitchRoot(newRoot, init string) error
 	// PowerOff syncs and powers the machine off; it returns only on failure.
 	PowerOff() error
+	// Reboot syncs and restarts the machine; it returns only on failure.
+	Reboot() error
 }

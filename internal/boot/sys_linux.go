@@ -115,6 +115,12 @@ func (s LinuxSys) PowerOff() error {
 	return errors.Wrap(unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF), "power off")
 }
 
+// Reboot syncs and restarts the machine.
+func (s LinuxSys) Reboot() error {
+	unix.Sync()
+	return errors.Wrap(unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART), "reboot")
+}
+
 // SwitchRoot moves the kernel file systems into newRoot, deletes the
 // initramfs's files (its memory is otherwise lost for good), makes newRoot
 // the root and execs init.

@@ -14,7 +14,17 @@ import (
 const (
 	ModeLabel    = "os.bhojpur.net/mode"
 	VersionLabel = "os.bhojpur.net/version"
+	// FallbackLabel is added after GRUB fell back from a failed trial boot
+	// of an upgrade: its value is the version that failed.
+	FallbackLabel = "os.bhojpur.net/fallback"
 )
+
+// Node is what the node labels say about the running system.
+type Node struct {
+	Mode     string // boot mode (run/bos/mode)
+	Version  string // the running OS version
+	Fallback string // the version whose trial boot failed ("" if none)
+}
 
 // Invocation is how DCP is executed.
 type Invocation struct {
@@ -29,8 +39,8 @@ var nodeToken = regexp.MustCompile(`^K10[0-9a-fA-F]+::[^:\s]+:\S+$`)
 // IsNodeToken tells a node token from a cluster secret.
 func IsNodeToken(token string) bool { return nodeToken.MatchString(token) }
 
-// For returns the DCP invocation for a config, a boot mode and an OS version.
-func For(cfg *config.Config, mode, version string) Invocation {
+// For returns the DCP invocation for a config on a node.
+func For(cfg *config.Config, n Node) Invocation {
 	b := cfg.Bos
 	argv := []string{"dcp"}
 	switch {
@@ -44,7 +54,10 @@ func For(cfg *config.Config, mode, version string) Invocation {
 	for _, k := range sortedKeys(b.Labels) {
 		argv = append(argv, "--node-label", k+"="+b.Labels[k])
 	}
-	argv = append(argv, "--node-label", ModeLabel+"="+mode, "--node-label", VersionLabel+"="+version)
+	argv = append(argv, "--node-label", ModeLabel+"="+n.Mode, "--node-label", VersionLabel+"="+n.Version)
+	if n.Fallback != "" {
+		argv = append(argv, "--node-label", FallbackLabel+"="+n.Fallback)
+	}
 	for _, t := range b.Taints {
 		argv = append(argv, "--node-taint", t)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
 )
 
 // SystemDir is where the system files live on BOS_STATE (and on the ISO).
@@ -64,9 +66,14 @@ func (b Boot) serialUnit() (unit, speed string) {
 	return unit, speed
 }
 
+// PanicReboot is the kernel's panic= on an installed system: a panic
+// reboots after that many seconds instead of hanging, so that a trial boot
+// of an upgrade that panics falls back to the previous version unattended.
+const PanicReboot = "panic=10"
+
 // Args is the kernel cmdline after the kernel path.
 func (b Boot) Args() []string {
-	var args []string
+	args := []string{PanicReboot}
 	for _, c := range b.Consoles() {
 		args = append(args, "console="+c)
 	}
@@ -76,20 +83,23 @@ func (b Boot) Args() []string {
 	return args
 }
 
-// Entries are the menu entries: current, previous (shown only after an
-// upgrade has made a previous kernel) and a rescue shell.
+// Entries are the menu entries: the default (the current kernel, or the
+// previous one when GRUB falls back from a failed trial boot, see
+// grubenv.GrubScript), previous (shown only after an upgrade has made a
+// previous kernel) and a rescue shell.
 func (b Boot) Entries() []GrubEntry {
 	k := "/" + SystemDir + "/kernel/"
 	args := b.Args()
 	return []GrubEntry{
-		{Title: "Bhojpur OS", Kernel: k + "current/vmlinuz", Initrd: k + "current/initrd", Args: args},
+		{Title: "Bhojpur OS", Kernel: k + "${bos_kernel}/vmlinuz", Initrd: k + "${bos_kernel}/initrd", Args: args},
 		{Title: "Bhojpur OS (previous)", Kernel: k + "previous/vmlinuz", Initrd: k + "previous/initrd", Args: args, Guard: k + "previous/vmlinuz"},
 		{Title: "Bhojpur OS rescue shell", Kernel: k + "current/vmlinuz", Initrd: k + "current/initrd", Args: append(append([]string(nil), args...), "bos.mode=shell")},
 	}
 }
 
 // GrubConfig renders grub.cfg: it finds BOS_STATE by label, speaks on the
-// serial port and the screen, and offers the entries.
+// serial port and the screen, runs the trial-boot logic of upgrades and
+// offers the entries.
 func (b Boot) GrubConfig() []byte {
 	var w bytes.Buffer
 	unit, speed := b.serialUnit()
@@ -102,6 +112,7 @@ func (b Boot) GrubConfig() []byte {
 	// video mode found" on every boot (it goes on, but it reads as broken).
 	fmt.Fprintf(&w, "insmod all_video\n")
 	fmt.Fprintf(&w, "search --no-floppy --label %s --set=root\n", LabelState)
+	w.WriteString(grubenv.GrubScript)
 	for _, e := range b.Entries() {
 		indent := ""
 		if e.Guard != "" {

@@ -430,8 +430,9 @@ func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
 		"serial --unit=0 --speed=115200",
 		"terminal_input serial console",
 		"terminal_output serial console",
-		"linux /bos/system/kernel/current/vmlinuz console=tty0 console=ttyS0,115200\n",
-		"initrd /bos/system/kernel/current/initrd",
+		"load_env -f /boot/grub/grubenv",
+		"linux /bos/system/kernel/${bos_kernel}/vmlinuz panic=10 console=tty0 console=ttyS0,115200\n",
+		"initrd /bos/system/kernel/${bos_kernel}/initrd",
 		"linux /bos/system/kernel/previous/vmlinuz",
 		"bos.mode=shell",
 	} {
@@ -665,11 +666,11 @@ func TestConsolesAndGrubSerial(t *testing.T) {
 		args   string
 		serial string
 	}{
-		{"", "console=tty0 console=ttyS0,115200", "serial --unit=0 --speed=115200"},
-		{"ttyS1", "console=ttyS1,115200", "serial --unit=1 --speed=115200"},
-		{"/dev/ttyS0,9600n8", "console=ttyS0,9600n8", "serial --unit=0 --speed=9600"},
-		{"tty1", "console=tty1", "serial --unit=0 --speed=115200"},
-		{"ttyAMA0", "console=ttyAMA0,115200", "serial --unit=0 --speed=115200"},
+		{"", "panic=10 console=tty0 console=ttyS0,115200", "serial --unit=0 --speed=115200"},
+		{"ttyS1", "panic=10 console=ttyS1,115200", "serial --unit=1 --speed=115200"},
+		{"/dev/ttyS0,9600n8", "panic=10 console=ttyS0,9600n8", "serial --unit=0 --speed=9600"},
+		{"tty1", "panic=10 console=tty1", "serial --unit=0 --speed=115200"},
+		{"ttyAMA0", "panic=10 console=ttyAMA0,115200", "serial --unit=0 --speed=115200"},
 	} {
 		b := Boot{TTY: tc.tty}
 		if got := strings.Join(b.Args(), " "); got != tc.args {

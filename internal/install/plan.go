@@ -17,6 +17,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/install/takeover"
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
 )
 
 // Mode is the kind of install.
@@ -328,6 +329,11 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 	}
 	p.GrubCfg = grubCfg
 	add(writeStep{Path: grubCfg, Data: p.Boot.GrubConfig(), Mode: 0o644, What: "boot menu"})
+	env, err := grubenv.New().Bytes()
+	if err != nil {
+		return nil, err
+	}
+	add(writeStep{Path: filepath.Join(p.StateDir, grubenv.Path), Data: env, Mode: 0o644, What: "GRUB environment block for trial boots"})
 
 	switch {
 	case p.Mode == ModeTakeover:

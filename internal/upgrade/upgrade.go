@@ -34,6 +34,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/upgrade/archive"
 	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/lock"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
@@ -69,6 +70,7 @@ type Options struct {
 	Reboot    bool
 	DryRun    bool
 	Rollback  bool
+	GrubEnv   string // GRUB environment block inside FS ("" or missing: no trial boots)
 }
 
 // Runner runs external programs (mount, reboot).
@@ -217,7 +219,55 @@ func run(ctx context.Context, opt Options, env *Env) (err error) {
 	if err != nil || opt.DryRun {
 		return err
 	}
+	if changed {
+		if err := trial(opt, env, st); err != nil {
+			return err
+		}
+	}
 	return finish(ctx, opt, env, changed)
+}
+
+// trial makes the next boot a trial of what an upgrade switched to (GRUB
+// boots it once and falls back to previous unless the system marks it
+// good), or, after a rollback by hand, ends any trial. It runs after the
+// switch: a crash between the two costs the trial, never a version.
+func trial(opt Options, env *Env, st *store.Store) error {
+	if opt.GrubEnv == "" {
+		return nil
+	}
+	if ok, err := store.Exists(env.FS, opt.GrubEnv); err != nil {
+		return classed{errors.Wrapf(err, "stat %s", opt.GrubEnv), cli.ErrDisk}
+	} else if !ok {
+		if !opt.Rollback {
+			env.logf("no trial boot: %s does not exist (not a system installed by bos-install); the next boot runs the new version without an automatic fallback", opt.GrubEnv)
+		}
+		return nil
+	}
+	e, err := grubenv.Read(env.FS, opt.GrubEnv)
+	if err != nil {
+		return classed{err, cli.ErrDisk}
+	}
+	if opt.Rollback {
+		if !e.Disarm() {
+			return nil
+		}
+		env.logf("the pending trial boot is cancelled")
+	} else {
+		v, err := st.Link(opt.Component, store.Current)
+		if err != nil {
+			return err
+		}
+		part := grubenv.PartBos
+		if opt.Component == Kernel {
+			part = grubenv.PartKernel
+		}
+		e.Arm(part, v)
+		env.say("the next boot is a trial of %s %s: unless it comes up (bos-init --mark-good), the boot after it falls back to the previous version", opt.Component, v)
+	}
+	if err := grubenv.Write(env.FS, opt.GrubEnv, e); err != nil {
+		return classed{err, cli.ErrDisk}
+	}
+	return nil
 }
 
 // overlayInstall says whether the kernel is the distribution's: mode
@@ -345,4 +395,31 @@ func orNone(v string) string {
 		return "(none)"
 	}
 	return v
+}
+
+// RollBackFailed rolls component back after GRUB gave up on a trial of
+// version v: only while its current is still v, so that a second call
+// (after a crash between the rollback and recording it) changes nothing.
+// bos takes dcp along when dcp is on v too. It returns what it did.
+func RollBackFailed(st *store.Store, component, v string) ([]string, error) {
+	comps := []string{component}
+	if component == OS {
+		comps = []string{DCP, OS} // dcp first, as in an upgrade
+	}
+	var did []string
+	for _, c := range comps {
+		cur, err := st.Link(c, store.Current)
+		if err != nil {
+			return did, err
+		}
+		if cur != v {
+			continue
+		}
+		from, to, err := st.Rollback(c)
+		if err != nil {
+			return did, err
+		}
+		did = append(did, fmt.Sprintf("%s %s -> %s", c, from, to))
+	}
+	return did, nil
 }

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,7 +13,9 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/lock"
+	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 var (
@@ -443,4 +446,63 @@ func withoutRun(snap map[string]string) map[string]string {
 		}
 	}
 	return snap
+}
+
+// TestTrialBootIsArmedAndDisarmed: with a GRUB environment block in the
+// root, an upgrade of the rootfs and then of the kernel arm one trial of
+// both; a rollback by hand cancels it; without the block nothing is armed
+// and the run says so.
+func TestTrialBootIsArmedAndDisarmed(t *testing.T) {
+	const envFile = "/run/bos/state/boot/grub/grubenv"
+	srv := newServer(t, v2)
+	f := newFixture(t, srv, v1)
+	fsys, err := store.NewOSFS(f.root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.MkdirAll(path.Dir(envFile), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := grubenv.Write(fsys, envFile, grubenv.New()); err != nil {
+		t.Fatal(err)
+	}
+	state := func() grubenv.Trial {
+		t.Helper()
+		e, err := grubenv.Read(fsys, envFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.State()
+	}
+	for _, c := range []string{OS, Kernel} {
+		opt := f.options(c)
+		opt.Release, opt.GrubEnv = v2.version, envFile
+		if err := f.run(t, opt); err != nil {
+			t.Fatalf("%s upgrade: %+v", c, err)
+		}
+	}
+	if got, want := state(), (grubenv.Trial{Version: v2.version, Tries: "1", Kernel: v2.version, Bos: v2.version}); got != want {
+		t.Errorf("after the upgrades: %+v, want %+v", got, want)
+	}
+	if !strings.Contains(f.out.String(), "the next boot is a trial of kernel "+v2.version) {
+		t.Errorf("output %q does not announce the trial", f.out.String())
+	}
+	rb := f.options(OS)
+	rb.Rollback, rb.GrubEnv = true, envFile
+	if err := f.run(t, rb); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != (grubenv.Trial{}) {
+		t.Errorf("after a rollback by hand: %+v, want no trial", got)
+	}
+
+	g := newFixture(t, srv, v1)
+	opt := g.options(OS)
+	opt.Release, opt.GrubEnv = v2.version, envFile
+	if err := g.run(t, opt); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(g.logs.String(), "no trial boot: "+envFile+" does not exist") {
+		t.Errorf("logs %q do not say that no trial was armed", g.logs.String())
+	}
 }

@@ -6,18 +6,21 @@
 //
 // It also keeps the trial-boot state of an upgrade, in these variables:
 //
-//	bos_trial=<version>     the version on trial: armed after an upgrade
-//	bos_tries=1             trial boots left; GRUB sets it to 0 as it boots the trial
-//	bos_fallback=<version>  set by GRUB when a trial had no boots left and it
-//	                        booted previous instead; cleared by the next Arm
-//	bos_good=<version>      the last version marked good (it came up)
+//	bos_trial=<version>        the version on trial: armed after an upgrade
+//	bos_trial_kernel=<version> the kernel version on trial, when the kernel was upgraded
+//	bos_trial_bos=<version>    the bos (rootfs) version on trial, when it was upgraded
+//	bos_tries=1                trial boots left; GRUB sets it to 0 as it boots the trial
+//	bos_fallback=<version>     set by GRUB when a trial had no boots left and it
+//	                           fell back; kept (for the record) until the next Arm
+//	bos_good=<version>         the last version marked good (it came up)
 //
 // GRUB's script has no arithmetic, so tries count down by string: the
 // fragment GrubScript, for grub.cfg, boots the trial once and, if the
-// system did not mark it good before the next boot, boots previous and
-// records bos_fallback. The booted system marks a trial good with
-// MarkGood once it has come up; seeing bos_fallback, it rolls the store
-// back (so current is previous again) and reports the fallback.
+// system did not mark it good before the next boot, records bos_fallback
+// and boots the previous kernel when the kernel was on trial. bos-init,
+// seeing a fallback with parts still on trial, rolls those parts back in
+// the store (so current is the old version again), clears them and says
+// so; a booted trial is marked good with MarkGood once it has come up.
 package grubenv
 
 import (
@@ -43,26 +46,39 @@ const (
 
 // Trial-boot variables.
 const (
-	VarTrial    = "bos_trial"
-	VarTries    = "bos_tries"
-	VarFallback = "bos_fallback"
-	VarGood     = "bos_good"
+	VarTrial       = "bos_trial"
+	VarTrialKernel = "bos_trial_kernel"
+	VarTrialBos    = "bos_trial_bos"
+	VarTries       = "bos_tries"
+	VarFallback    = "bos_fallback"
+	VarGood        = "bos_good"
 )
 
+// Path is where the block lives on BOS_STATE, next to grub.cfg; GRUB finds
+// it through $root, which grub.cfg sets by the BOS_STATE label.
+const Path = "/boot/grub/grubenv"
+
 // GrubScript is the grub.cfg fragment that runs a trial: it sets
-// bos_entry to "current" or "previous" for the menu entries to use
-// (/bos/system/kernel/${bos_entry}/vmlinuz, bos.entry=${bos_entry}).
-const GrubScript = `load_env
-set bos_entry=current
+// bos_kernel to "current" or "previous" for the default entry to use
+// (/bos/system/kernel/${bos_kernel}/vmlinuz). It must follow the search
+// that sets $root to BOS_STATE.
+const GrubScript = `set bos_kernel=current
+if [ -f ` + Path + ` ]; then
+	load_env -f ` + Path + `
+fi
 if [ -n "${bos_trial}" ]; then
 	if [ "${bos_tries}" = "0" ]; then
 		set bos_fallback="${bos_trial}"
 		set bos_trial=
-		set bos_entry=previous
-		save_env bos_fallback bos_trial
+		save_env -f ` + Path + ` bos_fallback bos_trial
 	else
 		set bos_tries=0
-		save_env bos_tries
+		save_env -f ` + Path + ` bos_tries
+	fi
+fi
+if [ -n "${bos_fallback}" ]; then
+	if [ -n "${bos_trial_kernel}" ]; then
+		set bos_kernel=previous
 	fi
 fi
 `
@@ -221,32 +237,77 @@ func Write(fsys store.FS, name string, e *Env) error {
 	return store.WriteFile(fsys, name, b, 0o644)
 }
 
-// Arm starts a trial of version: GRUB boots it once; unless MarkGood runs
-// before the next boot, GRUB then boots previous.
-func (e *Env) Arm(version string) {
+// Trial parts: the components whose versions a trial covers.
+const (
+	PartKernel = "kernel"
+	PartBos    = "bos"
+)
+
+func partVar(part string) string {
+	if part == PartKernel {
+		return VarTrialKernel
+	}
+	return VarTrialBos
+}
+
+// Arm starts (or extends) a trial: the next boot runs version of part
+// once; unless MarkGood runs before the boot after it, GRUB then falls
+// back and bos-init rolls the parts on trial back. A trial armed and not
+// yet booted is extended (bos-upgrade-rootfs, then bos-upgrade-kernel,
+// then one reboot try both together); any other trial state is replaced.
+func (e *Env) Arm(part, version string) {
+	if t := e.State(); t.Version == "" || t.Tries != "1" {
+		e.Unset(VarTrialKernel)
+		e.Unset(VarTrialBos)
+	}
 	e.Set(VarTrial, version)
 	e.Set(VarTries, "1")
+	e.Set(partVar(part), version)
 	e.Unset(VarFallback)
 }
 
-// MarkGood ends a trial of version once the system has come up: it clears
-// the trial and records bos_good. It reports whether anything changed (so
-// the caller writes the block only then).
-func (e *Env) MarkGood(version string) bool {
-	trial, _ := e.Get(VarTrial)
-	good, _ := e.Get(VarGood)
-	_, tries := e.Get(VarTries)
-	if trial == "" && !tries && good == version {
+// Disarm ends any trial without a verdict: after a rollback by hand, what
+// runs next is a version chosen by the operator, not a trial.
+func (e *Env) Disarm() bool {
+	changed := false
+	for _, k := range []string{VarTrial, VarTries, VarTrialKernel, VarTrialBos} {
+		if _, ok := e.Get(k); ok {
+			e.Unset(k)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// Running is what the booted system runs: the version directories that
+// bos-init mounted.
+type Running struct{ Bos, Kernel string }
+
+// MarkGood ends the trial the system is booted into, once it has come up:
+// it clears the trial and records bos_good. It reports whether anything
+// changed (so the caller writes the block only then). A trial armed but not
+// yet booted (tries left), or one whose parts are not what runs (GRUB fell
+// back, or someone picked another entry), is left alone.
+func (e *Env) MarkGood(r Running) bool {
+	t := e.State()
+	if t.Version == "" {
+		if t.Good == r.Bos {
+			return false
+		}
+		e.Set(VarGood, r.Bos)
+		return true
+	}
+	if t.Tries != "0" {
 		return false
 	}
-	if trial != "" && trial != version {
-		// The running version is not the one on trial (GRUB fell back,
-		// or someone booted previous by hand): the trial stays failed.
+	if (t.Kernel != "" && t.Kernel != r.Kernel) || (t.Bos != "" && t.Bos != r.Bos) {
 		return false
 	}
 	e.Unset(VarTrial)
 	e.Unset(VarTries)
-	e.Set(VarGood, version)
+	e.Unset(VarTrialKernel)
+	e.Unset(VarTrialBos)
+	e.Set(VarGood, r.Bos)
 	return true
 }
 
@@ -256,6 +317,21 @@ type Trial struct {
 	Tries    string // boots left, as GRUB keeps it
 	Fallback string // the version GRUB gave up on ("" if none)
 	Good     string // the last version marked good
+	Kernel   string // the kernel version on trial ("" if the kernel is not)
+	Bos      string // the bos version on trial ("" if bos is not)
+}
+
+// Booting tells whether this boot is the trial: GRUB has used its try.
+func (t Trial) Booting() bool { return t.Version != "" && t.Tries == "0" }
+
+// RollbackDue tells whether GRUB fell back and parts are still on trial:
+// bos-init must roll them back (and then call RolledBack).
+func (t Trial) RollbackDue() bool { return t.Fallback != "" && (t.Kernel != "" || t.Bos != "") }
+
+// RolledBack records that the parts on trial were rolled back.
+func (e *Env) RolledBack() {
+	e.Unset(VarTrialKernel)
+	e.Unset(VarTrialBos)
 }
 
 // State reads the trial variables.
@@ -265,5 +341,7 @@ func (e *Env) State() Trial {
 	t.Tries, _ = e.Get(VarTries)
 	t.Fallback, _ = e.Get(VarFallback)
 	t.Good, _ = e.Get(VarGood)
+	t.Kernel, _ = e.Get(VarTrialKernel)
+	t.Bos, _ = e.Get(VarTrialBos)
 	return t
 }

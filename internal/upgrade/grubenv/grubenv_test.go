@@ -103,7 +103,7 @@ func TestGrubEditenvReadsWhatWeWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New()
-	e.Arm("v2.0.0")
+	e.Arm(PartBos, "v2.0.0")
 	e.Set("other", "x\\y")
 	if err := Write(fsys, "grubenv", e); err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestGrubEditenvReadsWhatWeWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := back.State(); got != (Trial{Version: "v2.0.0", Tries: "0"}) {
+	if got := back.State(); got != (Trial{Version: "v2.0.0", Tries: "0", Bos: "v2.0.0"}) {
 		t.Errorf("State() = %+v", got)
 	}
 	if v, _ := back.Get("other"); v != "x\\y" {
@@ -121,24 +121,85 @@ func TestGrubEditenvReadsWhatWeWrite(t *testing.T) {
 	}
 }
 
+// TestTrial walks a block through the life of trials: armed by an
+// upgrade, booted (GRUB's part, done here by hand), marked good; armed
+// again, fallen back, rolled back; and a rollback by hand disarming.
 func TestTrial(t *testing.T) {
 	e := New()
-	e.Set(VarFallback, "v1")
-	e.Arm("v2")
-	if got := e.State(); got != (Trial{Version: "v2", Tries: "1"}) {
+	e.Set(VarFallback, "v0")
+	e.Arm(PartBos, "v2")
+	e.Arm(PartKernel, "v2") // rootfs and kernel upgraded before one reboot
+	if got := e.State(); got != (Trial{Version: "v2", Tries: "1", Kernel: "v2", Bos: "v2"}) {
 		t.Errorf("after Arm: %+v", got)
 	}
-	if e.MarkGood("v1") {
-		t.Error("MarkGood of another version than the trial's changed the block")
+	if e.State().Booting() {
+		t.Error("Booting() before GRUB used the try")
 	}
-	if !e.MarkGood("v2") {
+	if e.MarkGood(Running{Bos: "v2", Kernel: "v2"}) {
+		t.Error("MarkGood before the trial boot changed the block")
+	}
+	e.Set(VarTries, "0") // GRUB boots the trial
+	if !e.State().Booting() {
+		t.Error("Booting() = false on the trial boot")
+	}
+	if e.MarkGood(Running{Bos: "v1", Kernel: "v2"}) {
+		t.Error("MarkGood with another bos than the trial's changed the block")
+	}
+	if !e.MarkGood(Running{Bos: "v2", Kernel: "v2"}) {
 		t.Error("MarkGood(v2) changed nothing")
 	}
 	if got := e.State(); got != (Trial{Good: "v2"}) {
 		t.Errorf("after MarkGood: %+v", got)
 	}
-	if e.MarkGood("v2") {
+	if e.MarkGood(Running{Bos: "v2", Kernel: "v2"}) {
 		t.Error("a second MarkGood changed the block")
+	}
+
+	// A kernel-only trial that fails.
+	e.Arm(PartKernel, "v3")
+	if got := e.State(); got != (Trial{Version: "v3", Tries: "1", Kernel: "v3", Good: "v2"}) {
+		t.Errorf("after Arm(kernel): %+v", got)
+	}
+	e.Set(VarTries, "0")     // GRUB boots it ...
+	e.Set(VarFallback, "v3") // ... and, unmarked, falls back the boot after
+	e.Set(VarTrial, "")      //
+	if st := e.State(); !st.RollbackDue() || st.Booting() {
+		t.Errorf("after the fallback: RollbackDue %v, Booting %v", st.RollbackDue(), st.Booting())
+	}
+	e.RolledBack()
+	if e.State().RollbackDue() {
+		t.Error("RollbackDue after RolledBack")
+	}
+	if !e.MarkGood(Running{Bos: "v2-again", Kernel: "v2"}) || e.State().Fallback != "v3" {
+		t.Errorf("after the fallback boot came up: %+v", e.State())
+	}
+
+	// Arm, then roll back by hand before rebooting.
+	e.Arm(PartBos, "v4")
+	if !e.Disarm() {
+		t.Error("Disarm of an armed trial changed nothing")
+	}
+	if st := e.State(); st.Version != "" || st.Tries != "" || st.Bos != "" || st.Kernel != "" {
+		t.Errorf("after Disarm: %+v", st)
+	}
+	if e.Disarm() {
+		t.Error("a second Disarm changed the block")
+	}
+}
+
+// TestGrubScriptParses checks the fragment with GRUB's own parser, inside
+// the grub.cfg the installer writes around it.
+func TestGrubScriptParses(t *testing.T) {
+	check, err := exec.LookPath("grub-script-check")
+	if err != nil {
+		t.Skip("grub-script-check (grub-common) is not installed")
+	}
+	p := filepath.Join(t.TempDir(), "grub.cfg")
+	if err := os.WriteFile(p, []byte(GrubScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(check, p).CombinedOutput(); err != nil {
+		t.Errorf("grub-script-check: %v: %s", err, out)
 	}
 }
 

@@ -1,0 +1,205 @@
+package boot
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade"
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/upgrade/store"
+)
+
+// Files under /run/bos that say what runs and how the boot went.
+const (
+	VersionFile       = "/run/bos/version"        // the bos version mounted
+	KernelVersionFile = "/run/bos/kernel-version" // the kernel version directory used
+	TrialFile         = "/run/bos/trial"          // this boot is the trial of this version
+	FallbackFile      = "/run/bos/fallback"       // GRUB fell back from a trial of this version
+	WatchdogFile      = "/run/bos/watchdog"       // bos-init armed the trial watchdog
+)
+
+// TrialTimeout is how long a trial boot has to come up (bos-init
+// --mark-good) before the watchdog reboots it, and GRUB falls back.
+const TrialTimeout = 10 * time.Minute
+
+// trialReboot is how long the console shows why a trial boot failed
+// before bos-init reboots to fall back.
+const trialReboot = 10 * time.Second
+
+// checkTrial reads the GRUB environment block on BOS_STATE: after GRUB
+// fell back from a failed trial it rolls the parts on trial back (so that
+// current is the version that worked) and says so; on the trial boot
+// itself it arms the watchdog.
+func (b *Boot) checkTrial(_ context.Context) error {
+	fsys, err := store.NewOSFS(b.path(StateDir))
+	if err != nil {
+		return err
+	}
+	e, err := grubenv.Read(fsys, grubenv.Path)
+	if err != nil {
+		return err
+	}
+	t := e.State()
+	if t.RollbackDue() {
+		st := &store.Store{FS: fsys, Dir: "/" + SystemDir, Log: b.logf}
+		var did []string
+		for _, p := range []struct{ component, version string }{{upgrade.Kernel, t.Kernel}, {upgrade.OS, t.Bos}} {
+			if p.version == "" {
+				continue
+			}
+			d, err := upgrade.RollBackFailed(st, p.component, p.version)
+			did = append(did, d...)
+			if err != nil {
+				return errors.Wrapf(err, "roll back %s after the failed trial of %s", p.component, t.Fallback)
+			}
+		}
+		e.RolledBack()
+		if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
+			return err
+		}
+		if len(did) == 0 {
+			did = []string{"nothing left to switch"}
+		}
+		b.logf("FALLBACK: the trial boot of %s did not come up; GRUB booted the previous version; rolled back: %s", t.Fallback, strings.Join(did, ", "))
+	}
+	if t.Fallback != "" {
+		msg := fmt.Sprintf("%s\n", t.Fallback)
+		if err := writeFileAtomic(b.path(FallbackFile), []byte(msg), 0o644); err != nil {
+			return err
+		}
+	}
+	if t.Booting() {
+		b.Trial = t.Version
+		if err := writeFileAtomic(b.path(TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
+			return err
+		}
+		b.logf("trial boot of %s: it must come up (bos-init --mark-good) within %v, or the next boot falls back to the previous version", t.Version, TrialTimeout)
+		if err := b.armWatchdog(); err != nil {
+			b.logf("warning: no watchdog for the trial boot (a hang will not fall back by itself): %v", err)
+		}
+	}
+	return nil
+}
+
+// armWatchdog loads softdog with the trial timeout and starts it by
+// opening /dev/watchdog, then closes it without the magic 'V': the timer
+// keeps running, and only bos-init --mark-good (which writes 'V') stops
+// it. Failing that, the kernel reboots the machine.
+func (b *Boot) armWatchdog() error {
+	if err := b.initModules(); err != nil {
+		return err
+	}
+	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(TrialTimeout.Seconds()))); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(b.path("/dev/watchdog"), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write([]byte{'1'})
+	if err := f.Close(); err != nil && werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return werr
+	}
+	return writeFileAtomic(b.path(WatchdogFile), []byte(fmt.Sprintf("%d\n", int(TrialTimeout.Seconds()))), 0o644)
+}
+
+// FailTrial is the end of a trial boot whose bos-init failed: it says why
+// on the console and reboots, so that GRUB falls back to the previous
+// version; only if the reboot fails does the rescue shell open.
+func (b *Boot) FailTrial(ctx context.Context, why error) {
+	b.logf("the trial boot of %s failed: %v", b.Trial, why)
+	b.logf("rebooting in %v: GRUB falls back to the previous version", trialReboot)
+	b.Sleep(trialReboot)
+	b.Rescue(ctx, errors.Wrap(b.Sys.Reboot(), "reboot after the failed trial boot"))
+}
+
+// recordVersions writes what runs under /run/bos.
+func (b *Boot) recordVersions() error {
+	if err := writeFileAtomic(b.path(VersionFile), []byte(b.Layout.Version+"\n"), 0o644); err != nil {
+		return err
+	}
+	return writeFileAtomic(b.path(KernelVersionFile), []byte(b.Layout.Kernel+"\n"), 0o644)
+}
+
+// MarkGood ends the trial boot (if any) of the running system, under
+// root: it records in the GRUB environment block that the versions in
+// /run/bos came up, and stops the trial watchdog. It is what the
+// bos-mark-good service runs once sshd (and DCP) run. It returns what it
+// did, for the console.
+func MarkGood(root string) (string, error) {
+	read := func(name string) (string, error) {
+		b, err := os.ReadFile(filepath.Join(root, name))
+		return strings.TrimSpace(string(b)), errors.Wrapf(err, "read %s (written by bos-init)", name)
+	}
+	bos, err := read(VersionFile)
+	if err != nil {
+		return "", err
+	}
+	kernel, err := read(KernelVersionFile)
+	if err != nil {
+		return "", err
+	}
+	var said string
+	fsys, err := store.NewOSFS(filepath.Join(root, StateDir))
+	if err != nil {
+		return "", err
+	}
+	if ok, err := store.Exists(fsys, grubenv.Path); err != nil {
+		return "", err
+	} else if !ok {
+		said = fmt.Sprintf("bos: boot of %s: no %s%s (not an installed system), no trial to end", bos, StateDir, grubenv.Path)
+	} else {
+		e, err := grubenv.Read(fsys, grubenv.Path)
+		if err != nil {
+			return "", err
+		}
+		trial := e.State()
+		if e.MarkGood(grubenv.Running{Bos: bos, Kernel: kernel}) {
+			if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
+				return "", err
+			}
+		}
+		switch {
+		case trial.Version != "" && !trial.Booting():
+			said = fmt.Sprintf("bos: boot of %s marked good; the trial of %s armed by an upgrade starts at the next boot", bos, trial.Version)
+		case trial.Booting() && e.State().Version == "":
+			said = fmt.Sprintf("bos: boot of %s marked good: the trial of %s is over", bos, trial.Version)
+		case trial.Booting():
+			said = fmt.Sprintf("bos: boot of %s (kernel %s) is not the trial of %s: the trial stays failed", bos, kernel, trial.Version)
+		default:
+			said = fmt.Sprintf("bos: boot of %s marked good", bos)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, WatchdogFile)); err == nil {
+		if err := disarmWatchdog(filepath.Join(root, "/dev/watchdog")); err != nil {
+			return said, errors.Wrap(err, "stop the trial watchdog")
+		}
+		if err := os.Remove(filepath.Join(root, WatchdogFile)); err != nil {
+			return said, err
+		}
+		said += "; watchdog stopped"
+	}
+	return said, nil
+}
+
+// disarmWatchdog stops a watchdog with the magic close.
+func disarmWatchdog(dev string) error {
+	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write([]byte{'V'})
+	if err := f.Close(); err != nil && werr == nil {
+		werr = err
+	}
+	return werr
+}
