@@ -174,6 +174,36 @@ func runChecks(t *testing.T, vm *vmtest.VM, key vmtest.Key, label string, checks
 	}
 }
 
+// automatedInstall installs the artifacts onto disk, as /dev/vda, with
+// the kernel cmdline alone (bos.mode=install and bos.install.*), the config
+// coming from path on the host's loopback server at port, and waits for
+// the guest to power off.
+func automatedInstall(t *testing.T, disk string, port int, path string) {
+	t.Helper()
+	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64")
+	start := time.Now()
+	vm := vmtest.Start(t, vmtest.Options{
+		ISO:    filepath.Join(art, "bos-amd64.iso"),
+		Kernel: filepath.Join(art, "bos-vmlinuz-amd64"),
+		Initrd: filepath.Join(art, "bos-initrd-amd64"),
+		Append: fmt.Sprintf("%s bos.mode=install bos.install.silent bos.install.device=/dev/vda bos.install.config_url=http://10.0.2.2:%d%s bos.install.power_off",
+			baseCmdline, port, path),
+		Disks:    []vmtest.Disk{{Path: disk}},
+		SSH:      true, // the guest's network: the config is fetched from the host
+		MemoryMB: 1536,
+	})
+	vm.WaitFor(MarkModeInstall, bootTimeout)
+	vm.WaitFor(MarkInstallStart, bootTimeout)
+	vm.WaitFor(MarkInstallDone, installTimeout)
+	if err := vm.WaitExit(2 * time.Minute); err != nil {
+		t.Fatalf("after the install: %v", err)
+	}
+	if strings.Contains(vm.Console.String(), MarkInstallFail) {
+		t.Fatalf("the console says %q", MarkInstallFail)
+	}
+	t.Logf("automated install: powered off after %v", time.Since(start).Round(time.Millisecond))
+}
+
 // TestAutomatedInstall installs from the artifacts with the kernel cmdline
 // alone (bos.mode=install and bos.install.*; the config comes from an HTTP
 // server on the host's loopback), then boots the installed disk with BIOS,
@@ -181,36 +211,13 @@ func runChecks(t *testing.T, vm *vmtest.VM, key vmtest.Key, label string, checks
 // again with UEFI: the config's hostname and key work both times, the
 // /var file survived and the /etc file did not.
 func TestAutomatedInstall(t *testing.T) {
-	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64")
 	key := vmtest.NewKey(t)
 	const hostname = "installed-e2e"
 	port := configServer(t, map[string]string{"/config.yaml": nodeConfig(hostname, key)})
 	disk := rawDisk(t, "disk.raw", 4*gib)
 
 	// Each VM runs in its own subtest: its console log is its own file.
-	if !t.Run("install", func(t *testing.T) {
-		start := time.Now()
-		vm := vmtest.Start(t, vmtest.Options{
-			ISO:    filepath.Join(art, "bos-amd64.iso"),
-			Kernel: filepath.Join(art, "bos-vmlinuz-amd64"),
-			Initrd: filepath.Join(art, "bos-initrd-amd64"),
-			Append: fmt.Sprintf("%s bos.mode=install bos.install.silent bos.install.device=/dev/vda bos.install.config_url=http://10.0.2.2:%d/config.yaml bos.install.power_off",
-				baseCmdline, port),
-			Disks:    []vmtest.Disk{{Path: disk}},
-			SSH:      true, // the guest's network: the config is fetched from the host
-			MemoryMB: 1536,
-		})
-		vm.WaitFor(MarkModeInstall, bootTimeout)
-		vm.WaitFor(MarkInstallStart, bootTimeout)
-		vm.WaitFor(MarkInstallDone, installTimeout)
-		if err := vm.WaitExit(2 * time.Minute); err != nil {
-			t.Fatalf("after the install: %v", err)
-		}
-		if strings.Contains(vm.Console.String(), MarkInstallFail) {
-			t.Fatalf("the console says %q", MarkInstallFail)
-		}
-		t.Logf("automated install: powered off after %v", time.Since(start).Round(time.Millisecond))
-	}) {
+	if !t.Run("install", func(t *testing.T) { automatedInstall(t, disk, port, "/config.yaml") }) {
 		t.FailNow()
 	}
 

@@ -1,0 +1,351 @@
+package images
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bhojpur/os/internal/vmtest"
+)
+
+// Versions served to the guest by TestUpgradeAndRollback, made from the
+// build's own artifacts (version A).
+const (
+	relB       = "e2e-b"         // A relabelled, with a marker file in its rootfs
+	relBroken  = "e2e-c-broken"  // its rootfs image is garbage: bos-init fails
+	relCorrupt = "e2e-d-corrupt" // its vmlinuz does not match the published sum
+	// relMarker is the file added to B's rootfs image, at its top.
+	relMarker = "bos-e2e-release"
+)
+
+// Console markers of trial boots.
+const (
+	markTrialFailed = "bos-init: the trial boot of " + relBroken + " failed"
+	markFallback    = "bos-init: FALLBACK: the trial boot of " + relBroken + " did not come up"
+	markGoodB       = "bos: boot of " + relB + " marked good: the trial of " + relB + " is over"
+)
+
+// rootfsVersion reads the version of the build's rootfs tarball: its
+// top directory is bos-rootfs-VERSION.
+func rootfsVersion(t *testing.T, tarball string) string {
+	t.Helper()
+	f, err := os.Open(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(zr).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _, _ := strings.Cut(strings.TrimPrefix(h.Name, "./"), "/")
+	v, ok := strings.CutPrefix(top, "bos-rootfs-")
+	if !ok {
+		t.Fatalf("%s starts with %q, not bos-rootfs-VERSION/", tarball, h.Name)
+	}
+	return v
+}
+
+// relabel copies the rootfs tarball of version from as version to: every
+// path element and link target named from is renamed, and rootfs.squashfs
+// goes through edit (a file path it may change in place).
+func relabel(t *testing.T, in, out, from, to string, edit func(squashfs string)) {
+	t.Helper()
+	src, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	zw := gzip.NewWriter(dst)
+	tw := tar.NewWriter(zw)
+	rename := func(p string) string {
+		parts := strings.Split(p, "/")
+		for i, e := range parts {
+			if e == from {
+				parts[i] = to
+			} else if e == "bos-rootfs-"+from {
+				parts[i] = "bos-rootfs-" + to
+			}
+		}
+		return strings.Join(parts, "/")
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Name = rename(h.Name)
+		if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
+			h.Linkname = rename(h.Linkname)
+		}
+		var body io.Reader = tr
+		if h.Typeflag == tar.TypeReg && filepath.Base(h.Name) == "rootfs.squashfs" {
+			tmp := filepath.Join(t.TempDir(), "rootfs.squashfs")
+			f, err := os.Create(tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			edit(tmp)
+			b, err := os.ReadFile(tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Size = int64(len(b))
+			body = bytes.NewReader(b)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// publish writes release v under dir/v: the rootfs tarball made by
+// relabel, the kernel artifacts of the build and sha256sum-amd64.txt over
+// them; corrupt, when set, then changes one byte of that artifact after its
+// sum was taken.
+func publish(t *testing.T, art, dir, from, v string, edit func(string), corrupt string) {
+	t.Helper()
+	rel := filepath.Join(dir, v)
+	if err := os.MkdirAll(rel, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	relabel(t, filepath.Join(art, "bos-rootfs-amd64.tar.gz"), filepath.Join(rel, "bos-rootfs-amd64.tar.gz"), from, v, edit)
+	for _, k := range []string{"bos-vmlinuz-amd64", "bos-initrd-amd64", "bos-kernel-amd64.squashfs", "bos-kernel-version-amd64"} {
+		b, err := os.ReadFile(filepath.Join(art, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(rel, k), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ents, err := os.ReadDir(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums []string
+	for _, e := range ents {
+		sums = append(sums, sha256File(t, filepath.Join(rel, e.Name()))+"  "+e.Name())
+	}
+	sort.Strings(sums)
+	if err := os.WriteFile(filepath.Join(rel, "sha256sum-amd64.txt"), []byte(strings.Join(sums, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if corrupt != "" {
+		p := filepath.Join(rel, corrupt)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0xff
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// releaseServer serves dir on the host's loopback and returns the
+// --release-url the guest uses (10.0.2.2 is the host).
+func releaseServer(t *testing.T, dir string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
+	t.Cleanup(srv.Close)
+	port, err := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("http://10.0.2.2:%d/{version}/{artifact}", port)
+}
+
+// mustSSH runs command as bhojpur and fails the test unless it exits 0.
+func mustSSH(t *testing.T, vm *vmtest.VM, key vmtest.Key, command string) string {
+	t.Helper()
+	out, rc := sshRC(t, vm, key, command)
+	if rc != 0 {
+		t.Fatalf("%q exited %d:\n%s", command, rc, out)
+	}
+	return out
+}
+
+// reboot reboots the guest; QEMU (-no-reboot) exits.
+func reboot(t *testing.T, vm *vmtest.VM, key vmtest.Key) {
+	t.Helper()
+	_, _ = vm.SSH(key, "bhojpur", "sudo reboot")
+	if err := vm.WaitExit(3 * time.Minute); err != nil {
+		t.Fatalf("reboot: %v\n--- console tail ---\n%s", err, vm.Console.Tail(2000))
+	}
+	vm.Kill()
+}
+
+// running checks what the booted system runs, by SSH.
+func running(t *testing.T, vm *vmtest.VM, key vmtest.Key, version string, marker bool) {
+	t.Helper()
+	want := "absent"
+	if marker {
+		want = version
+	}
+	runChecks(t, vm, key, "running "+version, []check{
+		{"bos version mounted", "cat /run/bos/version", version},
+		{"kernel version directory", "cat /run/bos/kernel-version", version},
+		{"bos/current", "readlink /bos/system/bos/current", version},
+		{"kernel/current", "readlink /bos/system/kernel/current", version},
+		{"marker in the rootfs image", "cat /run/bos/rootfs/" + relMarker + " 2>/dev/null || echo absent", want},
+	})
+}
+
+// TestUpgradeAndRollback installs version A, upgrades rootfs and kernel
+// to B from a loopback HTTP server and boots B (a trial, marked good);
+// refuses a corrupted download and changes nothing; rolls back to A by
+// hand and boots A; then upgrades to C, whose init fails: the trial boot
+// reboots by itself and the next boot is B again, rolled back
+// automatically, with the fallback on the console, in /run/bos and in the
+// DCP node labels.
+func TestUpgradeAndRollback(t *testing.T) {
+	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64", "bos-rootfs-amd64.tar.gz", "bos-kernel-amd64.squashfs", "bos-kernel-version-amd64")
+	if _, err := exec.LookPath("mksquashfs"); err != nil {
+		t.Fatalf("mksquashfs (squashfs-tools) is needed: %v", err)
+	}
+	relA := rootfsVersion(t, filepath.Join(art, "bos-rootfs-amd64.tar.gz"))
+	releases := t.TempDir()
+	publish(t, art, releases, relA, relB, func(sq string) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, relMarker), []byte(relB+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Appending to the image adds the file at its top.
+		if out, err := exec.Command("mksquashfs", dir, sq, "-no-recovery", "-no-progress", "-quiet", "-all-root").CombinedOutput(); err != nil {
+			t.Fatalf("mksquashfs: %v: %s", err, out)
+		}
+	}, "")
+	publish(t, art, releases, relA, relBroken, func(sq string) {
+		if err := os.WriteFile(sq, bytes.Repeat([]byte("not a squashfs "), 1<<16), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}, "")
+	publish(t, art, releases, relA, relCorrupt, func(string) {}, "bos-vmlinuz-amd64")
+	url := releaseServer(t, releases)
+	upgrade := func(cmd, v string) string {
+		return fmt.Sprintf("sudo %s --remount --release %s --release-url '%s' 2>&1", cmd, v, url)
+	}
+
+	key := vmtest.NewKey(t)
+	port := configServer(t, map[string]string{"/config.yaml": nodeConfig("upgrade-e2e", key)})
+	disk := rawDisk(t, "disk.raw", 4*gib)
+	step := func(name string, fn func(t *testing.T)) {
+		if !t.Run(name, fn) {
+			t.FailNow()
+		}
+	}
+	step("install-A", func(t *testing.T) { automatedInstall(t, disk, port, "/config.yaml") })
+
+	step("A-upgrade-to-B", func(t *testing.T) {
+		vm := bootDisk(t, vmtest.BIOS, disk, key)
+		running(t, vm, key, relA, false)
+		out := mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relB)+" && "+upgrade("bos-upgrade-kernel", relB))
+		for _, want := range []string{"bos: " + relA + " -> " + relB, "kernel: " + relA + " -> " + relB, "the next boot is a trial of kernel " + relB} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the upgrades did not say %q:\n%s", want, out)
+			}
+		}
+		reboot(t, vm, key)
+	})
+
+	step("B-boots-and-refuses-a-corrupted-download", func(t *testing.T) {
+		vm := bootDisk(t, vmtest.BIOS, disk, key)
+		vm.WaitFor(markGoodB, bootTimeout)
+		running(t, vm, key, relB, true)
+		runChecks(t, vm, key, "B", []check{
+			{"trial ended", "sudo grep -c '^bos_trial=' /run/bos/state/boot/grub/grubenv || true", "0"},
+			{"B recorded good", "sudo grep '^bos_good=' /run/bos/state/boot/grub/grubenv", "bos_good=" + relB},
+		})
+		// The links, the version directories, no leftovers, the GRUB environment.
+		state := "sudo sha256sum /run/bos/state/boot/grub/grubenv; ls -l /bos/system/kernel /bos/system/bos; ls -A /bos/system"
+		before := mustSSH(t, vm, key, state)
+		out, rc := sshRC(t, vm, key, upgrade("bos-upgrade-kernel", relCorrupt))
+		if rc != exitDownload || !strings.Contains(out, "sha256") {
+			t.Errorf("upgrade to a corrupted release exited %d, want %d and a checksum error:\n%s", rc, exitDownload, out)
+		}
+		if after := mustSSH(t, vm, key, state); after != before {
+			t.Errorf("the refused upgrade changed the system:\nbefore:\n%s\nafter:\n%s", before, after)
+		}
+		mustSSH(t, vm, key, "sudo bos-upgrade-rootfs --remount --rollback && sudo bos-upgrade-kernel --remount --rollback")
+		reboot(t, vm, key)
+	})
+
+	step("A-after-rollback-then-upgrade-to-broken-C", func(t *testing.T) {
+		vm := bootDisk(t, vmtest.BIOS, disk, key)
+		running(t, vm, key, relA, false)
+		// Forward to B again (rollback swaps), then C on top: previous is B.
+		mustSSH(t, vm, key, "sudo bos-upgrade-rootfs --remount --rollback && sudo bos-upgrade-kernel --remount --rollback")
+		mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relBroken)+" && "+upgrade("bos-upgrade-kernel", relBroken))
+		runChecks(t, vm, key, "before the trial of C", []check{
+			{"bos/previous", "readlink /bos/system/bos/previous", relB},
+			{"trial armed", "sudo grep '^bos_trial=' /run/bos/state/boot/grub/grubenv", "bos_trial=" + relBroken},
+		})
+		reboot(t, vm, key)
+	})
+
+	step("C-trial-fails-and-reboots", func(t *testing.T) {
+		vm := vmtest.Start(t, vmtest.Options{Firmware: vmtest.BIOS, Disks: []vmtest.Disk{{Path: disk}}})
+		vm.WaitFor(markTrialFailed, bootTimeout)
+		if err := vm.WaitExit(2 * time.Minute); err != nil {
+			t.Fatalf("the failed trial boot did not reboot: %v\n--- console tail ---\n%s", err, vm.Console.Tail(2000))
+		}
+	})
+
+	step("falls-back-to-B", func(t *testing.T) {
+		vm := bootDisk(t, vmtest.BIOS, disk, key)
+		if !strings.Contains(vm.Console.String(), markFallback) {
+			t.Errorf("the console does not say %q", markFallback)
+		}
+		running(t, vm, key, relB, true)
+		runChecks(t, vm, key, "after the fallback", []check{
+			{"fallback in /run/bos", "cat /run/bos/fallback", relBroken},
+			{"bos/previous is the failed version", "readlink /bos/system/bos/previous", relBroken},
+			{"DCP node label", "sudo bos-config show --dcp -o json | grep -c 'os.bhojpur.net/fallback=" + relBroken + "'", "1"},
+		})
+		powerOff(t, vm, key)
+	})
+}
