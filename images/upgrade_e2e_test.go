@@ -26,6 +26,7 @@ const (
 	relB       = "e2e-b"         // A relabelled, with a marker file in its rootfs
 	relBroken  = "e2e-c-broken"  // its rootfs image is garbage: bos-init fails
 	relCorrupt = "e2e-d-corrupt" // its vmlinuz does not match the published sum
+	relHang    = "e2e-e-hangs"   // a run_cmd of the config hangs its boot
 	// relMarker is the file added to B's rootfs image, at its top.
 	relMarker = "bos-e2e-release"
 )
@@ -35,7 +36,16 @@ const (
 	markTrialFailed = "bos-init: the trial boot of " + relBroken + " failed"
 	markFallback    = "bos-init: FALLBACK: the trial boot of " + relBroken + " did not come up"
 	markGoodB       = "bos: boot of " + relB + " marked good: the trial of " + relB + " is over"
+	markTrialHang   = "bos-init: trial boot of " + relHang + ": it must come up (bos-init --mark-good) within 1m0s"
+	markWatchdog    = "softdog: Initiating system reboot"
+	markFallbackE   = "bos-init: FALLBACK: the trial boot of " + relHang + " did not come up"
 )
+
+// hangConfig is a runtime config whose run_cmd hangs the runtime phase
+// (and so everything after it) on version relHang only.
+const hangConfig = `run_cmd:
+  - '[ "$(cat /run/bos/version)" != ` + relHang + ` ] || sleep 100000'
+`
 
 // rootfsVersion reads the version of the build's rootfs tarball: its
 // top directory is bos-rootfs-VERSION.
@@ -241,7 +251,8 @@ func running(t *testing.T, vm *vmtest.VM, key vmtest.Key, version string, marker
 // hand and boots A; then upgrades to C, whose init fails: the trial boot
 // reboots by itself and the next boot is B again, rolled back
 // automatically, with the fallback on the console, in /run/bos and in the
-// DCP node labels.
+// DCP node labels; last, upgrades to E, whose boot hangs: the watchdog
+// reboots it and the next boot is B again.
 func TestUpgradeAndRollback(t *testing.T) {
 	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64", "bos-rootfs-amd64.tar.gz", "bos-kernel-amd64.squashfs", "bos-kernel-version-amd64")
 	if _, err := exec.LookPath("mksquashfs"); err != nil {
@@ -249,16 +260,20 @@ func TestUpgradeAndRollback(t *testing.T) {
 	}
 	relA := rootfsVersion(t, filepath.Join(art, "bos-rootfs-amd64.tar.gz"))
 	releases := t.TempDir()
-	publish(t, art, releases, relA, relB, func(sq string) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, relMarker), []byte(relB+"\n"), 0o644); err != nil {
-			t.Fatal(err)
+	marked := func(v string) func(string) {
+		return func(sq string) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, relMarker), []byte(v+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// Appending to the image adds the file at its top.
+			if out, err := exec.Command("mksquashfs", dir, sq, "-no-recovery", "-no-progress", "-quiet", "-all-root").CombinedOutput(); err != nil {
+				t.Fatalf("mksquashfs: %v: %s", err, out)
+			}
 		}
-		// Appending to the image adds the file at its top.
-		if out, err := exec.Command("mksquashfs", dir, sq, "-no-recovery", "-no-progress", "-quiet", "-all-root").CombinedOutput(); err != nil {
-			t.Fatalf("mksquashfs: %v: %s", err, out)
-		}
-	}, "")
+	}
+	publish(t, art, releases, relA, relB, marked(relB), "")
+	publish(t, art, releases, relA, relHang, marked(relHang), "")
 	publish(t, art, releases, relA, relBroken, func(sq string) {
 		if err := os.WriteFile(sq, bytes.Repeat([]byte("not a squashfs "), 1<<16), 0o644); err != nil {
 			t.Fatal(err)
@@ -345,6 +360,32 @@ func TestUpgradeAndRollback(t *testing.T) {
 			{"fallback in /run/bos", "cat /run/bos/fallback", relBroken},
 			{"bos/previous is the failed version", "readlink /bos/system/bos/previous", relBroken},
 			{"DCP node label", "sudo bos-config show --dcp -o json | grep -c 'os.bhojpur.net/fallback=" + relBroken + "'", "1"},
+		})
+		mustSSH(t, vm, key, "printf '%s' '"+strings.ReplaceAll(hangConfig, "'", `'\''`)+"' | sudo tee /var/lib/bhojpur/os/config.yaml >/dev/null")
+		mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relHang)+" --trial-timeout 60s")
+		reboot(t, vm, key)
+	})
+
+	step("E-trial-hangs-and-the-watchdog-reboots", func(t *testing.T) {
+		vm := vmtest.Start(t, vmtest.Options{Firmware: vmtest.BIOS, Disks: []vmtest.Disk{{Path: disk}}})
+		vm.WaitFor(markTrialHang, bootTimeout)
+		vm.WaitFor(markWatchdog, bootTimeout)
+		if err := vm.WaitExit(2 * time.Minute); err != nil {
+			t.Fatalf("the watchdog did not reboot the hung trial boot: %v\n--- console tail ---\n%s", err, vm.Console.Tail(2000))
+		}
+		if strings.Contains(vm.Console.String(), MarkPhaseRun) {
+			t.Errorf("the runtime phase of %s finished: the boot was not hung", relHang)
+		}
+	})
+
+	step("falls-back-to-B-again", func(t *testing.T) {
+		vm := bootDisk(t, vmtest.BIOS, disk, key)
+		if !strings.Contains(vm.Console.String(), markFallbackE) {
+			t.Errorf("the console does not say %q", markFallbackE)
+		}
+		running(t, vm, key, relB, true)
+		runChecks(t, vm, key, "after the second fallback", []check{
+			{"fallback in /run/bos", "cat /run/bos/fallback", relHang},
 		})
 		powerOff(t, vm, key)
 	})

@@ -13,7 +13,7 @@ import (
 func TestInitMarkGood(t *testing.T) {
 	root := t.TempDir()
 	env := grubenv.New()
-	env.Arm(grubenv.PartBos, "v2")
+	env.Arm(grubenv.PartBos, "v2", 0)
 	env.Set(grubenv.VarTries, "0")
 	b, err := env.Bytes()
 	if err != nil {

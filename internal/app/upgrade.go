@@ -35,21 +35,22 @@ const hostRebootWait = 10 * time.Minute
 // UpgradeCLI is the command line shared by both upgrade commands.
 type UpgradeCLI struct {
 	cli.Globals
-	Release     string `name:"release" aliases:"to" help:"Release to install (default: the latest of the channel)." env:"BOS_VERSION" placeholder:"VERSION"`
-	Channel     string `help:"Release channel URL used to resolve the latest release: it redirects to .../tag/VERSION, or answers JSON with tag_name or version, or plain text VERSION." env:"BOS_CHANNEL_URL" default:"https://github.com/bhojpur/os/releases/latest" placeholder:"URL"`
-	ReleaseURL  string `name:"release-url" help:"Where artifacts are: a template with {version} and {artifact}, or a base URL to which /VERSION/ARTIFACT is added." env:"BOS_RELEASE_URL" default:"https://github.com/bhojpur/os/releases/download/{version}/{artifact}" placeholder:"URL"`
-	Arch        string `help:"Architecture of the artifacts to fetch (default: this machine's)." env:"BOS_ARCH" placeholder:"ARCH"`
-	Source      string `help:"Install from this local bos/system tree instead of downloading (a host path, not taken inside --root)." type:"path" placeholder:"DIR"`
-	Destination string `help:"System tree to upgrade (inside --root)." default:"/bos/system" placeholder:"DIR"`
-	LockFile    string `name:"lock-file" help:"Lock file (inside --root); a second run fails and says who holds it." default:"/run/bos/upgrade.lock" placeholder:"FILE"`
-	Remount     bool   `help:"Remount /bos read-write for the upgrade and read-only after."`
-	Sync        bool   `help:"Sync file systems after the upgrade."`
-	Reboot      bool   `help:"Reboot after a successful upgrade."`
-	DryRun      bool   `name:"dry-run" help:"Say what would be done and change nothing."`
-	Rollback    bool   `help:"Switch current back to previous."`
-	GrubEnv     string `name:"grubenv" help:"GRUB environment block of the installed system (inside --root): an upgrade makes the next boot a trial there, which falls back to previous unless the system comes up; a missing file means no trial." default:"/run/bos/state/boot/grub/grubenv" placeholder:"FILE"`
-	HostRoot    string `name:"host-root" help:"Run mount (--remount) and reboot (--reboot) chrooted into DIR, the host's / as a container sees it (the Kubernetes upgrade job: /host)." type:"existingdir" placeholder:"DIR"`
-	component   string
+	Release      string        `name:"release" aliases:"to" help:"Release to install (default: the latest of the channel)." env:"BOS_VERSION" placeholder:"VERSION"`
+	Channel      string        `help:"Release channel URL used to resolve the latest release: it redirects to .../tag/VERSION, or answers JSON with tag_name or version, or plain text VERSION." env:"BOS_CHANNEL_URL" default:"https://github.com/bhojpur/os/releases/latest" placeholder:"URL"`
+	ReleaseURL   string        `name:"release-url" help:"Where artifacts are: a template with {version} and {artifact}, or a base URL to which /VERSION/ARTIFACT is added." env:"BOS_RELEASE_URL" default:"https://github.com/bhojpur/os/releases/download/{version}/{artifact}" placeholder:"URL"`
+	Arch         string        `help:"Architecture of the artifacts to fetch (default: this machine's)." env:"BOS_ARCH" placeholder:"ARCH"`
+	Source       string        `help:"Install from this local bos/system tree instead of downloading (a host path, not taken inside --root)." type:"path" placeholder:"DIR"`
+	Destination  string        `help:"System tree to upgrade (inside --root)." default:"/bos/system" placeholder:"DIR"`
+	LockFile     string        `name:"lock-file" help:"Lock file (inside --root); a second run fails and says who holds it." default:"/run/bos/upgrade.lock" placeholder:"FILE"`
+	Remount      bool          `help:"Remount /bos read-write for the upgrade and read-only after."`
+	Sync         bool          `help:"Sync file systems after the upgrade."`
+	Reboot       bool          `help:"Reboot after a successful upgrade."`
+	DryRun       bool          `name:"dry-run" help:"Say what would be done and change nothing."`
+	Rollback     bool          `help:"Switch current back to previous."`
+	GrubEnv      string        `name:"grubenv" help:"GRUB environment block of the installed system (inside --root): an upgrade makes the next boot a trial there, which falls back to previous unless the system comes up; a missing file means no trial." default:"/run/bos/state/boot/grub/grubenv" placeholder:"FILE"`
+	TrialTimeout time.Duration `name:"trial-timeout" help:"How long the trial boot after the upgrade has to come up (config phases, sshd, DCP) before a watchdog reboots it and GRUB falls back." default:"10m" placeholder:"DURATION"`
+	HostRoot     string        `name:"host-root" help:"Run mount (--remount) and reboot (--reboot) chrooted into DIR, the host's / as a container sees it (the Kubernetes upgrade job: /host)." type:"existingdir" placeholder:"DIR"`
+	component    string
 }
 
 // NewUpgradeCLI returns the CLI for one component (bos or kernel).
@@ -72,20 +73,21 @@ func (c *UpgradeCLI) Run(env *cli.Env) error {
 		arch = runtime.GOARCH
 	}
 	opt := upgrade.Options{
-		Component: c.component,
-		Release:   c.Release,
-		Channel:   c.Channel,
-		URL:       c.ReleaseURL,
-		Arch:      arch,
-		Source:    c.Source,
-		Dest:      c.Destination,
-		LockFile:  filepath.Join(env.Root, c.LockFile),
-		Remount:   c.Remount,
-		Sync:      c.Sync,
-		Reboot:    c.Reboot,
-		DryRun:    c.DryRun,
-		Rollback:  c.Rollback,
-		GrubEnv:   c.GrubEnv,
+		Component:    c.component,
+		Release:      c.Release,
+		Channel:      c.Channel,
+		URL:          c.ReleaseURL,
+		Arch:         arch,
+		Source:       c.Source,
+		Dest:         c.Destination,
+		LockFile:     filepath.Join(env.Root, c.LockFile),
+		Remount:      c.Remount,
+		Sync:         c.Sync,
+		Reboot:       c.Reboot,
+		DryRun:       c.DryRun,
+		Rollback:     c.Rollback,
+		GrubEnv:      c.GrubEnv,
+		TrialTimeout: c.TrialTimeout,
 	}
 	var runner upgrade.Runner = upgrade.ExecRunner{}
 	if c.HostRoot != "" {

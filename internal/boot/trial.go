@@ -25,7 +25,8 @@ const (
 )
 
 // TrialTimeout is how long a trial boot has to come up (bos-init
-// --mark-good) before the watchdog reboots it, and GRUB falls back.
+// --mark-good) before the watchdog reboots it, and GRUB falls back, unless
+// the upgrade said otherwise (--trial-timeout).
 const TrialTimeout = 10 * time.Minute
 
 // trialReboot is how long the console shows why a trial boot failed
@@ -79,23 +80,24 @@ func (b *Boot) checkTrial(_ context.Context) error {
 		if err := writeFileAtomic(b.path(TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
 			return err
 		}
-		b.logf("trial boot of %s: it must come up (bos-init --mark-good) within %v, or the next boot falls back to the previous version", t.Version, TrialTimeout)
-		if err := b.armWatchdog(); err != nil {
+		timeout := t.TimeoutOr(TrialTimeout)
+		b.logf("trial boot of %s: it must come up (bos-init --mark-good) within %v, or the next boot falls back to the previous version", t.Version, timeout)
+		if err := b.armWatchdog(timeout); err != nil {
 			b.logf("warning: no watchdog for the trial boot (a hang will not fall back by itself): %v", err)
 		}
 	}
 	return nil
 }
 
-// armWatchdog loads softdog with the trial timeout and starts it by
+// armWatchdog loads softdog with the trial's timeout and starts it by
 // opening /dev/watchdog, then closes it without the magic 'V': the timer
 // keeps running, and only bos-init --mark-good (which writes 'V') stops
 // it. Failing that, the kernel reboots the machine.
-func (b *Boot) armWatchdog() error {
+func (b *Boot) armWatchdog(timeout time.Duration) error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
-	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(TrialTimeout.Seconds()))); err != nil {
+	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(b.path("/dev/watchdog"), os.O_WRONLY, 0)
@@ -109,7 +111,7 @@ func (b *Boot) armWatchdog() error {
 	if werr != nil {
 		return werr
 	}
-	return writeFileAtomic(b.path(WatchdogFile), []byte(fmt.Sprintf("%d\n", int(TrialTimeout.Seconds()))), 0o644)
+	return writeFileAtomic(b.path(WatchdogFile), []byte(fmt.Sprintf("%d\n", int(timeout.Seconds()))), 0o644)
 }
 
 // FailTrial is the end of a trial boot whose bos-init failed: it says why

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/store"
@@ -74,8 +75,8 @@ func link(t *testing.T, root, component, name string) string {
 // not switch again.
 func TestBootRollsBackAFailedTrial(t *testing.T) {
 	env := grubenv.New()
-	env.Arm(grubenv.PartBos, "v2")
-	env.Arm(grubenv.PartKernel, "v2")
+	env.Arm(grubenv.PartBos, "v2", 0)
+	env.Arm(grubenv.PartKernel, "v2", 0)
 	env.Set(grubenv.VarFallback, "v2") // what GRUB's script does ...
 	env.Set(grubenv.VarTrial, "")      // ... on the boot after an unmarked trial
 	root, fs := trialMachine(t, env, false)
@@ -117,7 +118,7 @@ func TestBootRollsBackAFailedTrial(t *testing.T) {
 // rescue shell.
 func TestTrialBootFailureIsATrial(t *testing.T) {
 	env := grubenv.New()
-	env.Arm(grubenv.PartBos, "v2")
+	env.Arm(grubenv.PartBos, "v2", 90*time.Second)
 	env.Set(grubenv.VarTries, "0")
 	root, fs := trialMachine(t, env, true)
 	b, log := newTestBoot(t, root, fs)
@@ -131,7 +132,7 @@ func TestTrialBootFailureIsATrial(t *testing.T) {
 	if got, _ := os.ReadFile(root + TrialFile); string(got) != "v2\n" {
 		t.Errorf("%s = %q", TrialFile, got)
 	}
-	if !strings.Contains(strings.Join(log.lines, "\n"), "trial boot of v2: it must come up") {
+	if !strings.Contains(strings.Join(log.lines, "\n"), "trial boot of v2: it must come up (bos-init --mark-good) within 1m30s") {
 		t.Errorf("console does not announce the trial:\n%s", strings.Join(log.lines, "\n"))
 	}
 	// The fake machine has no softdog: the boot goes on without it, and says so.
@@ -155,8 +156,8 @@ func TestMarkGood(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
 			env := grubenv.New()
-			env.Arm(grubenv.PartBos, "v2")
-			env.Arm(grubenv.PartKernel, "v2")
+			env.Arm(grubenv.PartBos, "v2", 0)
+			env.Arm(grubenv.PartKernel, "v2", 0)
 			env.Set(grubenv.VarTries, "0")
 			b, _ := env.Bytes()
 			write(t, root+StateDir+grubenv.Path, string(b))

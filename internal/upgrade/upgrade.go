@@ -28,6 +28,7 @@ import (
 	"path"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pkg/errors"
 
@@ -71,6 +72,9 @@ type Options struct {
 	DryRun    bool
 	Rollback  bool
 	GrubEnv   string // GRUB environment block inside FS ("" or missing: no trial boots)
+	// TrialTimeout is how long the trial boot after an upgrade has to come
+	// up before its watchdog reboots it (0: bos-init's default).
+	TrialTimeout time.Duration
 }
 
 // Runner runs external programs (mount, reboot).
@@ -261,7 +265,7 @@ func trial(opt Options, env *Env, st *store.Store) error {
 		if opt.Component == Kernel {
 			part = grubenv.PartKernel
 		}
-		e.Arm(part, v)
+		e.Arm(part, v, opt.TrialTimeout)
 		env.say("the next boot is a trial of %s %s: unless it comes up (bos-init --mark-good), the boot after it falls back to the previous version", opt.Component, v)
 	}
 	if err := grubenv.Write(env.FS, opt.GrubEnv, e); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pkg/errors"
@@ -476,12 +477,12 @@ func TestTrialBootIsArmedAndDisarmed(t *testing.T) {
 	}
 	for _, c := range []string{OS, Kernel} {
 		opt := f.options(c)
-		opt.Release, opt.GrubEnv = v2.version, envFile
+		opt.Release, opt.GrubEnv, opt.TrialTimeout = v2.version, envFile, 90*time.Second
 		if err := f.run(t, opt); err != nil {
 			t.Fatalf("%s upgrade: %+v", c, err)
 		}
 	}
-	if got, want := state(), (grubenv.Trial{Version: v2.version, Tries: "1", Kernel: v2.version, Bos: v2.version}); got != want {
+	if got, want := state(), (grubenv.Trial{Version: v2.version, Tries: "1", Kernel: v2.version, Bos: v2.version, Timeout: "90"}); got != want {
 		t.Errorf("after the upgrades: %+v, want %+v", got, want)
 	}
 	if !strings.Contains(f.out.String(), "the next boot is a trial of kernel "+v2.version) {

@@ -10,6 +10,7 @@
 //	bos_trial_kernel=<version> the kernel version on trial, when the kernel was upgraded
 //	bos_trial_bos=<version>    the bos (rootfs) version on trial, when it was upgraded
 //	bos_tries=1                trial boots left; GRUB sets it to 0 as it boots the trial
+//	bos_trial_timeout=<secs>   how long the trial boot has to come up (watchdog)
 //	bos_fallback=<version>     set by GRUB when a trial had no boots left and it
 //	                           fell back; kept (for the record) until the next Arm
 //	bos_good=<version>         the last version marked good (it came up)
@@ -27,7 +28,9 @@ import (
 	"bytes"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pkg/errors"
 
@@ -50,6 +53,7 @@ const (
 	VarTrialKernel = "bos_trial_kernel"
 	VarTrialBos    = "bos_trial_bos"
 	VarTries       = "bos_tries"
+	VarTimeout     = "bos_trial_timeout"
 	VarFallback    = "bos_fallback"
 	VarGood        = "bos_good"
 )
@@ -251,14 +255,19 @@ func partVar(part string) string {
 }
 
 // Arm starts (or extends) a trial: the next boot runs version of part
-// once; unless MarkGood runs before the boot after it, GRUB then falls
+// once, with timeout to come up (0: bos-init's default); unless MarkGood runs before the boot after it, GRUB then falls
 // back and bos-init rolls the parts on trial back. A trial armed and not
 // yet booted is extended (bos-upgrade-rootfs, then bos-upgrade-kernel,
 // then one reboot try both together); any other trial state is replaced.
-func (e *Env) Arm(part, version string) {
+func (e *Env) Arm(part, version string, timeout time.Duration) {
 	if t := e.State(); t.Version == "" || t.Tries != "1" {
 		e.Unset(VarTrialKernel)
 		e.Unset(VarTrialBos)
+	}
+	if timeout > 0 {
+		e.Set(VarTimeout, strconv.Itoa(int(timeout.Round(time.Second).Seconds())))
+	} else {
+		e.Unset(VarTimeout)
 	}
 	e.Set(VarTrial, version)
 	e.Set(VarTries, "1")
@@ -270,7 +279,7 @@ func (e *Env) Arm(part, version string) {
 // runs next is a version chosen by the operator, not a trial.
 func (e *Env) Disarm() bool {
 	changed := false
-	for _, k := range []string{VarTrial, VarTries, VarTrialKernel, VarTrialBos} {
+	for _, k := range []string{VarTrial, VarTries, VarTrialKernel, VarTrialBos, VarTimeout} {
 		if _, ok := e.Get(k); ok {
 			e.Unset(k)
 			changed = true
@@ -307,6 +316,7 @@ func (e *Env) MarkGood(r Running) bool {
 	e.Unset(VarTries)
 	e.Unset(VarTrialKernel)
 	e.Unset(VarTrialBos)
+	e.Unset(VarTimeout)
 	e.Set(VarGood, r.Bos)
 	return true
 }
@@ -319,6 +329,15 @@ type Trial struct {
 	Good     string // the last version marked good
 	Kernel   string // the kernel version on trial ("" if the kernel is not)
 	Bos      string // the bos version on trial ("" if bos is not)
+	Timeout  string // seconds the trial boot has to come up ("" for the default)
+}
+
+// TimeoutOr is the trial's time to come up, or def when none is set.
+func (t Trial) TimeoutOr(def time.Duration) time.Duration {
+	if n, err := strconv.Atoi(t.Timeout); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	return def
 }
 
 // Booting tells whether this boot is the trial: GRUB has used its try.
@@ -343,5 +362,6 @@ func (e *Env) State() Trial {
 	t.Good, _ = e.Get(VarGood)
 	t.Kernel, _ = e.Get(VarTrialKernel)
 	t.Bos, _ = e.Get(VarTrialBos)
+	t.Timeout, _ = e.Get(VarTimeout)
 	return t
 }

@@ -103,7 +103,7 @@ func TestGrubEditenvReadsWhatWeWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := New()
-	e.Arm(PartBos, "v2.0.0")
+	e.Arm(PartBos, "v2.0.0", 0)
 	e.Set("other", "x\\y")
 	if err := Write(fsys, "grubenv", e); err != nil {
 		t.Fatal(err)
@@ -127,8 +127,8 @@ func TestGrubEditenvReadsWhatWeWrite(t *testing.T) {
 func TestTrial(t *testing.T) {
 	e := New()
 	e.Set(VarFallback, "v0")
-	e.Arm(PartBos, "v2")
-	e.Arm(PartKernel, "v2") // rootfs and kernel upgraded before one reboot
+	e.Arm(PartBos, "v2", 0)
+	e.Arm(PartKernel, "v2", 0) // rootfs and kernel upgraded before one reboot
 	if got := e.State(); got != (Trial{Version: "v2", Tries: "1", Kernel: "v2", Bos: "v2"}) {
 		t.Errorf("after Arm: %+v", got)
 	}
@@ -156,7 +156,7 @@ func TestTrial(t *testing.T) {
 	}
 
 	// A kernel-only trial that fails.
-	e.Arm(PartKernel, "v3")
+	e.Arm(PartKernel, "v3", 0)
 	if got := e.State(); got != (Trial{Version: "v3", Tries: "1", Kernel: "v3", Good: "v2"}) {
 		t.Errorf("after Arm(kernel): %+v", got)
 	}
@@ -175,7 +175,7 @@ func TestTrial(t *testing.T) {
 	}
 
 	// Arm, then roll back by hand before rebooting.
-	e.Arm(PartBos, "v4")
+	e.Arm(PartBos, "v4", 0)
 	if !e.Disarm() {
 		t.Error("Disarm of an armed trial changed nothing")
 	}
