@@ -247,8 +247,8 @@ func running(t *testing.T, vm *vmtest.VM, key vmtest.Key, version string, marker
 
 // TestUpgradeAndRollback installs version A, upgrades rootfs and kernel
 // to B from a loopback HTTP server and boots B (a trial, marked good);
-// refuses a corrupted download and changes nothing; rolls back to A by
-// hand and boots A; then upgrades to C, whose init fails: the trial boot
+// refuses a corrupted download and changes nothing; boots A from the
+// menu's previous entry, rolls back to A by hand and boots A; then upgrades to C, whose init fails: the trial boot
 // reboots by itself and the next boot is B again, rolled back
 // automatically, with the fallback on the console, in /run/bos and in the
 // DCP node labels; last, upgrades to E, whose boot hangs: the watchdog
@@ -325,6 +325,25 @@ func TestUpgradeAndRollback(t *testing.T) {
 		if after := mustSSH(t, vm, key, state); after != before {
 			t.Errorf("the refused upgrade changed the system:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
+		reboot(t, vm, key)
+	})
+
+	step("menu-previous-entry-boots-A-then-rollback", func(t *testing.T) {
+		vm := vmtest.Start(t, vmtest.Options{Firmware: vmtest.BIOS, Disks: []vmtest.Disk{{Path: disk}}, SSH: true})
+		vm.WaitFor("Bhojpur OS (previous)", bootTimeout)
+		vm.Send("\x1b[B") // down: the second entry
+		time.Sleep(time.Second)
+		vm.Send("\r")
+		vm.WaitFor(MarkModeDisk, bootTimeout)
+		vm.WaitFor(MarkPhaseRun, bootTimeout)
+		if err := vm.WaitSSH(key, "bhojpur", 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		runChecks(t, vm, key, "the previous entry", []check{
+			{"bos version mounted", "cat /run/bos/version", relA},
+			{"kernel version directory", "cat /run/bos/kernel-version", relA},
+			{"links untouched", "readlink /bos/system/bos/current /bos/system/kernel/current | sort -u", relB},
+		})
 		mustSSH(t, vm, key, "sudo bos-upgrade-rootfs --remount --rollback && sudo bos-upgrade-kernel --remount --rollback")
 		reboot(t, vm, key)
 	})

@@ -69,8 +69,9 @@ type Boot struct {
 	// the rescue shell.
 	Trial string
 
-	modules    *modLoader
-	modeReason string
+	modules      *modLoader
+	modeReason   string
+	bootPrevious bool // the menu's previous entry started this boot
 }
 
 // Layout is where the system files of the chosen media are, resolved

@@ -427,11 +427,21 @@ func (b *Boot) finishTakeover(_ context.Context) error {
 // resolve finds the current bos and kernel versions on mounted media.
 func (b *Boot) resolve(media string) error {
 	sys := media + "/" + SystemDir
-	ver, err := currentVersion(b.path(sys + "/bos"))
+	pick := func(component string) (string, error) {
+		dir := b.path(sys + "/" + component)
+		if b.bootPrevious {
+			if _, err := os.Lstat(filepath.Join(dir, "previous")); err == nil {
+				return linkedVersion(dir, "previous")
+			}
+			b.logf("%s has no previous version: booting its current one", component)
+		}
+		return linkedVersion(dir, "current")
+	}
+	ver, err := pick("bos")
 	if err != nil {
 		return err
 	}
-	kver, err := currentVersion(b.path(sys + "/kernel"))
+	kver, err := pick("kernel")
 	if err != nil {
 		return err
 	}
@@ -441,16 +451,16 @@ func (b *Boot) resolve(media string) error {
 	return b.recordVersions()
 }
 
-// currentVersion reads a component's current symlink: a version
-// directory name next to it.
-func currentVersion(dir string) (string, error) {
-	target, err := os.Readlink(filepath.Join(dir, "current"))
+// linkedVersion reads a component's current or previous symlink: a
+// version directory name next to it.
+func linkedVersion(dir, link string) (string, error) {
+	target, err := os.Readlink(filepath.Join(dir, link))
 	if err != nil {
-		return "", errors.Wrapf(err, "read %s/current", dir)
+		return "", errors.Wrapf(err, "read %s/%s", dir, link)
 	}
 	v := filepath.Base(filepath.Clean(target))
 	if fi, err := os.Stat(filepath.Join(dir, v)); err != nil || !fi.IsDir() {
-		return "", errors.Errorf("%s/current points at %s, which is not a version directory", dir, target)
+		return "", errors.Errorf("%s/%s points at %s, which is not a version directory", dir, link, target)
 	}
 	return v, nil
 }

@@ -47,6 +47,10 @@ func (b *Boot) checkTrial(_ context.Context) error {
 		return err
 	}
 	t := e.State()
+	if t.Boot == "previous" {
+		b.bootPrevious = true
+		b.logf("the boot menu's previous entry: booting the previous version")
+	}
 	if t.RollbackDue() {
 		st := &store.Store{FS: fsys, Dir: "/" + SystemDir, Log: b.logf}
 		var did []string

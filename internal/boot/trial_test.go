@@ -187,3 +187,22 @@ func TestMarkGood(t *testing.T) {
 		t.Errorf("MarkGood without %s = %v", VersionFile, err)
 	}
 }
+
+// TestBootPreviousEntry: the boot menu's previous entry (bos_boot=previous
+// in the GRUB environment) boots the previous bos and kernel, without
+// touching the links.
+func TestBootPreviousEntry(t *testing.T) {
+	env := grubenv.New()
+	env.Set(grubenv.VarBoot, "previous")
+	root, fs := trialMachine(t, env, false)
+	b, _ := newTestBoot(t, root, fs)
+	if err := b.Boot(context.Background()); !errors.Is(err, errSwitched) {
+		t.Fatalf("Boot = %v", err)
+	}
+	if b.Layout.Version != "v1" || b.Layout.Kernel != "v1" {
+		t.Errorf("booted bos %s kernel %s, want the previous v1", b.Layout.Version, b.Layout.Kernel)
+	}
+	if cur := link(t, root, "bos", "current"); cur != "v2" {
+		t.Errorf("bos/current = %s: the previous entry must not switch links", cur)
+	}
+}

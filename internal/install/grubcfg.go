@@ -19,6 +19,8 @@ type GrubEntry struct {
 	Args   []string
 	// Guard, when set, is a file that must exist for the entry to show.
 	Guard string
+	// Pre is GRUB script run first when the entry is chosen.
+	Pre string
 }
 
 // Boot holds what the installed kernel cmdline depends on.
@@ -85,14 +87,15 @@ func (b Boot) Args() []string {
 
 // Entries are the menu entries: the default (the current kernel, or the
 // previous one when GRUB falls back from a failed trial boot, see
-// grubenv.GrubScript), previous (shown only after an upgrade has made a
+// grubenv.GrubScript), previous (the previous kernel and, through
+// bos_boot, the previous bos; shown only after an upgrade has made a
 // previous kernel) and a rescue shell.
 func (b Boot) Entries() []GrubEntry {
 	k := "/" + SystemDir + "/kernel/"
 	args := b.Args()
 	return []GrubEntry{
 		{Title: "Bhojpur OS", Kernel: k + "${bos_kernel}/vmlinuz", Initrd: k + "${bos_kernel}/initrd", Args: args},
-		{Title: "Bhojpur OS (previous)", Kernel: k + "previous/vmlinuz", Initrd: k + "previous/initrd", Args: args, Guard: k + "previous/vmlinuz"},
+		{Title: "Bhojpur OS (previous)", Kernel: k + "previous/vmlinuz", Initrd: k + "previous/initrd", Args: args, Guard: k + "previous/vmlinuz", Pre: grubenv.PreviousScript},
 		{Title: "Bhojpur OS rescue shell", Kernel: k + "current/vmlinuz", Initrd: k + "current/initrd", Args: append(append([]string(nil), args...), "bos.mode=shell")},
 	}
 }
@@ -120,6 +123,11 @@ func (b Boot) GrubConfig() []byte {
 			indent = "  "
 		}
 		fmt.Fprintf(&w, "%smenuentry %q {\n", indent, e.Title)
+		for _, l := range strings.Split(strings.TrimSpace(e.Pre), "\n") {
+			if l != "" {
+				fmt.Fprintf(&w, "%s  %s\n", indent, l)
+			}
+		}
 		fmt.Fprintf(&w, "%s  linux %s %s\n", indent, e.Kernel, strings.Join(e.Args, " "))
 		fmt.Fprintf(&w, "%s  initrd %s\n", indent, e.Initrd)
 		fmt.Fprintf(&w, "%s}\n", indent)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -682,5 +683,21 @@ func TestConsolesAndGrubSerial(t *testing.T) {
 	}
 	if got := strings.Join(Boot{Debug: true}.Args(), " "); !strings.HasSuffix(got, " bos.debug") {
 		t.Errorf("Boot{Debug}.Args() = %q, want bos.debug", got)
+	}
+}
+
+// TestGrubConfigParses checks the whole generated grub.cfg with GRUB's own
+// parser.
+func TestGrubConfigParses(t *testing.T) {
+	check, err := exec.LookPath("grub-script-check")
+	if err != nil {
+		t.Skip("grub-script-check (grub-common) is not installed")
+	}
+	p := filepath.Join(t.TempDir(), "grub.cfg")
+	if err := os.WriteFile(p, Boot{Debug: true}.GrubConfig(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(check, p).CombinedOutput(); err != nil {
+		t.Errorf("grub-script-check: %v: %s", err, out)
 	}
 }

@@ -14,6 +14,9 @@
 //	bos_fallback=<version>     set by GRUB when a trial had no boots left and it
 //	                           fell back; kept (for the record) until the next Arm
 //	bos_good=<version>         the last version marked good (it came up)
+//	bos_boot=previous          set by the menu's "previous" entry for the boot it
+//	                           starts (bos-init then mounts the previous bos too);
+//	                           cleared by GRUB at the start of every boot
 //
 // GRUB's script has no arithmetic, so tries count down by string: the
 // fragment GrubScript, for grub.cfg, boots the trial once and, if the
@@ -56,11 +59,18 @@ const (
 	VarTimeout     = "bos_trial_timeout"
 	VarFallback    = "bos_fallback"
 	VarGood        = "bos_good"
+	VarBoot        = "bos_boot"
 )
 
 // Path is where the block lives on BOS_STATE, next to grub.cfg; GRUB finds
 // it through $root, which grub.cfg sets by the BOS_STATE label.
 const Path = "/boot/grub/grubenv"
+
+// PreviousScript starts the menu's "previous" entry: bos-init reads
+// bos_boot and mounts the previous bos with the previous kernel.
+const PreviousScript = `set bos_boot=previous
+save_env -f ` + Path + ` bos_boot
+`
 
 // GrubScript is the grub.cfg fragment that runs a trial: it sets
 // bos_kernel to "current" or "previous" for the default entry to use
@@ -69,6 +79,10 @@ const Path = "/boot/grub/grubenv"
 const GrubScript = `set bos_kernel=current
 if [ -f ` + Path + ` ]; then
 	load_env -f ` + Path + `
+fi
+if [ -n "${bos_boot}" ]; then
+	set bos_boot=
+	save_env -f ` + Path + ` bos_boot
 fi
 if [ -n "${bos_trial}" ]; then
 	if [ "${bos_tries}" = "0" ]; then
@@ -330,6 +344,7 @@ type Trial struct {
 	Kernel   string // the kernel version on trial ("" if the kernel is not)
 	Bos      string // the bos version on trial ("" if bos is not)
 	Timeout  string // seconds the trial boot has to come up ("" for the default)
+	Boot     string // "previous" when the menu's previous entry started this boot
 }
 
 // TimeoutOr is the trial's time to come up, or def when none is set.
@@ -363,5 +378,6 @@ func (e *Env) State() Trial {
 	t.Kernel, _ = e.Get(VarTrialKernel)
 	t.Bos, _ = e.Get(VarTrialBos)
 	t.Timeout, _ = e.Get(VarTimeout)
+	t.Boot, _ = e.Get(VarBoot)
 	return t
 }
