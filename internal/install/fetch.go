@@ -18,7 +18,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/fetch"
 )
 
 // Fetcher gets configs, ISOs and checksum files over HTTP(S) with retries

@@ -1,9 +1,10 @@
-// Package fetch downloads release artifacts: streamed to disk while being
-// hashed (sha256) through one writer, resumed with an HTTP Range request
-// after an interruption (the hash still covers the whole file: the part
-// already on disk is read through it first), retried with backoff on
-// transient errors, and checked against the release's sha256sum file
-// before the caller may use them. A mismatch deletes the download.
+// Package fetch is the one way Bhojpur OS downloads: release artifacts,
+// installer ISOs, configs and checksum lists. Artifacts are streamed to
+// disk while being hashed (sha256) through one writer, resumed with an HTTP
+// Range request after an interruption (the hash still covers the whole
+// file: the part already on disk is read through it first), retried with
+// backoff on transient errors, and checked against the wanted sum before
+// the caller may use them. A mismatch deletes the download.
 package fetch
 
 import (
