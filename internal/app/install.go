@@ -11,6 +11,7 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install"
 )
 
@@ -92,15 +93,15 @@ func (c *InstallCLI) Run(env *cli.Env) error {
 	stdin, inOK := env.Stdin.(*os.File)
 	stdout, outOK := env.Stdout.(*os.File)
 	terminal := inOK && outOK && install.IsTerminal(stdin) && install.IsTerminal(stdout)
-	fetch := &install.Fetcher{Client: &http.Client{}, Log: env.Log}
+	f := &fetch.Fetcher{Client: &http.Client{}, Log: env.Log.Printf}
 	if stderr, ok := env.Stderr.(*os.File); ok && install.IsTerminal(stderr) {
-		fetch.Progress = env.Stderr
+		f.Progress = fetch.TerminalProgress(env.Stderr)
 	}
 	in := &install.Installer{
 		Root: env.Root, FS: env.FS,
 		Run:   install.ExecRunner{Log: env.Log, Debug: o.Debug},
 		Sys:   install.LinuxSystem{},
-		Fetch: fetch, Log: env.Log, Debug: o.Debug,
+		Fetch: &install.Fetcher{HTTP: f}, Log: env.Log, Debug: o.Debug,
 		Stdin: env.Stdin, Stdout: env.Stdout, Terminal: terminal,
 	}
 	if terminal {

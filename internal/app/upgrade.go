@@ -12,8 +12,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/upgrade"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
@@ -66,7 +66,7 @@ func (c *UpgradeCLI) Run(env *cli.Env) error {
 	}
 	f := &fetch.Fetcher{Log: env.Log.Printf}
 	if t, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(t.Fd())) {
-		f.Progress = upgrade.TerminalProgress(env.Stderr)
+		f.Progress = fetch.TerminalProgress(env.Stderr)
 	}
 	arch := c.Arch
 	if arch == "" {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/upgrade"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
 

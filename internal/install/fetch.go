@@ -7,57 +7,32 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
-// Fetcher gets configs, ISOs and checksum files over HTTP(S) with retries
-// and timeouts, or from local paths.
+// Fetcher gets configs, checksum lists and ISOs from local paths, or over
+// HTTP(S) through package fetch (retries, timeouts, resume, hashing,
+// progress), and classes its errors by exit code.
 type Fetcher struct {
-	Client   *http.Client
-	Attempts int           // tries per download; default 3
-	Wait     time.Duration // first pause between tries, doubled each time; default 1s
-	// ConfigTimeout bounds one try of a small file; ISOTimeout one try of
-	// an ISO.
-	ConfigTimeout, ISOTimeout time.Duration
-	// Progress, when set (a terminal), shows a progress bar for ISOs.
-	Progress io.Writer
-	Log      cli.Logger
+	HTTP *fetch.Fetcher // nil: a fetch.Fetcher with its defaults
 }
 
-func (f *Fetcher) attempts() int {
-	if f.Attempts > 0 {
-		return f.Attempts
+func (f *Fetcher) http() *fetch.Fetcher {
+	if f.HTTP != nil {
+		return f.HTTP
 	}
-	return 3
+	return &fetch.Fetcher{}
 }
-
-func (f *Fetcher) wait() time.Duration {
-	if f.Wait > 0 {
-		return f.Wait
-	}
-	return time.Second
-}
-
-func (f *Fetcher) client() *http.Client {
-	if f.Client != nil {
-		return f.Client
-	}
-	return http.DefaultClient
-}
-
-// errNotFound is a 404 or 410: not worth retrying.
-var errNotFound = errors.New("not found")
 
 // IsRemote says whether a config or ISO reference is a URL to download.
 func IsRemote(ref string) bool {
@@ -74,58 +49,12 @@ func localPath(ref string) string {
 	return ref
 }
 
-// retry runs one try until it succeeds, the error is final, or the tries
-// are used up.
-func (f *Fetcher) retry(ctx context.Context, what string, try func(context.Context) error) error {
-	wait := f.wait()
-	var err error
-	for i := 1; i <= f.attempts(); i++ {
-		err = try(ctx)
-		if err == nil || errors.Is(err, errNotFound) || ctx.Err() != nil {
-			return err
-		}
-		if i < f.attempts() {
-			if f.Log != nil {
-				f.Log.Printf("%s: %v; retrying in %v (%d of %d)", what, err, wait, i+1, f.attempts())
-			}
-			select {
-			case <-time.After(wait):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			wait *= 2
-		}
-	}
-	return err
-}
-
-// get does one HTTP GET with a timeout and streams the body to w.
-func (f *Fetcher) get(ctx context.Context, u string, timeout time.Duration, w func(io.Reader, int64) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := f.client().Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
-		return errors.Wrapf(errNotFound, "GET %s: %s", u, resp.Status)
-	case resp.StatusCode/100 != 2:
-		return errors.Errorf("GET %s: %s", u, resp.Status)
-	}
-	return w(resp.Body, resp.ContentLength)
-}
-
 // MaxConfigSize bounds a downloaded config or checksum file.
 const MaxConfigSize = 4 << 20
 
 // Bytes fetches a small file: a config or a checksum list. A failed
-// download is cli.ErrDownload; a missing local file cli.ErrBadInput.
+// download is cli.ErrDownload (fetch.ErrNotFound stays visible to
+// errors.Is); a missing local file cli.ErrBadInput.
 func (f *Fetcher) Bytes(ctx context.Context, ref string) ([]byte, error) {
 	if !IsRemote(ref) {
 		b, err := os.ReadFile(localPath(ref))
@@ -134,75 +63,33 @@ func (f *Fetcher) Bytes(ctx context.Context, ref string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	timeout := f.ConfigTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	var data []byte
-	err := f.retry(ctx, "download "+ref, func(ctx context.Context) error {
-		return f.get(ctx, ref, timeout, func(r io.Reader, _ int64) error {
-			b, err := io.ReadAll(io.LimitReader(r, MaxConfigSize+1))
-			if err != nil {
-				return err
-			}
-			if len(b) > MaxConfigSize {
-				return errors.Errorf("%s is larger than %s", ref, Size(MaxConfigSize))
-			}
-			data = b
-			return nil
-		})
-	})
+	data, _, err := f.http().Get(ctx, ref, MaxConfigSize)
 	if err != nil {
 		return nil, classify(cli.ErrDownload, err, "download %s", ref)
 	}
 	return data, nil
 }
 
-// Download fetches an ISO into dst, hashing it on the way, and returns its
-// sha256 in hex.
-func (f *Fetcher) Download(ctx context.Context, u, dst string) (string, error) {
-	timeout := f.ISOTimeout
-	if timeout <= 0 {
-		timeout = time.Hour
-	}
-	var sum string
-	err := f.retry(ctx, "download "+u, func(ctx context.Context) error {
-		return f.get(ctx, u, timeout, func(r io.Reader, total int64) error {
-			out, err := os.Create(dst)
-			if err != nil {
-				return errors.Wrapf(cli.ErrDisk, "create %s: %v", dst, err)
-			}
-			h := sha256.New()
-			var w io.Writer = io.MultiWriter(out, h)
-			var bar *progress
-			if f.Progress != nil {
-				bar = &progress{w: f.Progress, name: path.Base(u), total: total}
-				w = io.MultiWriter(w, bar)
-			}
-			_, err = io.Copy(w, r)
-			if bar != nil {
-				bar.done(err == nil)
-			}
-			if err == nil {
-				err = out.Sync()
-			}
-			if cerr := out.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-			sum = hex.EncodeToString(h.Sum(nil))
-			return nil
-		})
-	})
+// Download fetches an ISO into the file dst, hashing it on the way, and
+// checks it against want, the published sum ("" when none is: not
+// verified). It returns the sha256 in hex. Download and checksum failures
+// are cli.ErrDownload; failures to write dst cli.ErrDisk.
+func (f *Fetcher) Download(ctx context.Context, u, dst, want string) (string, error) {
+	fsys, err := store.NewOSFS(filepath.Dir(dst))
 	if err != nil {
-		if errors.Is(err, cli.ErrDisk) {
-			return "", err
-		}
-		return "", classify(cli.ErrDownload, err, "download %s", u)
+		return "", classify(cli.ErrDisk, err, "download %s", u)
 	}
-	return sum, nil
+	res, err := f.http().Download(ctx, u, fsys, filepath.Base(dst), want, nil)
+	switch {
+	case err == nil:
+		return res.Sum, nil
+	case errors.Is(err, fetch.ErrChecksum):
+		return "", classify(cli.ErrDownload, err, "ISO %s does not match the published sha256", u)
+	case errors.Is(err, fetch.ErrFetch) || ctx.Err() != nil:
+		return "", classify(cli.ErrDownload, err, "download %s", u)
+	default: // the file, not the network
+		return "", classify(cli.ErrDisk, err, "download %s", u)
+	}
 }
 
 // classed is an error of a class (a cli sentinel) that keeps its cause
@@ -218,41 +105,6 @@ func (e *classed) Unwrap() []error { return []error{e.class, e.err} }
 // classify wraps err with a message and a class.
 func classify(class, err error, format string, args ...any) error {
 	return &classed{class: class, err: err, msg: fmt.Sprintf(format, args...)}
-}
-
-// progress draws "name  12.5 MiB / 300 MiB  4%" on one line.
-type progress struct {
-	w     io.Writer
-	name  string
-	total int64
-	n     int64
-	last  time.Time
-}
-
-func (p *progress) Write(b []byte) (int, error) {
-	p.n += int64(len(b))
-	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
-		p.last = now
-		p.draw()
-	}
-	return len(b), nil
-}
-
-func (p *progress) draw() {
-	if p.total > 0 {
-		fmt.Fprintf(p.w, "\r%s  %s / %s  %3d%%", p.name, Size(p.n), Size(p.total), p.n*100/p.total)
-		return
-	}
-	fmt.Fprintf(p.w, "\r%s  %s", p.name, Size(p.n))
-}
-
-func (p *progress) done(ok bool) {
-	p.draw()
-	if ok {
-		fmt.Fprintln(p.w, "  done")
-	} else {
-		fmt.Fprintln(p.w, "  failed")
-	}
 }
 
 // HashFile returns the sha256 of a file in hex.
@@ -308,7 +160,7 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 	}
 	data, err := f.Bytes(ctx, ref)
 	if err != nil {
-		if errors.Is(err, errNotFound) {
+		if errors.Is(err, fetch.ErrNotFound) {
 			return "", "no " + SumsName(arch) + " published beside the ISO: not verified", nil
 		}
 		return "", "", err

@@ -14,9 +14,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-billy/v5/osfs"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/fetch"
 )
 
 // fakeRunner records each command and runs none, except that a command
@@ -166,7 +169,7 @@ func (m *machine) installer() *Installer {
 	return &Installer{
 		Root: m.root, FS: osfs.New(m.root, osfs.WithBoundOS()),
 		Run: m.run, Sys: m.sys, Log: logger{m.t},
-		Fetch:  &Fetcher{Attempts: 2, Wait: 1, Log: logger{m.t}},
+		Fetch:  &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 2, Base: time.Millisecond}, Log: logger{m.t}.Printf}},
 		Stdin:  strings.NewReader(""),
 		Stdout: &m.out,
 		Arch:   "amd64", TempDir: m.t.TempDir(),

@@ -10,12 +10,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install/takeover"
 )
 
@@ -615,6 +618,11 @@ func (r extractRunner) Run(ctx context.Context, name string, args ...string) err
 	return nil
 }
 
+// quickFetcher retries fast and cuts a small download after 200ms.
+func quickFetcher(t *testing.T) *Fetcher {
+	return &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 3, Base: time.Millisecond, Timeout: 200 * time.Millisecond}, Log: logger{t}.Printf}}
+}
+
 func TestFetcherRetries(t *testing.T) {
 	n := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -626,7 +634,7 @@ func TestFetcherRetries(t *testing.T) {
 		fmt.Fprint(w, goodConfig)
 	}))
 	defer srv.Close()
-	f := &Fetcher{Attempts: 3, Wait: 1, Log: logger{t}}
+	f := quickFetcher(t)
 	b, err := f.Bytes(context.Background(), srv.URL+"/c.yaml")
 	if err != nil || string(b) != goodConfig || n != 3 {
 		t.Errorf("Bytes = %q, %v after %d tries; want the config after 3", b, err, n)
@@ -634,6 +642,92 @@ func TestFetcherRetries(t *testing.T) {
 	n = -10
 	if _, err := f.Bytes(context.Background(), srv.URL+"/c.yaml"); cli.ExitCode(err) != cli.ExitDownload {
 		t.Errorf("Bytes after 3 failures = %v, want a download error", err)
+	}
+}
+
+func TestFetcherErrorClasses(t *testing.T) {
+	hits := map[string]int{}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/big.yaml":
+			w.Write(make([]byte, MaxConfigSize+1))
+		case "/hang.yaml":
+			<-r.Context().Done() // accepts, never answers
+		case "/v1/bos-amd64.iso":
+			fmt.Fprint(w, "an ISO")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		do    func(f *Fetcher) error
+		code  int
+		text  string
+		tries map[string]int
+	}{
+		{"404 is not retried", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/nope.yaml"); return err },
+			cli.ExitDownload, "404", map[string]int{"/nope.yaml": 1}},
+		{"oversized config", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/big.yaml"); return err },
+			cli.ExitDownload, fmt.Sprintf("more than %d bytes", MaxConfigSize), map[string]int{"/big.yaml": 1}},
+		{"a config server that never answers", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/hang.yaml"); return err },
+			cli.ExitDownload, "no answer in 200ms", map[string]int{"/hang.yaml": 3}},
+		{"missing local config", func(f *Fetcher) error {
+			_, err := f.Bytes(context.Background(), "file://"+dir+"/nope.yaml")
+			return err
+		},
+			cli.ExitBadInput, dir + "/nope.yaml", map[string]int{}},
+		{"ISO checksum mismatch", func(f *Fetcher) error {
+			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "a.iso"), strings.Repeat("0", 64))
+			return err
+		}, cli.ExitDownload, "does not match the published", map[string]int{"/v1/bos-amd64.iso": 1}},
+		{"ISO into a directory that is not there", func(f *Fetcher) error {
+			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "missing", "a.iso"), "")
+			return err
+		}, cli.ExitDisk, "missing/a.iso", map[string]int{"/v1/bos-amd64.iso": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clear(hits)
+			err := tc.do(quickFetcher(t))
+			if cli.ExitCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("error = %v (exit %d), want exit %d and %q", err, cli.ExitCode(err), tc.code, tc.text)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if diff := cmp.Diff(tc.tries, hits); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDownloadWithoutPublishedSum(t *testing.T) {
+	iso := []byte("pretend ISO9660 bytes")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/bos-amd64.iso" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(iso)
+	}))
+	defer srv.Close()
+	want, note, err := quickFetcher(t).Checksum(context.Background(), srv.URL+"/bos-amd64.iso", "amd64")
+	if want != "" || !strings.Contains(note, "published beside the ISO: not verified") || err != nil {
+		t.Errorf("Checksum without a list = %q, %q, %v; want no sum, a note, no error", want, note, err)
+	}
+	dst := filepath.Join(t.TempDir(), "bos-amd64.iso")
+	sum, err := quickFetcher(t).Download(context.Background(), srv.URL+"/bos-amd64.iso", dst, "")
+	if want := fmt.Sprintf("%x", sha256sum(iso)); err != nil || sum != want {
+		t.Errorf("Download = %q, %v; want %s", sum, err, want)
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, iso) {
+		t.Errorf("%s holds %q, want %q", dst, got, iso)
 	}
 }
 

@@ -73,12 +73,7 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 		}
 		s.ISO = filepath.Join(dir, isoName(ref))
 		in.Log.Printf("downloading %s", ref)
-		got, err := in.Fetch.Download(ctx, ref, s.ISO)
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		if err := checkSum(ref, sum, got); err != nil {
+		if _, err := in.Fetch.Download(ctx, ref, s.ISO, sum); err != nil {
 			s.Close()
 			return nil, err
 		}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bhojpur/os/internal/upgrade/fetch"
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
 

@@ -11,8 +11,8 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
 

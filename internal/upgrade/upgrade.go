@@ -33,8 +33,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/fetch"
 	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/lock"
 	"github.com/bhojpur/os/internal/upgrade/store"

@@ -1,4 +1,4 @@
-package upgrade
+package fetch
 
 import (
 	"io"
@@ -7,7 +7,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 )
 
-// TerminalProgress returns a fetch.Fetcher Progress that draws a bar on w
+// TerminalProgress returns a Fetcher Progress that draws a bar on w
 // (a terminal: the caller checks). progressbar/v3 is maintained, handles
 // unknown sizes, resumed downloads (the bar starts at the bytes already
 // on disk) and throttles redraws, so a fast loopback download does not

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -266,6 +267,100 @@ func TestDownloadFailures(t *testing.T) {
 			t.Errorf("Download = %v, want ErrChecksum", err)
 		}
 	})
+}
+
+func TestGet(t *testing.T) {
+	quick := Retry{Attempts: 3, Base: time.Millisecond, Timeout: 200 * time.Millisecond}
+	t.Run("retries 503s on a flaky server", func(t *testing.T) {
+		h := &flaky{data: []byte("hostname: n1\n"), fail5xx: 2}
+		srv, _, _ := setup(t, h)
+		f := &Fetcher{Client: srv.Client(), Retry: quick}
+		b, _, err := f.Get(context.Background(), srv.URL+"/c.yaml", 1<<10)
+		if err != nil || string(b) != "hostname: n1\n" || len(h.requests) != 3 {
+			t.Errorf("Get = %q, %v after %d requests; want the document after 3", b, err, len(h.requests))
+		}
+	})
+	t.Run("404 is ErrNotFound and not retried", func(t *testing.T) {
+		n := 0
+		srv, _, _ := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n++; http.NotFound(w, r) }))
+		f := &Fetcher{Client: srv.Client(), Retry: quick}
+		_, _, err := f.Get(context.Background(), srv.URL+"/c.yaml", 1<<10)
+		if !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrFetch) || n != 1 {
+			t.Errorf("Get = %v after %d requests; want ErrNotFound (and ErrFetch) after 1", err, n)
+		}
+	})
+	t.Run("more than the limit", func(t *testing.T) {
+		srv, _, _ := setup(t, &flaky{data: payload(2000)})
+		f := &Fetcher{Client: srv.Client(), Retry: quick}
+		_, _, err := f.Get(context.Background(), srv.URL+"/c.yaml", 1000)
+		if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "more than 1000 bytes") {
+			t.Errorf("Get = %v, want ErrFetch for more than 1000 bytes", err)
+		}
+	})
+	t.Run("a server that accepts and never answers", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		var conns []net.Conn // held open, never answered
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		f := &Fetcher{Retry: Retry{Attempts: 2, Base: time.Millisecond, Timeout: 100 * time.Millisecond}}
+		start := time.Now()
+		_, _, err = f.Get(context.Background(), "http://"+ln.Addr().String()+"/c.yaml", 1<<10)
+		if !errors.Is(err, ErrFetch) || !strings.Contains(err.Error(), "no answer in 100ms") || !strings.Contains(err.Error(), "gave up after 2 attempts") {
+			t.Errorf("Get = %v; want ErrFetch after 2 attempts cut at 100ms", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Get took %v: the attempts were not cut", d)
+		}
+	})
+}
+
+func TestDownloadWithoutWantedSum(t *testing.T) {
+	data := payload(5000)
+	srv, fsys, dir := setup(t, &flaky{data: data})
+	f := &Fetcher{Client: srv.Client()}
+	res, err := f.Download(context.Background(), srv.URL+"/a.iso", fsys, "a.iso", "", nil)
+	if err != nil || res.Sum != sum(data) || res.Size != int64(len(data)) {
+		t.Fatalf("Download(want \"\") = %+v, %v; want size %d and sum %s", res, err, len(data), sum(data))
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "a.iso")); !bytes.Equal(got, data) {
+		t.Errorf("file on disk: %d bytes, differs", len(got))
+	}
+	if _, err := f.Download(context.Background(), srv.URL+"/a.iso", fsys, "a.iso", strings.ToUpper(sum(data)), nil); err != nil {
+		t.Errorf("Download with an upper-case sum: %v", err)
+	}
+}
+
+func TestTerminalProgress(t *testing.T) {
+	var out bytes.Buffer
+	p := TerminalProgress(&out)("bos-amd64.iso", 2000, 1000)
+	p.Write(make([]byte, 1000))
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "bos-amd64.iso") || !strings.Contains(s, "100%") || !strings.HasSuffix(s, "\n") {
+		t.Errorf("TerminalProgress drew %q; want the name, 100%% and a final newline", s)
+	}
 }
 
 func TestProgressSeesEveryByte(t *testing.T) {

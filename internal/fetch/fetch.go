@@ -1,9 +1,10 @@
-// Package fetch downloads release artifacts: streamed to disk while being
-// hashed (sha256) through one writer, resumed with an HTTP Range request
-// after an interruption (the hash still covers the whole file: the part
-// already on disk is read through it first), retried with backoff on
-// transient errors, and checked against the release's sha256sum file
-// before the caller may use them. A mismatch deletes the download.
+// Package fetch is the one way Bhojpur OS downloads: release artifacts,
+// installer ISOs, configs and checksum lists. Artifacts are streamed to
+// disk while being hashed (sha256) through one writer, resumed with an HTTP
+// Range request after an interruption (the hash still covers the whole
+// file: the part already on disk is read through it first), retried with
+// backoff on transient errors, and checked against the wanted sum before
+// the caller may use them. A mismatch deletes the download.
 package fetch
 
 import (
@@ -35,7 +36,15 @@ var (
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrFetch: the server or the network failed, after the retries.
 	ErrFetch = errors.New("download failed")
+	// ErrNotFound: the server says there is no such file (HTTP 404 or
+	// 410); never retried. errors.Is(err, ErrFetch) holds too.
+	ErrNotFound error = notFound{}
 )
+
+type notFound struct{}
+
+func (notFound) Error() string        { return "not found" }
+func (notFound) Is(target error) bool { return target == ErrFetch }
 
 // DefaultURL is where a release's artifacts are, by default: {version} and
 // {artifact} are replaced.
@@ -58,6 +67,7 @@ type Retry struct {
 	Base     time.Duration // first backoff, doubled each time (default 500ms)
 	Max      time.Duration // longest backoff (default 15s)
 	Stall    time.Duration // no bytes for this long cuts an attempt (default 60s)
+	Timeout  time.Duration // cuts one attempt of Get, a small document (default 30s)
 }
 
 func (r Retry) withDefaults() Retry {
@@ -72,6 +82,9 @@ func (r Retry) withDefaults() Retry {
 	}
 	if r.Stall <= 0 {
 		r.Stall = 60 * time.Second
+	}
+	if r.Timeout <= 0 {
+		r.Timeout = 30 * time.Second
 	}
 	return r
 }
@@ -145,6 +158,9 @@ func (f *Fetcher) retry(ctx context.Context, what string, attempt func() (progre
 
 // statusError classes an HTTP status.
 func statusError(u string, resp *http.Response) error {
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
+		return errors.Wrapf(ErrNotFound, "GET %s: HTTP %s", u, resp.Status)
+	}
 	err := errors.Wrapf(ErrFetch, "GET %s: HTTP %s", u, resp.Status)
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout {
 		return transient{err}
@@ -153,21 +169,32 @@ func statusError(u string, resp *http.Response) error {
 }
 
 // Get fetches a small document (at most limit bytes) into memory, with
-// retries. It also returns the final URL after redirects.
+// retries; Retry.Timeout cuts an attempt that has not finished in time (a
+// server that accepts and never answers). It also returns the final URL
+// after redirects.
 func (f *Fetcher) Get(ctx context.Context, u string, limit int64) ([]byte, *url.URL, error) {
 	var body []byte
 	var final *url.URL
+	timeout := f.Retry.withDefaults().Timeout
 	err := f.retry(ctx, "GET "+u, func() (bool, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		try, cancel := context.WithTimeoutCause(ctx, timeout, errors.Errorf("no answer in %v", timeout))
+		defer cancel()
+		cut := func(err error) error { // a network error, or the timeout
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if try.Err() != nil {
+				err = errors.Wrapf(context.Cause(try), "GET %s", u)
+			}
+			return transient{err}
+		}
+		req, err := http.NewRequestWithContext(try, http.MethodGet, u, nil)
 		if err != nil {
 			return false, errors.Wrapf(ErrFetch, "GET %s: %v", u, err)
 		}
 		resp, err := f.client().Do(req)
 		if err != nil {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			return false, transient{err}
+			return false, cut(err)
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
@@ -175,7 +202,7 @@ func (f *Fetcher) Get(ctx context.Context, u string, limit int64) ([]byte, *url.
 		}
 		body, err = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
-			return false, transient{err}
+			return false, cut(err)
 		}
 		if int64(len(body)) > limit {
 			return false, errors.Wrapf(ErrFetch, "GET %s: more than %d bytes", u, limit)
@@ -260,7 +287,10 @@ type Result struct {
 }
 
 // Download fetches u into the file part of fsys, resuming what part
-// already holds, and verifies it against want (hex sha256). When consume
+// already holds, and verifies it against want (hex sha256, any case). An
+// empty want verifies nothing: the caller gets the sum in the Result and
+// compares it itself (the installer, when no checksum list is published).
+// When consume
 // is set, it is given the whole artifact as a stream, from its first byte,
 // while it downloads (once per attempt); its result counts only when the
 // checksum matches. On a mismatch the part file is deleted. The caller
@@ -274,7 +304,9 @@ func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, w
 		res, progress, err = f.attempt(ctx, u, fsys, part, consume)
 		return progress, err
 	})
-	if err != nil && !(IsConsumeError(err) && res.Sum != want) {
+	want = strings.ToLower(want)
+	mismatch := want != "" && res.Sum != want
+	if err != nil && !(IsConsumeError(err) && mismatch) {
 		if IsConsumeError(err) { // whole and verified, but unusable: nothing to resume
 			if rerr := fsys.RemoveAll(part); rerr != nil {
 				f.logf("remove %s: %v", part, rerr)
@@ -282,7 +314,7 @@ func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, w
 		}
 		return res, err
 	}
-	if res.Sum != want {
+	if mismatch {
 		if rerr := fsys.RemoveAll(part); rerr != nil {
 			f.logf("remove %s: %v", part, rerr)
 		}
