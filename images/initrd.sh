@@ -1,9 +1,10 @@
 #!/bin/sh
-# initrd.sh KROOT BOSINIT BUILD OUT: write the initrd OUT: bos-init as /init,
-# a static busybox for the rescue shell, and the storage and file-system
-# modules (with their dependencies) from the unpacked kernel tree KROOT.
+# initrd.sh KROOT BOS BUILD OUT: write the initrd OUT: our binary BOS as
+# /init (run as init, it is bos-init), a static busybox for the rescue
+# shell, and the storage and file-system modules (with their dependencies)
+# from the unpacked kernel tree KROOT.
 set -eu
-bosinit=$2 build=$3 out=$4
+bos=$2 build=$3 out=$4
 kroot=$(cd "$1" && pwd) # modprobe prints absolute paths under it
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 kver=$(ls "$kroot/lib/modules")
@@ -29,7 +30,7 @@ done
 cp "$kroot/lib/modules/$kver/modules.order" "$kroot/lib/modules/$kver/modules.builtin" \
 	"$kroot/lib/modules/$kver/modules.builtin.modinfo" "$build/lib/modules/$kver/"
 depmod -b "$build" "$kver"
-cp "$bosinit" "$build/init"
+cp "$bos" "$build/init"
 cp /bin/busybox "$build/bin/busybox"
 ln -s busybox "$build/bin/sh"
 # The kernel opens /dev/console for init before devtmpfs is mounted.

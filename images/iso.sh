@@ -14,8 +14,11 @@ rm -rf "$stage"
 sys=$stage/bos/system
 mkdir -p "$sys/bos/$version" "$sys/kernel/$version" "$stage/boot/grub"
 cp "$rootfs" "$sys/bos/$version/rootfs.squashfs"
+# The one binary and its command names as links beside it (install.sh runs
+# bos/current/bos-install; installs and upgrades copy the links as links).
+cp "$bindir/bos" "$sys/bos/$version/bos"
 for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	cp "$bindir/$c" "$sys/bos/$version/$c"
+	ln -s bos "$sys/bos/$version/$c"
 done
 cp "$art/bos-vmlinuz-amd64" "$sys/kernel/$version/vmlinuz"
 cp "$art/bos-initrd-amd64" "$sys/kernel/$version/initrd"

@@ -13,9 +13,11 @@ rm -rf "$tree"
 cp -a "$base" "$tree"
 cd "$tree"
 
-# Our five commands, and busybox as init and power control.
+# Our one binary under its five command names, and busybox as init and
+# power control.
+install -m 0755 "$bindir/bos" usr/sbin/bos
 for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	install -m 0755 "$bindir/$c" "usr/sbin/$c"
+	ln -sfn bos "usr/sbin/$c"
 done
 for a in init poweroff reboot halt; do ln -sf ../bin/busybox "usr/sbin/$a"; done
 
