@@ -36,7 +36,9 @@ ln -s busybox "$build/bin/sh"
 # The kernel opens /dev/console for init before devtmpfs is mounted.
 mknod -m 600 "$build/dev/console" c 5 1
 
-# A cpio with sorted names, fixed times and owners, then gzip without a name
-# or time stamp: the same inputs give the same bytes.
+# A cpio with sorted names, fixed times and owners: the same inputs give the
+# same bytes. zstd: 20% smaller than gzip -9 (less for GRUB to read from a
+# CD) and several times faster for the kernel to unpack.
 find "$build" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$build" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 > "$out"
+(cd "$build" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
+	zstd -q -19 --no-check > "$out"
