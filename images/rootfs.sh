@@ -36,6 +36,9 @@ rm -f etc/init.d/rc etc/init.d/rcS etc/init.d/hwclock.sh etc/init.d/procps \
 	etc/init.d/savecache etc/runlevels/off/savecache etc/runlevels/default/sudo
 sed -i 's/^#\{0,1\}rc_parallel=.*/rc_parallel="YES"/' etc/rc.conf
 grep -q '^rc_parallel="YES"' etc/rc.conf
+# kmod loads /etc/modules and modules-load.d, which are empty: the config
+# phases load bos.modules.
+rm -f etc/runlevels/sysinit/kmod
 
 # Users: bhojpur (uid 1000, no password until the config sets one; live
 # mode allows an empty console login), root locked.
