@@ -15,7 +15,7 @@ PKGS     := ./cmd/... ./internal/... ./images/...
 
 # System packages the builds and tests need (Debian names).
 APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-common grub2-common \
-	xorriso mtools squashfs-tools busybox-static ovmf gdisk parted dosfstools e2fsprogs cpio kmod \
+	xorriso mtools squashfs-tools zstd busybox-static ovmf gdisk parted dosfstools e2fsprogs cpio kmod \
 	mmdebstrap openssh-client openssl shellcheck ca-certificates curl
 # The command each package provides, to see whether it is installed already.
 APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
@@ -24,9 +24,12 @@ APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 -include images/upgrade.mk
 
 .PHONY: build deps test lint bench fuzz clean
+# build writes the one static multi-call binary $(BINDIR)/bos and a link to
+# it under each command's name.
 build:
 	@mkdir -p $(BINDIR)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINDIR)/ $(addprefix ./cmd/,$(CMDS))
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINDIR)/bos ./cmd/bos
+	@for c in $(CMDS); do ln -sfn bos $(BINDIR)/$$c; done
 
 # deps installs what the machine lacks: Debian packages and Go modules.
 deps: $(APT_STAMP)

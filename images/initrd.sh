@@ -1,9 +1,10 @@
 #!/bin/sh
-# initrd.sh KROOT BOSINIT BUILD OUT: write the initrd OUT: bos-init as /init,
-# a static busybox for the rescue shell, and the storage and file-system
-# modules (with their dependencies) from the unpacked kernel tree KROOT.
+# initrd.sh KROOT BOS BUILD OUT: write the initrd OUT: our binary BOS as
+# /init (run as init, it is bos-init), a static busybox for the rescue
+# shell, and the storage and file-system modules (with their dependencies)
+# from the unpacked kernel tree KROOT.
 set -eu
-bosinit=$2 build=$3 out=$4
+bos=$2 build=$3 out=$4
 kroot=$(cd "$1" && pwd) # modprobe prints absolute paths under it
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 kver=$(ls "$kroot/lib/modules")
@@ -31,13 +32,15 @@ done
 cp "$kroot/lib/modules/$kver/modules.order" "$kroot/lib/modules/$kver/modules.builtin" \
 	"$kroot/lib/modules/$kver/modules.builtin.modinfo" "$build/lib/modules/$kver/"
 depmod -b "$build" "$kver"
-cp "$bosinit" "$build/init"
+cp "$bos" "$build/init"
 cp /bin/busybox "$build/bin/busybox"
 ln -s busybox "$build/bin/sh"
 # The kernel opens /dev/console for init before devtmpfs is mounted.
 mknod -m 600 "$build/dev/console" c 5 1
 
-# A cpio with sorted names, fixed times and owners, then gzip without a name
-# or time stamp: the same inputs give the same bytes.
+# A cpio with sorted names, fixed times and owners: the same inputs give the
+# same bytes. zstd: 20% smaller than gzip -9 (less for GRUB to read from a
+# CD) and several times faster for the kernel to unpack.
 find "$build" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$build" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 > "$out"
+(cd "$build" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 --reproducible) |
+	zstd -q -19 --no-check > "$out"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # iso.sh ARTIFACTS ROOTFS BINDIR VERSION STAGE OUT TGZ [DCP]: lay out bos/system
-# on the ISO (DESIGN.md), make a hybrid BIOS + UEFI image with grub-mkrescue,
+# on the ISO (DESIGN.md), make a hybrid BIOS + UEFI image with GRUB and xorriso,
 # and the rootfs tarball that upgrades and overlay installs take:
 # bos-rootfs-VERSION/bos/system/{bos,dcp}/VERSION/... with current links.
 # Every component's version directory is named by the release VERSION; the
@@ -14,8 +14,11 @@ rm -rf "$stage"
 sys=$stage/bos/system
 mkdir -p "$sys/bos/$version" "$sys/kernel/$version" "$stage/boot/grub"
 cp "$rootfs" "$sys/bos/$version/rootfs.squashfs"
+# The one binary and its command names as links beside it (install.sh runs
+# bos/current/bos-install; installs and upgrades copy the links as links).
+cp "$bindir/bos" "$sys/bos/$version/bos"
 for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	cp "$bindir/$c" "$sys/bos/$version/$c"
+	ln -s bos "$sys/bos/$version/$c"
 done
 cp "$art/bos-vmlinuz-amd64" "$sys/kernel/$version/vmlinuz"
 cp "$art/bos-initrd-amd64" "$sys/kernel/$version/initrd"
@@ -35,7 +38,7 @@ cat > "$stage/boot/grub/grub.cfg" <<CFG
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
-set timeout=2
+set timeout=1
 set default=0
 search --no-floppy --set=root --label BOS
 set cmdline="console=tty0 console=ttyS0,115200"
@@ -67,13 +70,47 @@ tar --sort=name --numeric-owner --owner=0 --group=0 --mtime="@$SOURCE_DATE_EPOCH
 mv "$tgz.tmp" "$tgz"
 rm -rf "$stage.tar"
 
-rm -f "$out"
-# No GRUB locales, fonts or themes (11 MB; the menu is plain text). xorriso
-# takes the volume dates from SOURCE_DATE_EPOCH and all file dates from
-# -volume_date; what still differs between two builds is grub-mkrescue's
-# own EFI image (FAT serial, file times) and the GPT GUIDs derived from it.
+# The boot images, made here rather than by grub-mkrescue, which stamps the
+# ISO's UUID with the current time and makes its EFI FAT image with a random
+# serial and current times: with these fixed, the same inputs give the same
+# ISO. GRUB's core images find the ISO by its UUID (xorriso's
+# --modification-date, from SOURCE_DATE_EPOCH) and load grub.cfg and the
+# modules from /boot/grub; no locales, fonts or themes (the menu is plain
+# text).
 date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d%H%M%S00)
-grub-mkrescue --locales= --fonts= --themes= -o "$out" "$stage" -- \
-	-volid BOS -joliet off -volume_date all_file_dates "$date" 2>&1 |
-	grep -vE '^(xorriso : (UPDATE|NOTE)|Drive current|Media (current|status|summary)|Added to ISO|ISO image produced|Written to medium|Writing to)' || true
-[ -s "$out" ] || { echo "iso.sh: grub-mkrescue wrote no image" >&2; exit 1; }
+uuid=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%d-%H-%M-%S-00)
+g=/usr/lib/grub
+rm -rf "$stage.boot" && mkdir -p "$stage.boot/efi/boot"
+# shellcheck disable=SC2016 # $root is GRUB's variable
+printf 'search --no-floppy --fs-uuid --set=root %s\nset prefix=($root)/boot/grub\n' "$uuid" > "$stage.boot/load.cfg"
+for p in i386-pc x86_64-efi; do
+	mkdir -p "$stage/boot/grub/$p"
+	cp "$g/$p/"*.mod "$g/$p/"*.lst "$stage/boot/grub/$p/"
+done
+grub-mkimage -O i386-pc-eltorito -d "$g/i386-pc" -c "$stage.boot/load.cfg" -p /boot/grub \
+	-o "$stage/boot/grub/i386-pc/eltorito.img" biosdisk iso9660 search part_msdos part_gpt
+grub-mkimage -O x86_64-efi -d "$g/x86_64-efi" -c "$stage.boot/load.cfg" -p /boot/grub \
+	-o "$stage.boot/efi/boot/bootx64.efi" iso9660 search part_msdos part_gpt fat
+# The EFI system image: FAT12 with a fixed serial and label, file times
+# from SOURCE_DATE_EPOCH (mkfs.fat and mtools read it; mcopy -m keeps the
+# files' own times, set just before).
+kib=$(( ($(stat -c %s "$stage.boot/efi/boot/bootx64.efi") / 65536 + 2) * 64 ))
+mkfs.vfat -C -i 0x424f5300 -n BOS_EFI --invariant "$stage/efi.img" "$kib" >/dev/null
+find "$stage.boot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+mmd -i "$stage/efi.img" ::/efi ::/efi/boot
+mcopy -m -i "$stage/efi.img" "$stage.boot/efi/boot/bootx64.efi" ::/efi/boot/bootx64.efi
+rm -rf "$stage.boot"
+find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+
+# A hybrid image (BIOS El Torito + MBR, EFI El Torito + a GPT/MBR
+# partition for USB sticks) with the options grub-mkrescue uses, and every
+# date fixed: the volume's from --modification-date and SOURCE_DATE_EPOCH,
+# the files' from their mtimes.
+rm -f "$out"
+xorriso -as mkisofs -graft-points -V BOS --modification-date="$date" \
+	-b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table \
+	--grub2-boot-info --grub2-mbr "$g/i386-pc/boot_hybrid.img" \
+	--efi-boot efi.img -efi-boot-part --efi-boot-image --protective-msdos-label \
+	-r -o "$out" --sort-weight 0 / --sort-weight 1 /boot "$stage" 2>&1 |
+	grep -vE '^(xorriso : (UPDATE|NOTE)|Drive current|Media (current|status|summary)|Added to ISO|ISO image produced|Written to medium|Writing to|xorriso [0-9.]+ : RockRidge)' || true
+[ -s "$out" ] || { echo "iso.sh: xorriso wrote no image" >&2; exit 1; }

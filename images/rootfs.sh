@@ -13,9 +13,11 @@ rm -rf "$tree"
 cp -a "$base" "$tree"
 cd "$tree"
 
-# Our five commands, and busybox as init and power control.
+# Our one binary under its five command names, and busybox as init and
+# power control.
+install -m 0755 "$bindir/bos" usr/sbin/bos
 for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	install -m 0755 "$bindir/$c" "usr/sbin/$c"
+	ln -sfn bos "usr/sbin/$c"
 done
 for a in init poweroff reboot halt; do ln -sf ../bin/busybox "usr/sbin/$a"; done
 
@@ -26,6 +28,17 @@ chmod 0440 etc/sudoers.d/bhojpur
 # sshd); hwclock.sh and procps need Debian's initscripts, which are not
 # here (the config phases apply sysctls).
 rm -f etc/runlevels/default/ssh etc/init.d/ssh etc/runlevels/sysinit/hwclock.sh etc/runlevels/sysinit/procps
+# Boot speed: OpenRC reads every script in /etc/init.d to order them, so
+# scripts nothing starts go (sysvinit's rc/rcS wrappers, hwclock.sh, procps,
+# savecache: the root is read-only); sudo's only clears time stamps kept on
+# a tmpfs anyway. Services start in parallel where their order allows.
+rm -f etc/init.d/rc etc/init.d/rcS etc/init.d/hwclock.sh etc/init.d/procps \
+	etc/init.d/savecache etc/runlevels/off/savecache etc/runlevels/default/sudo
+sed -i 's/^#\{0,1\}rc_parallel=.*/rc_parallel="YES"/' etc/rc.conf
+grep -q '^rc_parallel="YES"' etc/rc.conf
+# kmod loads /etc/modules and modules-load.d, which are empty: the config
+# phases load bos.modules.
+rm -f etc/runlevels/sysinit/kmod
 
 # Users: bhojpur (uid 1000, no password until the config sets one; live
 # mode allows an empty console login), root locked.
@@ -52,6 +65,10 @@ rm -rf usr/lib/modules usr/lib/firmware && mkdir -p usr/lib/modules usr/lib/firm
 # What must not be in an image: host keys, caches, logs, machine identity.
 rm -f etc/ssh/ssh_host_* etc/machine-id var/lib/dbus/machine-id etc/*- var/lib/dpkg/*-old
 rm -rf var/cache/* var/lib/apt/lists/* var/log/* tmp/* run/* root/.cache
+# dpkg's per-package file lists and scripts (6 MB, copied into /var at
+# every live boot): nothing installs packages on an immutable system; the
+# list of packages (var/lib/dpkg/status) stays.
+rm -rf var/lib/dpkg/info && mkdir var/lib/dpkg/info
 rm -f var/cache/ldconfig/aux-cache
 cd - >/dev/null
 

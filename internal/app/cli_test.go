@@ -19,28 +19,12 @@ func run(t *testing.T, name string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	streams := cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
-	var code int
-	switch name {
-	case "bos-config":
-		code = cli.Run(name, ConfigDescription, &ConfigCLI{}, args, streams)
-	case "bos-install":
-		code = cli.Run(name, InstallDescription, &InstallCLI{}, args, streams)
-	case "bos-init":
-		code = cli.Run(name, InitDescription, &InitCLI{}, args, streams)
-	case "bos-upgrade-rootfs":
-		code = cli.Run(name, UpgradeRootfsDescription, NewUpgradeCLI("bos"), args, streams)
-	case "bos-upgrade-kernel":
-		code = cli.Run(name, UpgradeKernelDescription, NewUpgradeCLI("kernel"), args, streams)
-	default:
-		t.Fatalf("unknown command %s", name)
-	}
+	code := Main(append([]string{name}, args...), false, streams)
 	return code, out.String(), errb.String()
 }
 
-var commands = []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"}
-
 func TestEveryCommandAnswersHelpAndVersion(t *testing.T) {
-	for _, name := range commands {
+	for _, name := range Commands {
 		code, out, _ := run(t, name, "--help")
 		if code != 0 || !strings.Contains(out, "Usage: "+name) || !strings.Contains(out, "Exit codes:") || !strings.Contains(out, "--debug") {
 			t.Errorf("%s --help = %d, %q; want 0 and usage with exit codes", name, code, out)

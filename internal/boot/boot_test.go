@@ -191,7 +191,7 @@ kernel/drivers/usb/storage/usb-storage.ko:
 func TestInittab(t *testing.T) {
 	got := string(inittab([]Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
 	for _, want := range []string{
-		"::sysinit:/sbin/openrc sysinit\n", "::wait:/sbin/openrc default\n",
+		"::sysinit:/sbin/openrc sysinit\n", "::once:/sbin/openrc default\n",
 		"tty1::respawn:/sbin/agetty 38400 tty1 linux\n",
 		"ttyS0::respawn:/sbin/agetty -L 115200 ttyS0 vt100\n",
 		"::shutdown:/sbin/openrc shutdown\n",

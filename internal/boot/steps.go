@@ -497,12 +497,14 @@ func gettyConsoles(cs []Console) []Console {
 	return out
 }
 
-// inittab is busybox init's table: OpenRC's runlevels, then a getty on
-// each console of the cmdline.
+// inittab is busybox init's table: OpenRC's sysinit and boot runlevels,
+// then the default runlevel ("once": not waited for) beside a getty on each
+// console of the cmdline, so that the login prompt does not wait for the
+// network and the services.
 func inittab(cs []Console) []byte {
 	var w bytes.Buffer
 	w.WriteString("# Written by bos-init at each boot from the console= words of the kernel cmdline.\n")
-	w.WriteString("::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::wait:/sbin/openrc default\n")
+	w.WriteString("::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::once:/sbin/openrc default\n")
 	for _, c := range gettyConsoles(cs) {
 		if strings.HasPrefix(c.Name, "tty") && len(c.Name) > 3 && c.Name[3] >= '0' && c.Name[3] <= '9' {
 			fmt.Fprintf(&w, "%s::respawn:/sbin/agetty 38400 %s linux\n", c.Name, c.Name)
