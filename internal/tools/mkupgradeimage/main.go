@@ -50,7 +50,7 @@ func (c *cli) Run() error {
 		Created:    time.Unix(c.Epoch, 0),
 		Work:       c.Work,
 	}
-	for _, b := range commands {
+	for _, b := range append([]string{"bos"}, commands...) {
 		spec.Bins = append(spec.Bins, filepath.Join(c.Bin, b))
 	}
 	tmp := c.Out + ".tmp"

@@ -44,7 +44,7 @@ const RefAnnotation = "org.opencontainers.image.ref.name"
 // Spec is what goes into the image.
 type Spec struct {
 	System     string    // a bos/system tree on disk, copied to SystemDir
-	Bins       []string  // static programs, copied to BinDir under their base names
+	Bins       []string  // static programs, copied to BinDir under their base names; a link to a name beside it (the multi-call binary's command names) stays a link
 	Entrypoint []string  // e.g. /usr/sbin/bos-upgrade-rootfs
 	Arch       string    // GOARCH of the programs: amd64, arm64
 	Version    string    // the release: the ref name and a label
@@ -140,6 +140,17 @@ func entries(s Spec) ([]entry, error) {
 	bin := strings.TrimPrefix(BinDir, "/")
 	seen := map[string]string{}
 	for _, b := range s.Bins {
+		if li, err := os.Lstat(b); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			if target, err := os.Readlink(b); err == nil && target != "" && !strings.Contains(target, "/") {
+				base := filepath.Base(b)
+				if other, ok := seen[base]; ok {
+					return nil, errors.Errorf("binaries %s and %s have the same name", other, b)
+				}
+				seen[base] = b
+				es = append(es, entry{name: bin + "/" + base, mode: fs.ModeSymlink | 0o777, link: target})
+				continue
+			}
+		}
 		fi, err := os.Stat(b)
 		if err != nil {
 			return nil, errors.Wrapf(err, "binary %s", b)

@@ -82,13 +82,18 @@ func fakeArtifacts(t *testing.T, v string) string {
 	return dir
 }
 
+// fakeBins is a multi-call binary, bos, and two of its command names as
+// links beside it (what make build writes).
 func fakeBins(t *testing.T) []string {
 	t.Helper()
 	dir := t.TempDir()
-	var bins []string
+	bins := []string{filepath.Join(dir, "bos")}
+	write(t, bins[0], "#!static bos", 0o700) // normalised to 0755
 	for _, b := range []string{"bos-upgrade-rootfs", "bos-upgrade-kernel"} {
 		p := filepath.Join(dir, b)
-		write(t, p, "#!static "+b, 0o700) // normalised to 0755
+		if err := os.Symlink("bos", p); err != nil {
+			t.Fatal(err)
+		}
 		bins = append(bins, p)
 	}
 	return bins
@@ -246,8 +251,9 @@ func TestImageFromArtifacts(t *testing.T) {
 		"bos/system/kernel/v9.9.9/vmlinuz":         {r, tar.TypeReg, "", "vmlinuz", epoch, 0},
 		"usr/":                                     {d, tar.TypeDir, "", "", epoch, 0},
 		"usr/sbin/":                                {d, tar.TypeDir, "", "", epoch, 0},
-		"usr/sbin/bos-upgrade-kernel":              {x, tar.TypeReg, "", "#!static bos-upgrade-kernel", epoch, 0},
-		"usr/sbin/bos-upgrade-rootfs":              {x, tar.TypeReg, "", "#!static bos-upgrade-rootfs", epoch, 0},
+		"usr/sbin/bos":                             {x, tar.TypeReg, "", "#!static bos", epoch, 0},
+		"usr/sbin/bos-upgrade-kernel":              {0o777, tar.TypeSymlink, "bos", "", epoch, 0},
+		"usr/sbin/bos-upgrade-rootfs":              {0o777, tar.TypeSymlink, "bos", "", epoch, 0},
 	}
 	if diff := cmp.Diff(want, layerFiles(t, img)); diff != "" {
 		t.Errorf("layer files (-want +got):\n%s", diff)
