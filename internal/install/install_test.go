@@ -683,3 +683,25 @@ func TestConsolesAndGrubSerial(t *testing.T) {
 		t.Errorf("Boot{Debug}.Args() = %q, want bos.debug", got)
 	}
 }
+
+// TestDiskModel: the disk list names a disk in words, never by the vendor
+// id sysfs gives for virtio disks.
+func TestDiskModel(t *testing.T) {
+	tests := []struct{ name, vendor, model, want string }{
+		{"vda", "0x1af4", "", "virtio disk"},
+		{"vdb", "", "", "virtio disk"},
+		{"sda", "ATA     ", "QEMU HARDDISK   ", "ATA QEMU HARDDISK"},
+		{"sdb", "", "", "SCSI/SATA disk"},
+		{"nvme0n1", "", "Samsung SSD 980 PRO 1TB", "Samsung SSD 980 PRO 1TB"},
+		{"xvda", "", "", "Xen disk"},
+		{"sdc", "0x15ad", "", "VMware disk"},
+		{"vdc", "0x1234", "", "virtio disk"},
+		{"mmcblk0", "", "", "SD/MMC card"},
+		{"weird0", "0xabcd", "", ""},
+	}
+	for _, tt := range tests {
+		if got := diskModel(tt.name, tt.vendor, tt.model); got != tt.want {
+			t.Errorf("diskModel(%q, %q, %q) = %q, want %q", tt.name, tt.vendor, tt.model, got, tt.want)
+		}
+	}
+}
