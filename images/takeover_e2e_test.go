@@ -70,11 +70,18 @@ func TestTakeoverInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := filepath.Join(root, debianDisk)
-	if _, err := os.Stat(base); err != nil {
+	missing := func(what, fix string) {
+		t.Helper()
 		if os.Getenv("BOS_REQUIRE_VM") == "1" {
-			t.Fatalf("%s missing and BOS_REQUIRE_VM=1: run make debian-disk", base)
+			t.Fatalf("%s missing and BOS_REQUIRE_VM=1: %s", what, fix)
 		}
-		t.Skipf("%s missing: run make debian-disk (BOS_REQUIRE_VM=1 makes this a failure)", base)
+		t.Skipf("%s missing: %s (BOS_REQUIRE_VM=1 makes this a failure)", what, fix)
+	}
+	if _, err := os.Stat(base); err != nil {
+		missing(base, "run make debian-disk")
+	}
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		missing("qemu-img", "make deps")
 	}
 	overlay := filepath.Join(t.TempDir(), "debian.qcow2")
 	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, overlay).CombinedOutput(); err != nil {
