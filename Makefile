@@ -45,7 +45,7 @@ $(APT_STAMP):
 	@mkdir -p dist && touch $@
 
 # test builds the images first: the QEMU tests boot them.
-test: deps build iso
+test: deps build iso debian-disk
 	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
 
 lint: deps

@@ -61,3 +61,12 @@ run:
 
 images-clean:
 	rm -rf $(IMG) $(ART)
+
+# The Debian system the takeover test (images/takeover_e2e_test.go) takes
+# over: a raw GPT disk booting bookworm from its own GRUB. Built once,
+# rebuilt when its recipe changes; the test runs on a qcow2 overlay of it.
+DEBIAN_DISK := $(IMG)/debian-takeover.raw
+.PHONY: debian-disk
+debian-disk: $(DEBIAN_DISK)
+$(DEBIAN_DISK): images/debian-disk.sh images/debian-disk-hook.sh
+	images/debian-disk.sh $@ $(IMG)/debian-takeover

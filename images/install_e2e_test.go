@@ -412,6 +412,10 @@ func TestInteractiveInstall(t *testing.T) {
 		if strings.Contains(con, password) {
 			t.Errorf("the password was echoed on the console")
 		}
+		// The disk list names the disks for people, not by a vendor id.
+		if !strings.Contains(con, "/dev/vda  4 GiB  virtio disk") || strings.Contains(con, "0x1af4") {
+			t.Errorf("the disk list does not say \"/dev/vda  4 GiB  virtio disk\" (see the console log)")
+		}
 	}) {
 		t.FailNow()
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install/takeover"
+	"github.com/bhojpur/os/internal/upgrade/grubenv"
 )
 
 const goodConfig = `hostname: node1
@@ -396,9 +397,9 @@ func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
 		"mkfs.vfat -F 32 -n BOS_GRUB " + r + "/dev/vda2",
 		"mkfs.ext4 -F -q -L BOS_STATE " + r + "/dev/vda3",
 		"mount -t ext4 " + r + "/dev/vda3 " + r + "/run/bos/install/state",
-		"grub-install --target=i386-pc --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
+		"grub-install --target=i386-pc " + grubOnly + " --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
 		"mount -t vfat " + r + "/dev/vda2 " + r + "/run/bos/install/efi",
-		"grub-install --target=x86_64-efi --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
+		"grub-install --target=x86_64-efi " + grubOnly + " --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
 		"umount " + r + "/run/bos/install/efi",
 		"umount " + r + "/run/bos/install/state",
 	}
@@ -497,9 +498,9 @@ func TestNoFormatInstallsGrubOnTheExistingLayout(t *testing.T) {
 	want := []string{
 		"e2label " + r + "/dev/vda3 BOS_STATE",
 		"mount -t ext4 " + r + "/dev/vda3 " + r + "/run/bos/install/state",
-		"grub-install --target=i386-pc --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
+		"grub-install --target=i386-pc " + grubOnly + " --boot-directory=" + r + "/run/bos/install/state/boot " + r + "/dev/vda",
 		"mount -t vfat " + r + "/dev/vda2 " + r + "/run/bos/install/efi",
-		"grub-install --target=x86_64-efi --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
+		"grub-install --target=x86_64-efi " + grubOnly + " --efi-directory=" + r + "/run/bos/install/efi --boot-directory=" + r + "/run/bos/install/state/boot --removable --no-nvram",
 		"umount " + r + "/run/bos/install/efi",
 		"umount " + r + "/run/bos/install/state",
 	}
@@ -793,5 +794,83 @@ func TestGrubConfigParses(t *testing.T) {
 	}
 	if out, err := exec.Command(check, p).CombinedOutput(); err != nil {
 		t.Errorf("grub-script-check: %v: %s", err, out)
+	}
+}
+
+// TestDiskModel: the disk list names a disk in words, never by the vendor
+// id sysfs gives for virtio disks.
+func TestDiskModel(t *testing.T) {
+	tests := []struct{ name, vendor, model, want string }{
+		{"vda", "0x1af4", "", "virtio disk"},
+		{"vdb", "", "", "virtio disk"},
+		{"sda", "ATA     ", "QEMU HARDDISK   ", "ATA QEMU HARDDISK"},
+		{"sdb", "", "", "SCSI/SATA disk"},
+		{"nvme0n1", "", "Samsung SSD 980 PRO 1TB", "Samsung SSD 980 PRO 1TB"},
+		{"xvda", "", "", "Xen disk"},
+		{"sdc", "0x15ad", "", "VMware disk"},
+		{"vdc", "0x1234", "", "virtio disk"},
+		{"mmcblk0", "", "", "SD/MMC card"},
+		{"weird0", "0xabcd", "", ""},
+	}
+	for _, tt := range tests {
+		if got := diskModel(tt.name, tt.vendor, tt.model); got != tt.want {
+			t.Errorf("diskModel(%q, %q, %q) = %q, want %q", tt.name, tt.vendor, tt.model, got, tt.want)
+		}
+	}
+}
+
+// grubOnly are the arguments that make grub-install copy only the modules
+// GRUB needs here: no fonts, locales or themes.
+const grubOnly = "'--install-modules=normal configfile echo test true sleep reboot halt ls cat regexp probe serial terminal all_video loadenv part_gpt part_msdos ext2 fat search search_label search_fs_uuid search_fs_file linux gzio' --locales= --fonts= --themes="
+
+// TestGrubModulesCoverGrubCfg: grub-install copies only GrubModules, so
+// every module grub.cfg loads and every command it runs (the installed
+// menu and the trial-boot fragment of bos-upgrade) must come from one of
+// them. A command this table does not know fails the test: add its module
+// to GrubModules and here.
+func TestGrubModulesCoverGrubCfg(t *testing.T) {
+	builtin := map[string]bool{"set": true, "unset": true, "export": true, "if": true, "elif": true, "else": true,
+		"then": true, "fi": true, "menuentry": true, "submenu": true, "insmod": true, "}": true, "for": true,
+		"while": true, "do": true, "done": true, "function": true, "return": true, "break": true, "continue": true}
+	module := map[string]string{"serial": "serial", "terminal_input": "terminal", "terminal_output": "terminal",
+		"search": "search", "linux": "linux", "initrd": "linux", "[": "test", "test": "test", "echo": "echo",
+		"load_env": "loadenv", "save_env": "loadenv", "list_env": "loadenv", "configfile": "configfile",
+		"source": "configfile", "sleep": "sleep", "reboot": "reboot", "halt": "halt", "regexp": "regexp",
+		"probe": "probe", "ls": "ls", "cat": "cat", "true": "true", "false": "true"}
+	have := map[string]bool{}
+	for _, m := range GrubModules {
+		have[m] = true
+	}
+	for name, cfg := range map[string]string{
+		"grub.cfg":               string(Boot{}.GrubConfig()),
+		"grub.cfg --tty --debug": string(Boot{TTY: "ttyS1", Debug: true}.GrubConfig()),
+		"trial-boot fragment":    grubenv.GrubScript,
+	} {
+		for i, line := range strings.Split(cfg, "\n") {
+			f := strings.Fields(strings.TrimSpace(line))
+			if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+				continue
+			}
+			words := []string{f[0]}
+			if (f[0] == "if" || f[0] == "elif" || f[0] == "while") && len(f) > 1 {
+				words = append(words, f[1])
+			}
+			if f[0] == "insmod" && len(f) > 1 && !have[f[1]] {
+				t.Errorf("%s:%d: insmod %s, but GrubModules lacks %s", name, i+1, f[1], f[1])
+			}
+			for _, w := range words {
+				if builtin[w] {
+					continue
+				}
+				m, ok := module[w]
+				if !ok {
+					t.Errorf("%s:%d: command %q: which module provides it? (add it to GrubModules and to this table)", name, i+1, w)
+					continue
+				}
+				if !have[m] {
+					t.Errorf("%s:%d: command %q needs module %s, which GrubModules lacks", name, i+1, w, m)
+				}
+			}
+		}
 	}
 }

@@ -156,11 +156,42 @@ func (p Probe) Device(arg string) (Device, error) {
 
 func (p Probe) model(disk string) string {
 	sys := sysBlock(disk)
-	m := strings.TrimSpace(p.readSys(path.Join(sys, "device/vendor")) + " " + p.readSys(path.Join(sys, "device/model")))
-	if m == "" && strings.HasPrefix(disk, "vd") {
-		m = "virtio disk"
+	return diskModel(disk, p.readSys(path.Join(sys, "device/vendor")), p.readSys(path.Join(sys, "device/model")))
+}
+
+// vendorIDs name the PCI vendor ids that sysfs gives as a disk's "vendor"
+// (a virtio disk's device is the virtio device, whose vendor is its PCI
+// vendor id).
+var vendorIDs = map[string]string{
+	"0x1af4": "virtio disk", // Red Hat / virtio
+	"0x15ad": "VMware disk",
+	"0x80ee": "VirtualBox disk",
+}
+
+// diskModel is what the disk list shows of a disk: sysfs's vendor and
+// model when they are words ("ATA QEMU HARDDISK", an NVMe model), else what
+// kind of disk it is ("virtio disk"), never a bare vendor id like 0x1af4.
+func diskModel(name, vendor, model string) string {
+	vendor, model = strings.TrimSpace(vendor), strings.TrimSpace(model)
+	kind := vendorIDs[strings.ToLower(vendor)]
+	if strings.HasPrefix(vendor, "0x") || strings.HasPrefix(vendor, "0X") {
+		vendor = ""
 	}
-	return m
+	if m := strings.TrimSpace(vendor + " " + model); m != "" {
+		return m
+	}
+	if kind != "" {
+		return kind
+	}
+	for _, k := range []struct{ prefix, kind string }{
+		{"vd", "virtio disk"}, {"xvd", "Xen disk"}, {"nvme", "NVMe disk"},
+		{"mmcblk", "SD/MMC card"}, {"sd", "SCSI/SATA disk"}, {"hd", "IDE disk"},
+	} {
+		if strings.HasPrefix(name, k.prefix) {
+			return k.kind
+		}
+	}
+	return ""
 }
 
 // blockName finds the kernel name of a block device node: its base name
