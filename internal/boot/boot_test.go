@@ -189,7 +189,10 @@ kernel/drivers/usb/storage/usb-storage.ko:
 }
 
 func TestInittab(t *testing.T) {
-	got := string(inittab([]Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
+	if got := string(inittab(ModeInstall, nil)); !strings.Contains(got, "::wait:/sbin/openrc default\n") {
+		t.Errorf("install mode does not wait for the default runlevel (the installer's questions):\n%s", got)
+	}
+	got := string(inittab(ModeLive, []Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
 	for _, want := range []string{
 		"::sysinit:/sbin/openrc sysinit\n", "::once:/sbin/openrc default\n",
 		"tty1::respawn:/sbin/agetty 38400 tty1 linux\n",
@@ -203,7 +206,7 @@ func TestInittab(t *testing.T) {
 	if strings.Count(got, "ttyS0::") != 1 {
 		t.Errorf("inittab repeats ttyS0:\n%s", got)
 	}
-	if got := string(inittab(nil)); !strings.Contains(got, "tty1::respawn") {
+	if got := string(inittab(ModeDisk, nil)); !strings.Contains(got, "tty1::respawn") {
 		t.Errorf("inittab(nil) has no tty1 getty:\n%s", got)
 	}
 }

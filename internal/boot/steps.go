@@ -304,7 +304,7 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 	steps = append(steps,
 		mkdirStep{NewRoot + SSHKeysDir, 0o700},
 		Required{bindStep{l.Media + "/bos", NewRoot + "/bos", true}},
-		writeStep{"/etc/inittab", "init and gettys on " + consoleNames(consoles), 0o644, func([]byte) []byte { return inittab(consoles) }},
+		writeStep{"/etc/inittab", "init and gettys on " + consoleNames(consoles), 0o644, func([]byte) []byte { return inittab(mode, consoles) }},
 	)
 	for i := range steps {
 		if w, ok := steps[i].(writeStep); ok {
@@ -500,11 +500,17 @@ func gettyConsoles(cs []Console) []Console {
 // inittab is busybox init's table: OpenRC's sysinit and boot runlevels,
 // then the default runlevel ("once": not waited for) beside a getty on each
 // console of the cmdline, so that the login prompt does not wait for the
-// network and the services.
-func inittab(cs []Console) []byte {
+// network and the services. In install mode the default runlevel is waited
+// for: the installer's questions own the console until it is done, and a
+// getty beside it would read the answers.
+func inittab(mode Mode, cs []Console) []byte {
 	var w bytes.Buffer
 	w.WriteString("# Written by bos-init at each boot from the console= words of the kernel cmdline.\n")
-	w.WriteString("::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::once:/sbin/openrc default\n")
+	action := "once"
+	if mode == ModeInstall {
+		action = "wait"
+	}
+	fmt.Fprintf(&w, "::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::%s:/sbin/openrc default\n", action)
 	for _, c := range gettyConsoles(cs) {
 		if strings.HasPrefix(c.Name, "tty") && len(c.Name) > 3 && c.Name[3] >= '0' && c.Name[3] <= '9' {
 			fmt.Fprintf(&w, "%s::respawn:/sbin/agetty 38400 %s linux\n", c.Name, c.Name)
