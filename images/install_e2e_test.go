@@ -46,6 +46,12 @@ func configServer(t *testing.T, files map[string]string) int {
 		}
 		io.WriteString(w, body)
 	}))
+	return serverPort(t, srv)
+}
+
+// serverPort closes srv when the test ends and returns its port.
+func serverPort(t *testing.T, srv *httptest.Server) int {
+	t.Helper()
 	t.Cleanup(srv.Close)
 	port, err := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
 	if err != nil {
@@ -155,9 +161,16 @@ func bootDisk(t *testing.T, fw vmtest.Firmware, disk string, key vmtest.Key) *vm
 // powerOff shuts the guest down cleanly and waits for QEMU to exit.
 func powerOff(t *testing.T, vm *vmtest.VM, key vmtest.Key) {
 	t.Helper()
-	_, _ = vm.SSH(key, "bhojpur", "sudo sync; sudo poweroff")
+	leave(t, vm, key, "poweroff")
+}
+
+// leave runs poweroff or reboot in the guest over SSH and waits for QEMU
+// to exit (-no-reboot: a reboot ends it too).
+func leave(t *testing.T, vm *vmtest.VM, key vmtest.Key, how string) {
+	t.Helper()
+	_, _ = vm.SSH(key, "bhojpur", "sudo sync; sudo "+how)
 	if err := vm.WaitExit(3 * time.Minute); err != nil {
-		t.Fatalf("power off: %v\n--- console tail ---\n%s", err, vm.Console.Tail(2000))
+		t.Fatalf("%s: %v\n--- console tail ---\n%s", how, err, vm.Console.Tail(2000))
 	}
 	vm.Kill()
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,12 +41,7 @@ func fileServer(t *testing.T, files, texts map[string]string) int {
 		}
 		http.NotFound(w, r)
 	}))
-	t.Cleanup(srv.Close)
-	port, err := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	return port
+	return serverPort(t, srv)
 }
 
 // TestTakeoverInstall takes over a running Debian system. The Debian disk

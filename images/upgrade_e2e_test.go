@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,12 +199,7 @@ func publish(t *testing.T, art, dir, from, v string, edit func(string), corrupt 
 // --release-url the guest uses (10.0.2.2 is the host).
 func releaseServer(t *testing.T, dir string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
-	t.Cleanup(srv.Close)
-	port, err := strconv.Atoi(srv.URL[strings.LastIndex(srv.URL, ":")+1:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	port := serverPort(t, httptest.NewServer(http.FileServer(http.Dir(dir))))
 	return fmt.Sprintf("http://10.0.2.2:%d/{version}/{artifact}", port)
 }
 
@@ -222,11 +216,7 @@ func mustSSH(t *testing.T, vm *vmtest.VM, key vmtest.Key, command string) string
 // reboot reboots the guest; QEMU (-no-reboot) exits.
 func reboot(t *testing.T, vm *vmtest.VM, key vmtest.Key) {
 	t.Helper()
-	_, _ = vm.SSH(key, "bhojpur", "sudo reboot")
-	if err := vm.WaitExit(3 * time.Minute); err != nil {
-		t.Fatalf("reboot: %v\n--- console tail ---\n%s", err, vm.Console.Tail(2000))
-	}
-	vm.Kill()
+	leave(t, vm, key, "reboot")
 }
 
 // running checks what the booted system runs, by SSH.

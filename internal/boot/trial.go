@@ -104,16 +104,8 @@ func (b *Boot) armWatchdog(timeout time.Duration) error {
 	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(b.path("/dev/watchdog"), os.O_WRONLY, 0)
-	if err != nil {
+	if err := writeWatchdog(b.path("/dev/watchdog"), '1'); err != nil {
 		return err
-	}
-	_, werr := f.Write([]byte{'1'})
-	if err := f.Close(); err != nil && werr == nil {
-		werr = err
-	}
-	if werr != nil {
-		return werr
 	}
 	return writeFileAtomic(b.path(WatchdogFile), []byte(fmt.Sprintf("%d\n", int(timeout.Seconds()))), 0o644)
 }
@@ -186,7 +178,7 @@ func MarkGood(root string) (string, error) {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(root, WatchdogFile)); err == nil {
-		if err := disarmWatchdog(filepath.Join(root, "/dev/watchdog")); err != nil {
+		if err := writeWatchdog(filepath.Join(root, "/dev/watchdog"), 'V'); err != nil {
 			return said, errors.Wrap(err, "stop the trial watchdog")
 		}
 		if err := os.Remove(filepath.Join(root, WatchdogFile)); err != nil {
@@ -197,13 +189,14 @@ func MarkGood(root string) (string, error) {
 	return said, nil
 }
 
-// disarmWatchdog stops a watchdog with the magic close.
-func disarmWatchdog(dev string) error {
+// writeWatchdog opens a watchdog device (which starts it), writes c and
+// closes it: '1' keeps it running after the close, the magic 'V' stops it.
+func writeWatchdog(dev string, c byte) error {
 	f, err := os.OpenFile(dev, os.O_WRONLY, 0)
 	if err != nil {
 		return err
 	}
-	_, werr := f.Write([]byte{'V'})
+	_, werr := f.Write([]byte{c})
 	if err := f.Close(); err != nil && werr == nil {
 		werr = err
 	}
