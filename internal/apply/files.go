@@ -1,8 +1,6 @@
 package apply
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"os"
 	"path"
@@ -210,12 +208,6 @@ func (t *Target) lchown(name string, uid, gid int) error {
 		return errors.Wrapf(err, "chown %s to %d:%d", show(name), uid, gid)
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 
@@ -87,10 +89,13 @@ func (t *Target) machineID() string {
 }
 
 // GeneratedHostname is "bos-" and 8 hex digits derived from the machine id,
-// or random ones when there is no machine id.
+// or random ones when there is no machine id. A name needs to be unique,
+// not secret: the digits come from math/rand, which never waits, where
+// crypto/rand in the initrd waits for the kernel's entropy pool (1 s of
+// every live boot under TCG).
 func GeneratedHostname(machineID string) string {
 	if machineID == "" {
-		return "bos-" + randomHex(4)
+		return fmt.Sprintf("bos-%08x", rand.Uint32())
 	}
 	sum := sha256.Sum256([]byte("bhojpur-os-hostname:" + machineID))
 	return "bos-" + hex.EncodeToString(sum[:4])

@@ -6,9 +6,9 @@
 package atomicfile
 
 import (
-	"crypto/rand"
-	"encoding/hex"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path"
 
@@ -36,14 +36,21 @@ func Write(fs billy.Filesystem, name string, data []byte, mode os.FileMode, opts
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return errors.Wrapf(err, "create directory %s", dir)
 	}
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return errors.Wrap(err, "random name for a temporary file")
-	}
-	tmp := path.Join(dir, "."+path.Base(name)+".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return errors.Wrapf(err, "create %s", tmp)
+	// O_EXCL makes the temporary name safe (an existing file or symlink of
+	// that name is never opened): it needs to be unique, not secret, so it
+	// comes from math/rand, which never waits, where crypto/rand waits for
+	// the kernel's entropy pool in the initrd (1 s of every boot under TCG).
+	var tmp string
+	var f billy.File
+	for try := 0; ; try++ {
+		tmp = path.Join(dir, fmt.Sprintf(".%s.tmp-%012x", path.Base(name), rand.Uint64()&(1<<48-1)))
+		f, err = fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			break
+		}
+		if !os.IsExist(err) || try == 2 {
+			return errors.Wrapf(err, "create %s", tmp)
+		}
 	}
 	closed := false
 	defer func() {
