@@ -136,10 +136,11 @@ func (ix *modIndex) order(name string) ([]string, error) {
 
 // modLoader loads modules once each through the system seam.
 type modLoader struct {
-	ix     *modIndex
-	sys    Sys
-	loaded map[string]bool
-	log    func(format string, args ...any)
+	ix      *modIndex
+	sys     Sys
+	loaded  map[string]bool
+	matched map[string]bool // device modaliases already looked up
+	log     func(format string, args ...any)
 }
 
 // load loads a module and what it depends on; it reports whether anything
@@ -175,7 +176,9 @@ func (l *modLoader) loadWith(name, params string) (bool, error) {
 // coldplug loads the drivers of the devices present now: it reads every
 // /sys/bus/*/devices/*/modalias under root and loads what matches. It
 // returns whether any module was loaded (new buses may then show new
-// devices, so callers repeat it).
+// devices, so callers repeat it). A modalias is looked up once: matching
+// one against the initrd's 1200 alias patterns costs milliseconds under
+// emulation, and the search for the media repeats coldplug every round.
 func (l *modLoader) coldplug(root string) bool {
 	files, _ := filepath.Glob(filepath.Join(root, "sys/bus/*/devices/*/modalias"))
 	var aliases []string
@@ -191,7 +194,14 @@ func (l *modLoader) coldplug(root string) bool {
 	sort.Strings(aliases)
 	var want []string
 	seen := map[string]bool{}
+	if l.matched == nil {
+		l.matched = map[string]bool{}
+	}
 	for _, a := range aliases {
+		if l.matched[a] {
+			continue
+		}
+		l.matched[a] = true
 		for _, m := range l.ix.lookup(a) {
 			if !seen[m] && !l.loaded[m] {
 				seen[m] = true

@@ -153,6 +153,30 @@ func (s skeletonStep) Apply(_ context.Context, b *Boot) error {
 	return nil
 }
 
+// overlayStep makes a read-only directory writable: an overlay whose
+// lower layer is the directory and whose changes go to a tmpfs (upper and
+// work directories under rw). Unlike a copy it costs nothing at boot and
+// keeps the image's time stamps (OpenRC's dependency cache relies on them).
+type overlayStep struct{ lower, rw, target string }
+
+// FSOverlay is overlayfs.
+const FSOverlay = "overlay"
+
+func (s overlayStep) String() string {
+	return fmt.Sprintf("overlay %s on %s (changes in %s)", s.lower, s.target, s.rw)
+}
+
+func (s overlayStep) Apply(_ context.Context, b *Boot) error {
+	upper, work := s.rw+"/upper", s.rw+"/work"
+	for _, d := range []string{upper, work, s.target} {
+		if err := os.MkdirAll(b.path(d), 0o755); err != nil {
+			return err
+		}
+	}
+	data := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", b.path(s.lower), b.path(upper), b.path(work))
+	return errors.Wrapf(b.Sys.Mount("overlay", b.path(s.target), FSOverlay, 0, data), "overlay %s on %s", s.lower, s.target)
+}
+
 // copyStep copies a tree. With seed it only adds what is missing at the
 // destination (persistent /var keeps its files); otherwise it overwrites.
 type copyStep struct {
@@ -254,7 +278,7 @@ func KernelFSSteps() []Step {
 func DetectSteps() []Step {
 	return []Step{
 		Required{funcStep{"read the kernel cmdline", func(b *Boot, _ context.Context) error { return b.readCmdline() }}},
-		funcStep{"load the file-system modules", (*Boot).loadFSModules},
+		funcStep{"load the disk and CD-ROM drivers", func(b *Boot, _ context.Context) error { return b.loadModules(diskModules) }},
 		Required{funcStep{"find the boot media", (*Boot).findMedia}},
 		Required{funcStep{"decide the mode", (*Boot).decide}},
 	}
@@ -262,9 +286,12 @@ func DetectSteps() []Step {
 
 // MediaSteps mount the media of a mode and resolve its layout.
 func MediaSteps(mode Mode, m Media) []Step {
+	load := funcStep{"load the file-system modules of mode " + string(mode) + " (" + strings.Join(fsModules[mode], ", ") + ")",
+		func(b *Boot, _ context.Context) error { return b.loadModules(fsModules[mode]) }}
 	switch mode {
 	case ModeDisk:
 		return []Step{
+			load,
 			Required{mountStep{m.State.Path, StateDir, FSExt4, 0, ""}},
 			Required{funcStep{"finish a pending takeover on " + StateDir, (*Boot).finishTakeover}},
 			funcStep{"check for a trial boot of an upgrade (roll back after a failed one)", (*Boot).checkTrial},
@@ -272,6 +299,7 @@ func MediaSteps(mode Mode, m Media) []Step {
 		}
 	case ModeLive, ModeInstall:
 		return []Step{
+			load,
 			Required{mountStep{m.ISO.Path, MediaDir, FSISO9660, unix.MS_RDONLY, ""}},
 			Required{funcStep{"find the current versions under " + MediaDir, func(b *Boot, _ context.Context) error { return b.resolve(MediaDir) }}},
 		}
@@ -290,7 +318,7 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 		Required{bindStep{RootfsDir + "/usr", NewRoot + "/usr", true}},
 		Required{bindStep{KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},
 		bindStep{KernelDir + "/lib/firmware", NewRoot + "/usr/lib/firmware", true},
-		Required{copyStep{RootfsDir + "/etc", NewRoot + "/etc", false}},
+		Required{overlayStep{RootfsDir + "/etc", EtcChanges, NewRoot + "/etc"}},
 	}
 	for _, d := range []string{"var", "home", "opt"} {
 		if mode == ModeDisk {
@@ -322,12 +350,13 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 	)
 }
 
-func (b *Boot) loadFSModules(_ context.Context) error {
+// loadModules loads modules and what they need, naming those that failed.
+func (b *Boot) loadModules(names []string) error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
 	var failed []string
-	for _, m := range fsModules {
+	for _, m := range names {
 		if _, err := b.modules.load(m); err != nil {
 			b.debugf("%v", err)
 			failed = append(failed, m)
@@ -357,9 +386,11 @@ func (b *Boot) initModules() error {
 }
 
 // findMedia loads drivers for the devices present and reads the labels of
-// all block devices until the media appear or b.Wait passes. Once one
-// medium shows up it waits one more round so that a slower BOS_STATE disk
-// still wins over the ISO.
+// all block devices until the media appear or b.Wait passes. Once the ISO
+// shows up without BOS_STATE it looks once more, 250 ms later, so that a
+// slower BOS_STATE disk still wins over the ISO. (Loading a driver waits
+// for its devices to be probed: what a loaded driver finds is there when
+// the next round looks.)
 func (b *Boot) findMedia(_ context.Context) error {
 	deadline := b.Now().Add(b.Wait)
 	settle, last := 0, ""
@@ -376,7 +407,7 @@ func (b *Boot) findMedia(_ context.Context) error {
 				b.debugf("block device %s", &d)
 			}
 		}
-		if b.Media.State != nil || (b.Media.ISO != nil && settle >= 2) {
+		if b.Media.State != nil || (b.Media.ISO != nil && settle >= 1) {
 			break
 		}
 		if b.Media.ISO != nil {
