@@ -5,6 +5,7 @@
 # rootfs tarball).
 set -eu
 base=$1 tree=$4 sq=$5
+scripts=$(cd "$(dirname "$0")/../internal/apply/scripts" && pwd)
 bindir=$(cd "$2" && pwd) overlay=$(cd "$3" && pwd)
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 days=$((SOURCE_DATE_EPOCH / 86400))
@@ -36,6 +37,15 @@ rm -f etc/init.d/rc etc/init.d/rcS etc/init.d/hwclock.sh etc/init.d/procps \
 	etc/init.d/savecache etc/runlevels/off/savecache etc/runlevels/default/sudo
 sed -i 's/^#\{0,1\}rc_parallel=.*/rc_parallel="YES"/' etc/rc.conf
 grep -q '^rc_parallel="YES"' etc/rc.conf
+# cgroup v2 only (bos-init mounts it; OpenRC puts each service in its own
+# group there). DCP (containerd, kubelet) runs on v2.
+sed -i 's/^#\{0,1\}rc_cgroup_mode=.*/rc_cgroup_mode="unified"/' etc/rc.conf
+grep -q '^rc_cgroup_mode="unified"' etc/rc.conf
+# The DCP service, as bos-config apply writes it (internal/apply/scripts):
+# with it in the image a boot changes nothing under /etc/init.d.
+mkdir -p etc/bhojpur
+install -m 0755 "$scripts/dcp.initd" etc/init.d/dcp
+install -m 0755 "$scripts/dcp-exec" etc/bhojpur/dcp-exec
 # kmod loads /etc/modules and modules-load.d, which are empty: the config
 # phases load bos.modules.
 rm -f etc/runlevels/sysinit/kmod
@@ -70,6 +80,20 @@ rm -rf var/cache/* var/lib/apt/lists/* var/log/* tmp/* run/* root/.cache
 # list of packages (var/lib/dpkg/status) stays.
 rm -rf var/lib/dpkg/info && mkdir var/lib/dpkg/info
 rm -f var/cache/ldconfig/aux-cache
+
+# OpenRC's dependency tree, computed now rather than at every boot (2 s
+# under TCG): bos-init seeds /run/openrc with it and starts OpenRC at its
+# boot runlevel (it mounts what OpenRC's sysinit would, cgroup2 included).
+# OpenRC uses the tree while no file under /etc/init.d, /etc/conf.d or
+# /etc/rc.conf is newer (all share the image's time stamp; a config that
+# writes there makes OpenRC compute it again). cgroups stays in the sysinit
+# runlevel for an older kernel's bos-init, which runs `openrc sysinit`.
+rm -rf lib/rc/cache run/openrc && mkdir -p lib/rc/cache run/openrc
+chroot . /lib/rc/bin/rc-depend -u >/dev/null
+[ -s run/openrc/deptree ] || { echo "rootfs.sh: rc-depend wrote no deptree" >&2; exit 1; }
+cp run/openrc/deptree lib/rc/cache/
+[ ! -e run/openrc/depconfig ] || cp run/openrc/depconfig lib/rc/cache/
+rm -rf run/openrc
 cd - >/dev/null
 
 find "$tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +

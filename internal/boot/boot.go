@@ -32,6 +32,7 @@ const (
 	RootfsDir  = "/run/bos/rootfs" // rootfs.squashfs
 	KernelDir  = "/run/bos/kernel" // kernel.squashfs
 	EtcChanges = "/run/bos/etc"    // the ephemeral changes to /etc (overlay upper)
+	CgroupDir  = "/sys/fs/cgroup"  // the cgroup v2 hierarchy
 	SystemDir  = "bos/system"      // on the media, relative
 	DataDir    = "bos/data"        // on BOS_STATE, relative
 	SSHKeysDir = "/var/lib/bhojpur/os/ssh"

@@ -194,7 +194,7 @@ func TestInittab(t *testing.T) {
 	}
 	got := string(inittab(ModeLive, []Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
 	for _, want := range []string{
-		"::sysinit:/sbin/openrc sysinit\n", "::once:/sbin/openrc default\n",
+		"::sysinit:/sbin/openrc boot\n", "::once:/sbin/openrc default\n",
 		"tty1::respawn:/sbin/agetty 38400 tty1 linux\n",
 		"ttyS0::respawn:/sbin/agetty -L 115200 ttyS0 vt100\n",
 		"::shutdown:/sbin/openrc shutdown\n",
@@ -203,11 +203,51 @@ func TestInittab(t *testing.T) {
 			t.Errorf("inittab lacks %q:\n%s", want, got)
 		}
 	}
+	if strings.Contains(got, "openrc sysinit") {
+		t.Errorf("inittab runs OpenRC's sysinit, which bos-init does:\n%s", got)
+	}
 	if strings.Count(got, "ttyS0::") != 1 {
 		t.Errorf("inittab repeats ttyS0:\n%s", got)
 	}
 	if got := string(inittab(ModeDisk, nil)); !strings.Contains(got, "tty1::respawn") {
 		t.Errorf("inittab(nil) has no tty1 getty:\n%s", got)
+	}
+}
+
+func TestOpenRCStep(t *testing.T) {
+	root := t.TempDir()
+	image := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for name, content := range map[string]string{"deptree": "depinfo_0_service='sshd'\n", "softlevel": "boot\n"} {
+		p := root + NewRoot + OpenRCCache + "/" + name
+		write(t, p, content)
+		if err := os.Chtimes(p, image, image); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(t, root+NewRoot+"/etc/group", "root:x:0:\nuucp:x:10:\n")
+	b := &Boot{Root: root}
+	if err := (openrcStep{NewRoot}).Apply(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(root + OpenRCState + "/deptree")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(image) {
+		t.Errorf("deptree time %v, want the image's %v (OpenRC would compute the tree again)", fi.ModTime(), image)
+	}
+	if got, _ := os.ReadFile(root + OpenRCState + "/softlevel"); string(got) != "sysinit\n" {
+		t.Errorf("softlevel %q, want sysinit (done by bos-init)", got)
+	}
+	if fi, err := os.Stat(root + RunLock); err != nil || fi.Mode().Perm() != 0o775 || !fi.IsDir() {
+		t.Errorf("/run/lock: %v %v", fi, err)
+	}
+	if gid, ok := groupID(root+NewRoot+"/etc/group", "uucp"); !ok || gid != 10 {
+		t.Errorf("groupID(uucp) = %d %v", gid, ok)
+	}
+	// Without the cache the step fails (optional: OpenRC computes the tree).
+	if err := (openrcStep{"/nowhere"}).Apply(context.Background(), b); err == nil {
+		t.Error("no error without a cache")
 	}
 }
 
@@ -245,6 +285,7 @@ func TestRootStepsPlan(t *testing.T) {
 		"required bind /run/bos/media/bos on /newroot/bos (ro)",
 		"optional write /newroot/etc/inittab (init and gettys on ttyS0)",
 		"optional write /newroot/etc/shadow (console login as bhojpur without a password)",
+		"optional seed /run/openrc from /newroot/usr/lib/rc/cache (OpenRC starts at its boot runlevel)",
 		"optional config phase initrd on /newroot",
 		"required switch_root /newroot /sbin/init",
 	}

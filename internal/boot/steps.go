@@ -270,6 +270,8 @@ func KernelFSSteps() []Step {
 		mountStep{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666"},
 		mountStep{"tmpfs", "/dev/shm", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=1777"},
 		Required{mountStep{"tmpfs", "/run", "tmpfs", unix.MS_NOSUID | unix.MS_NODEV, "mode=0755"}},
+		mountStep{"cgroup2", CgroupDir, "cgroup2", nsx, "nsdelegate"},
+		funcStep{"enable the cgroup controllers for the children of " + CgroupDir, (*Boot).enableControllers},
 	}
 }
 
@@ -345,6 +347,7 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 			func(b []byte) []byte { return emptyPassword(b, "bhojpur") }})
 	}
 	return append(steps,
+		openrcStep{NewRoot},
 		initrdPhaseStep{NewRoot},
 		Required{switchRootStep{NewRoot, InitPath}},
 	)
@@ -541,7 +544,8 @@ func inittab(mode Mode, cs []Console) []byte {
 	if mode == ModeInstall {
 		action = "wait"
 	}
-	fmt.Fprintf(&w, "::sysinit:/sbin/openrc sysinit\n::sysinit:/sbin/openrc boot\n::%s:/sbin/openrc default\n", action)
+	// No `openrc sysinit`: bos-init has done its work (openrcStep).
+	fmt.Fprintf(&w, "::sysinit:/sbin/openrc boot\n::%s:/sbin/openrc default\n", action)
 	for _, c := range gettyConsoles(cs) {
 		if strings.HasPrefix(c.Name, "tty") && len(c.Name) > 3 && c.Name[3] >= '0' && c.Name[3] <= '9' {
 			fmt.Fprintf(&w, "%s::respawn:/sbin/agetty 38400 %s linux\n", c.Name, c.Name)
