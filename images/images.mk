@@ -40,7 +40,7 @@ $(IMG)/base.done: images/rootfs-base.sh
 	touch $@
 
 IMG_OVERLAY := $(shell find images/overlay -type f 2>/dev/null | LC_ALL=C sort)
-$(IMG)/rootfs.squashfs: images/rootfs.sh $(IMG)/base.done $(IMG_BINS) $(IMG_OVERLAY)
+$(IMG)/rootfs.squashfs: images/rootfs.sh $(IMG)/base.done $(IMG_BINS) $(IMG_OVERLAY) $(wildcard internal/apply/scripts/*)
 	@mkdir -p $(ART)
 	images/rootfs.sh $(IMG)/base $(IMG_BIN) images/overlay $(IMG)/rootfs $(IMG)/rootfs.squashfs
 

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"context"
+	_ "embed"
 	"fmt"
 	"os"
 	"strings"
@@ -78,76 +79,17 @@ func DCPSettingsFile(inv dcp.Invocation) ([]byte, error) {
 
 // DCPExecScript is the wrapper that starts DCP from the settings file:
 // dcp-exec [SETTINGS [BINARY]]. argv[0] of the settings ("dcp") is replaced
-// by the installed binary.
-const DCPExecScript = `#!/bin/sh
-# Written by bos-config apply. Starts Bhojpur DCP exec-style with the argv
-# and environment of /etc/bhojpur/dcp.conf: "arg VALUE" lines append VALUE to
-# the argv, "env NAME=VALUE" lines export it. Nothing is evaluated.
-set -eu
-conf=${1:-/etc/bhojpur/dcp.conf}
-bin=${2:-}
-if [ -z "$bin" ]; then
-	for b in /bos/system/dcp/current/dcp /usr/bin/dcp; do
-		if [ -x "$b" ]; then
-			bin=$b
-			break
-		fi
-	done
-fi
-if [ -z "$bin" ]; then
-	echo "dcp-exec: no DCP is installed" >&2
-	exit 1
-fi
-first=1
-set --
-while IFS= read -r line; do
-	case $line in
-	"arg "*)
-		if [ "$first" = 1 ]; then
-			first=0
-		else
-			set -- "$@" "${line#arg }"
-		fi
-		;;
-	"env "*) export "${line#env }" ;;
-	"" | "#"*) ;;
-	*)
-		echo "dcp-exec: $conf: unknown line" >&2
-		exit 1
-		;;
-	esac
-done <"$conf"
-exec "$bin" "$@"
-`
+// by the installed binary. The image ships it too (images/rootfs.sh), so
+// that a boot with the default config writes nothing under /etc/init.d
+// and OpenRC's dependency cache, built with the image, stays valid.
+//
+//go:embed scripts/dcp-exec
+var DCPExecScript string
 
-// DCPServiceScript is the OpenRC service of DCP.
-const DCPServiceScript = `#!/sbin/openrc-run
-# Written by bos-config apply. DCP runs exec-style under supervise-daemon
-# through /etc/bhojpur/dcp-exec, with the argv and environment of
-# /etc/bhojpur/dcp.conf (see bos-config show --dcp).
-description="Bhojpur DCP"
-supervisor=supervise-daemon
-command=/etc/bhojpur/dcp-exec
-command_args=/etc/bhojpur/dcp.conf
-pidfile=/run/dcp.pid
-output_log=/var/log/dcp.log
-error_log=/var/log/dcp.log
-respawn_delay=5
-respawn_max=0
-
-depend() {
-	need net
-	use dns
-	after firewall connman
-}
-
-start_pre() {
-	if [ ! -x /bos/system/dcp/current/dcp ] && [ ! -x /usr/bin/dcp ]; then
-		eerror "no DCP is installed"
-		return 1
-	fi
-}
-`
+// DCPServiceScript is the OpenRC service of DCP (in the image too).
+//
+//go:embed scripts/dcp.initd
+var DCPServiceScript string
 
 // DCPInstalled tells whether a DCP binary is installed in the root.
 func DCPInstalled(t *Target) bool {
