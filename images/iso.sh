@@ -42,20 +42,29 @@ set timeout=1
 set default=0
 search --no-floppy --set=root --label BOS
 set cmdline="console=tty0 console=ttyS0,115200"
+CFG
+# On BIOS the 16-bit boot protocol (linux16): the kernel reached its first
+# message 2.2 s sooner under TCG than through GRUB's 32-bit entry (same
+# kernel and initrd). UEFI has only linux.
+entry() {
+	cat <<CFG
 
-menuentry "Bhojpur OS $version live" {
-	linux $k/vmlinuz \$cmdline
-	initrd $k/initrd
-}
-menuentry "Bhojpur OS $version install" {
-	linux $k/vmlinuz \$cmdline bos.mode=install
-	initrd $k/initrd
-}
-menuentry "Bhojpur OS $version rescue shell" {
-	linux $k/vmlinuz \$cmdline bos.mode=shell
-	initrd $k/initrd
+menuentry "Bhojpur OS $version $1" {
+	if [ "\$grub_platform" = pc ]; then
+		linux16 $k/vmlinuz \$cmdline$2
+		initrd16 $k/initrd
+	else
+		linux $k/vmlinuz \$cmdline$2
+		initrd $k/initrd
+	fi
 }
 CFG
+}
+{
+	entry live ""
+	entry install " bos.mode=install"
+	entry "rescue shell" " bos.mode=shell"
+} >> "$stage/boot/grub/grub.cfg"
 find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 
 # The rootfs tarball: the bos (and dcp) components of bos/system.
