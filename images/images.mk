@@ -3,8 +3,9 @@
 # `make run` boots the ISO in QEMU on this terminal (quit: Ctrl-a x).
 #
 # Inputs: Debian bookworm packages (mmdebstrap, apt-get download), our
-# static multi-call binary (make build: dist/bin/bos and its links) and images/overlay/. Optional DCP=path puts a
-# DCP binary into the image. Repeatable: every time stamp is
+# static multi-call binary (make build: dist/bin/bos and its links), the
+# initrd's dist/bin/bos-initrd, and images/overlay/. Optional DCP=path puts
+# a DCP binary into the image. Repeatable: every time stamp is
 # SOURCE_DATE_EPOCH, inputs are sorted, gzip -n.
 
 ART        := dist/artifacts
@@ -15,7 +16,7 @@ DCP        ?=
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1704067200)
 export SOURCE_DATE_EPOCH
 # bos-init needs no packages beyond APT_PKGS; the image tools are all there.
-IMG_BINS   := $(IMG_BIN)/bos
+IMG_BINS   := $(IMG_BIN)/bos $(IMG_BIN)/bos-initrd
 IMG_KERNEL := $(ART)/bos-vmlinuz-amd64 $(ART)/bos-kernel-amd64.squashfs $(ART)/bos-kernel-version-amd64
 IMG_ALL    := $(IMG_KERNEL) $(ART)/bos-initrd-amd64 $(ART)/bos-rootfs-amd64.tar.gz $(ART)/bos-amd64.iso
 
@@ -32,8 +33,8 @@ $(IMG_BINS): ; @test -x $@ || { echo "$@ missing: run make build" >&2; exit 1; }
 $(IMG_KERNEL) &: images/kernel.sh
 	images/kernel.sh $(IMG)/kernel $(ART)
 
-$(ART)/bos-initrd-amd64: images/initrd.sh $(IMG_BIN)/bos $(ART)/bos-kernel-version-amd64
-	images/initrd.sh $(IMG)/kernel/root $(IMG_BIN)/bos $(IMG)/initrd $@
+$(ART)/bos-initrd-amd64: images/initrd.sh $(IMG_BIN)/bos-initrd $(ART)/bos-kernel-version-amd64
+	images/initrd.sh $(IMG)/kernel/root $(IMG_BIN)/bos-initrd $(IMG)/initrd $@
 
 $(IMG)/base.done: images/rootfs-base.sh
 	images/rootfs-base.sh $(IMG)/base

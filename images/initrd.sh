@@ -1,8 +1,8 @@
 #!/bin/sh
-# initrd.sh KROOT BOS BUILD OUT: write the initrd OUT: our binary BOS as
-# /init (run as init, it is bos-init), a static busybox for the rescue
-# shell, and the storage and file-system modules (with their dependencies)
-# from the unpacked kernel tree KROOT.
+# initrd.sh KROOT BOS BUILD OUT: write the initrd OUT: BOS (bos-initrd,
+# bos-init's boot alone) as /init, a static busybox for the rescue shell,
+# and the storage and file-system modules (with their dependencies) from
+# the unpacked kernel tree KROOT.
 set -eu
 bos=$2 build=$3 out=$4
 kroot=$(cd "$1" && pwd) # modprobe prints absolute paths under it

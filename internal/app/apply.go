@@ -3,10 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/pkg/errors"
@@ -74,22 +72,9 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 	return err
 }
 
-// NewApplyTarget builds the production target of a run: the root's file
-// system, os/exec, the real hostname syscall, u-root's module loader and
-// lchown(2). Non-file actions run only when the root is "/".
+// NewApplyTarget is apply.NewTarget on the run's root and log.
 func NewApplyTarget(env *cli.Env) *apply.Target {
-	root := filepath.Clean(env.Root)
-	return &apply.Target{
-		FS:      env.FS,
-		Root:    root,
-		Live:    root == "/",
-		Log:     env.Log,
-		Runner:  apply.ExecRunner{},
-		Host:    apply.SysHost{},
-		Modules: &apply.KernelModules{Root: root},
-		Chown:   apply.RootChowner{Root: root},
-		HTTP:    &http.Client{},
-	}
+	return apply.NewTarget(env.Root, env.FS, env.Log)
 }
 
 // probeDataSources runs the data sources of the config at runtime; the

@@ -77,14 +77,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 }
 
 // reportIssues prints warnings and problems, sorted, on stderr.
-func reportIssues(env *cli.Env, l *config.Loaded) {
-	for _, w := range config.SortedIssues(l.Warnings) {
-		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
-	}
-	for _, p := range config.SortedIssues(l.Problems) {
-		fmt.Fprintf(env.Stderr, "%s\n", p)
-	}
-}
+func reportIssues(env *cli.Env, l *config.Loaded) { l.Report(env.Stderr) }
 
 // ValidateCmd checks config files.
 type ValidateCmd struct {

@@ -1,22 +1,12 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-
-	"github.com/go-git/go-billy/v5/osfs"
-	"github.com/pkg/errors"
-	"golang.org/x/sys/unix"
-
-	"github.com/bhojpur/os/internal/apply"
-	"github.com/bhojpur/os/internal/config"
-	"github.com/bhojpur/os/internal/version"
 
 	"github.com/bhojpur/os/internal/boot"
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/initrd"
 )
 
 // InitDescription is bos-init's --help text.
@@ -74,37 +64,5 @@ func (c *InitCLI) Run(env *cli.Env) error {
 
 // InitPID1 boots; it never returns.
 func InitPID1() {
-	boot.PID1(initrdPhase)
-}
-
-// initrdPhase applies the initrd config phase to the assembled root before
-// switch_root. The root's files are written under root; sysctls, modules,
-// the hostname and init_cmd act on the running kernel for real. /proc is
-// bound under the root for the phase (sysctls, the cmdline source) and
-// detached after it, since switch_root moves the initrd's /proc there.
-func initrdPhase(ctx context.Context, root string) error {
-	procDir := filepath.Join(root, "proc")
-	if err := os.MkdirAll(procDir, 0o555); err != nil {
-		return errors.Wrapf(err, "create %s", procDir)
-	}
-	if err := unix.Mount("/proc", procDir, "", unix.MS_BIND, ""); err != nil {
-		return errors.Wrapf(err, "bind /proc on %s", procDir)
-	}
-	defer func() { _ = unix.Unmount(procDir, unix.MNT_DETACH) }()
-	env := &cli.Env{Root: root, FS: osfs.New(root, osfs.WithBoundOS()), Stdout: os.Stdout, Stderr: os.Stdout,
-		Log: cli.WriterLogger{W: os.Stdout, Prefix: "bos-config: "}}
-	t := NewApplyTarget(env)
-	t.Live = true // the initrd's kernel is the system's: act on it
-	load := func() (apply.Input, error) {
-		l, err := config.Load(config.Options{Root: root, FS: env.FS})
-		if err != nil {
-			return apply.Input{}, err
-		}
-		reportIssues(env, l)
-		cfg := l.Config
-		return apply.Input{Config: &cfg}, nil
-	}
-	err := apply.Apply(ctx, t, apply.Options{Phase: apply.Initrd, Version: version.Version, Load: load})
-	fmt.Fprintf(os.Stdout, "bos: phase %s done\n", apply.Initrd)
-	return err
+	initrd.PID1()
 }

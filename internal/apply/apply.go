@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -118,6 +119,24 @@ type Target struct {
 	// Writes counts files written, chmod-ed or chown-ed: zero on a
 	// second run of the same phase.
 	Writes int
+}
+
+// NewTarget is the production target of a run on root (through fs): the
+// root's file system, os/exec, the real hostname syscall, the kernel's
+// module loader and lchown(2). Non-file actions run only when root is "/".
+func NewTarget(root string, fs billy.Filesystem, log Logger) *Target {
+	root = filepath.Clean(root)
+	return &Target{
+		FS:      fs,
+		Root:    root,
+		Live:    root == "/",
+		Log:     log,
+		Runner:  ExecRunner{},
+		Host:    SysHost{},
+		Modules: &KernelModules{Root: root},
+		Chown:   RootChowner{Root: root},
+		HTTP:    &http.Client{},
+	}
 }
 
 func (t *Target) logf(format string, args ...any) {

@@ -605,3 +605,28 @@ func TestBootDiskFinishesTakeover(t *testing.T) {
 		})
 	}
 }
+
+// The ISO alone ends the media search at once; with a USB host, whose
+// disks show up late, the search looks once more for BOS_STATE.
+func TestFindMediaSettlesOnlyForLateBuses(t *testing.T) {
+	for _, usb := range []bool{false, true} {
+		root, fs := fakeMachine(t, "bos.debug", map[string]string{"sr0": isoImage(t)})
+		if usb {
+			if err := os.MkdirAll(root+"/sys/bus/usb/devices/usb1", 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, log := newTestBoot(t, root, fs)
+		b.Params.Debug = true
+		if err := b.findMedia(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if b.Media.ISO == nil || b.Media.ISO.Path != "/dev/sr0" {
+			t.Fatalf("usb %v: media %+v", usb, b.Media)
+		}
+		rounds := strings.Count(strings.Join(log.lines, "\n"), "media search round")
+		if want := map[bool]int{false: 1, true: 2}[usb]; rounds != want {
+			t.Errorf("usb %v: %d rounds, want %d", usb, rounds, want)
+		}
+	}
+}

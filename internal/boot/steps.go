@@ -389,20 +389,26 @@ func (b *Boot) initModules() error {
 }
 
 // findMedia loads drivers for the devices present and reads the labels of
-// all block devices until the media appear or b.Wait passes. Once the ISO
-// shows up without BOS_STATE it looks once more, 250 ms later, so that a
-// slower BOS_STATE disk still wins over the ISO. (Loading a driver waits
-// for its devices to be probed: what a loaded driver finds is there when
-// the next round looks.)
+// all block devices until the media appear or b.Wait passes. Loading a
+// driver waits for it to probe its devices (init_module waits for the
+// kernel's asynchronous probes), so what a loaded driver finds is there
+// when the round reads the labels. USB and MMC are the exception: their
+// devices show up later, from work queues. When such a bus is present and
+// the ISO shows up without BOS_STATE, the search looks once more, 250 ms
+// later, so that a slower BOS_STATE disk still wins over the ISO.
 func (b *Boot) findMedia(_ context.Context) error {
 	deadline := b.Now().Add(b.Wait)
 	settle, last := 0, ""
-	for {
+	for round := 1; ; round++ {
+		start := b.Now()
 		if b.modules != nil {
 			for i := 0; i < 4 && b.modules.coldplug(b.Root); i++ {
 			}
 		}
+		plugged := b.Now()
 		devs := scanBlock(b.Root)
+		b.debugf("media search round %d: drivers %v, labels %v", round,
+			plugged.Sub(start).Round(time.Millisecond), b.Now().Sub(plugged).Round(time.Millisecond))
 		b.Media = pick(devs)
 		if seen := fmt.Sprint(devs); seen != last {
 			last = seen
@@ -410,7 +416,7 @@ func (b *Boot) findMedia(_ context.Context) error {
 				b.debugf("block device %s", &d)
 			}
 		}
-		if b.Media.State != nil || (b.Media.ISO != nil && settle >= 1) {
+		if b.Media.State != nil || (b.Media.ISO != nil && (settle >= 1 || !lateBuses(b.Root))) {
 			break
 		}
 		if b.Media.ISO != nil {
@@ -423,6 +429,17 @@ func (b *Boot) findMedia(_ context.Context) error {
 	}
 	b.debugf("media: %s %s, %s %s", LabelState, b.Media.State, LabelISO, b.Media.ISO)
 	return nil
+}
+
+// lateBuses tells whether the machine has a USB or MMC host, whose disks
+// appear after their driver has loaded.
+func lateBuses(root string) bool {
+	for _, pattern := range []string{"sys/bus/usb/devices/usb*", "sys/class/mmc_host/*"} {
+		if m, _ := filepath.Glob(filepath.Join(root, pattern)); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Boot) decide(_ context.Context) error {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade"
 	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
@@ -54,11 +53,11 @@ func (b *Boot) checkTrial(_ context.Context) error {
 	if t.RollbackDue() {
 		st := &store.Store{FS: fsys, Dir: "/" + SystemDir, Log: b.logf}
 		var did []string
-		for _, p := range []struct{ component, version string }{{upgrade.Kernel, t.Kernel}, {upgrade.OS, t.Bos}} {
+		for _, p := range []struct{ component, version string }{{store.Kernel, t.Kernel}, {store.OS, t.Bos}} {
 			if p.version == "" {
 				continue
 			}
-			d, err := upgrade.RollBackFailed(st, p.component, p.version)
+			d, err := st.RollBackFailed(p.component, p.version)
 			did = append(did, d...)
 			if err != nil {
 				return errors.Wrapf(err, "roll back %s after the failed trial of %s", p.component, t.Fallback)

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path"
@@ -356,4 +357,14 @@ func linesTree(file string, data []byte, key string, src provenance) *tree {
 	}
 	setKey(t.root, f.name, v, t, file)
 	return t
+}
+
+// Report prints the warnings and problems of a load, sorted, one a line.
+func (l *Loaded) Report(w io.Writer) {
+	for _, x := range SortedIssues(l.Warnings) {
+		fmt.Fprintf(w, "warning: %s\n", x)
+	}
+	for _, x := range SortedIssues(l.Problems) {
+		fmt.Fprintf(w, "%s\n", x)
+	}
 }

@@ -40,11 +40,12 @@ import (
 	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
-// Components.
+// Components: bos-upgrade-rootfs upgrades OS (and, when bundled, DCP),
+// bos-upgrade-kernel Kernel.
 const (
-	OS     = "bos"    // bos-upgrade-rootfs: bos and, when bundled, dcp
-	DCP    = "dcp"    //
-	Kernel = "kernel" // bos-upgrade-kernel
+	OS     = store.OS
+	DCP    = store.DCP
+	Kernel = store.Kernel
 )
 
 // BosMount is the mount point remounted read-write by --remount.
@@ -399,31 +400,4 @@ func orNone(v string) string {
 		return "(none)"
 	}
 	return v
-}
-
-// RollBackFailed rolls component back after GRUB gave up on a trial of
-// version v: only while its current is still v, so that a second call
-// (after a crash between the rollback and recording it) changes nothing.
-// bos takes dcp along when dcp is on v too. It returns what it did.
-func RollBackFailed(st *store.Store, component, v string) ([]string, error) {
-	comps := []string{component}
-	if component == OS {
-		comps = []string{DCP, OS} // dcp first, as in an upgrade
-	}
-	var did []string
-	for _, c := range comps {
-		cur, err := st.Link(c, store.Current)
-		if err != nil {
-			return did, err
-		}
-		if cur != v {
-			continue
-		}
-		from, to, err := st.Rollback(c)
-		if err != nil {
-			return did, err
-		}
-		did = append(did, fmt.Sprintf("%s %s -> %s", c, from, to))
-	}
-	return did, nil
 }

@@ -9,6 +9,13 @@ import (
 	"github.com/pkg/errors"
 )
 
+// Components of the system tree.
+const (
+	OS     = "bos"
+	DCP    = "dcp"
+	Kernel = "kernel"
+)
+
 // Link names inside a component directory.
 const (
 	Current  = "current"
@@ -270,4 +277,31 @@ func (s *Store) Plan(component, next string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// RollBackFailed rolls component back after GRUB gave up on a trial of
+// version v: only while its current is still v, so that a second call
+// (after a crash between the rollback and recording it) changes nothing.
+// OS takes DCP along when DCP is on v too. It returns what it did.
+func (s *Store) RollBackFailed(component, v string) ([]string, error) {
+	comps := []string{component}
+	if component == OS {
+		comps = []string{DCP, OS} // dcp first, as in an upgrade
+	}
+	var did []string
+	for _, c := range comps {
+		cur, err := s.Link(c, Current)
+		if err != nil {
+			return did, err
+		}
+		if cur != v {
+			continue
+		}
+		from, to, err := s.Rollback(c)
+		if err != nil {
+			return did, err
+		}
+		did = append(did, c+" "+from+" -> "+to)
+	}
+	return did, nil
 }
