@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 // Console markers the boot prints (stable strings).
 const (
+	MarkGrubHint    = "Press Esc for the menu: install, rescue shell." // the ISO's GRUB
 	MarkModeLive    = "bos-init: mode live"
 	MarkPhaseBoot   = "bos: phase boot done"
 	MarkPhaseRun    = "bos: phase runtime done"
@@ -29,13 +31,27 @@ const (
 
 // TestISOBoot boots the ISO through GRUB with BIOS and UEFI firmware and
 // waits for the live system: the mode, both config phases and a login.
+// GRUB's menu is hidden behind a hint: with BIOS the test opens it with Esc
+// on the serial console, sees all three entries and boots the highlighted
+// live entry with Enter; with UEFI it lets the second pass.
 func TestISOBoot(t *testing.T) {
 	for _, fw := range []vmtest.Firmware{vmtest.BIOS, vmtest.UEFI} {
 		t.Run(fw.String(), func(t *testing.T) {
 			t.Parallel()
 			art := vmtest.Artifacts(t)
 			vm := vmtest.Start(t, vmtest.Options{Firmware: fw, ISO: filepath.Join(art, "bos-amd64.iso"), SSH: true})
-			vm.WaitFor("Bhojpur OS", bootTimeout) // the GRUB menu
+			vm.WaitFor(MarkGrubHint, bootTimeout)
+			if fw == vmtest.BIOS {
+				m := regexp.MustCompile(`Bhojpur OS (\S+): booting live`).FindStringSubmatch(vm.Console.String())
+				if m == nil {
+					t.Fatalf("no version in GRUB's hint:\n%s", vm.Console.Tail(500))
+				}
+				vm.Send("\x1b")
+				for _, entry := range []string{"live", "install", "rescue shell"} {
+					vm.WaitFor("Bhojpur OS "+m[1]+" "+entry, bootTimeout)
+				}
+				vm.Send("\r")
+			}
 			for _, m := range []string{MarkModeLive, MarkSwitchRoot, MarkPhaseBoot, MarkPhaseRun, MarkLogin} {
 				took := vm.WaitFor(m, bootTimeout)
 				t.Logf("%s: %q after %v", fw, m, took.Round(time.Millisecond))
