@@ -100,4 +100,7 @@ find "$tree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 rm -f "$sq"
 # mksquashfs takes its time stamps from SOURCE_DATE_EPOCH; owners are kept
 # (not -all-root): /home/bhojpur is uid 1000 and /etc/shadow group shadow.
-mksquashfs "$tree" "$sq" -comp zstd -Xcompression-level 19 -no-progress -quiet
+# LZ4 (high compression): every program and library of the boot is read
+# through it, and under TCG the login prompt came 0.5 s sooner than with
+# zstd -19 (two boots each), for 78 MB instead of 60 (ISO 163.5 MB).
+mksquashfs "$tree" "$sq" -comp lz4 -Xhc -no-progress -quiet
