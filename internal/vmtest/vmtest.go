@@ -67,8 +67,9 @@ type TB interface {
 // Options describe a VM.
 type Options struct {
 	Firmware Firmware
-	MemoryMB int // default 1024
-	CPUs     int // default 1
+	Machine  string // QEMU machine type; default pc with BIOS, q35 with UEFI
+	MemoryMB int    // default 1024
+	CPUs     int    // default 1
 	ISO      string
 	Kernel   string // direct kernel boot
 	Initrd   string
@@ -112,16 +113,19 @@ func Args(opts Options, accel, dir string, sshPort int) ([]string, error) {
 	// initialise and every program reading random numbers would wait.
 	args := []string{"-accel", accel, "-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-nographic", "-no-reboot", "-serial", "mon:stdio", "-device", "virtio-rng-pci"}
+	machine := opts.Machine
+	if machine == "" {
+		machine = map[Firmware]string{BIOS: "pc", UEFI: "q35"}[opts.Firmware]
+	}
+	args = append(args, "-machine", machine)
 	if opts.Firmware == UEFI {
 		vars := filepath.Join(dir, "OVMF_VARS.fd")
 		if err := copyFile(OVMFVars, vars); err != nil {
 			return nil, err
 		}
-		args = append(args, "-machine", "q35",
+		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+OVMFCode,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
-	} else {
-		args = append(args, "-machine", "pc")
 	}
 	if opts.ISO != "" {
 		args = append(args, "-drive", "file="+opts.ISO+",media=cdrom,readonly=on")

@@ -24,6 +24,9 @@ func TestArgs(t *testing.T) {
 			t.Errorf("Args lacks %q:\n%s", want, got)
 		}
 	}
+	if args, _ := Args(Options{Machine: "q35", ISO: "/x.iso"}, "tcg", dir, 0); !strings.Contains(strings.Join(args, " "), "-machine q35") {
+		t.Errorf("Machine q35 with BIOS: %v", args)
+	}
 	if _, err := os.Stat(OVMFVars); err != nil {
 		t.Skipf("no OVMF: %v", err)
 	}
