@@ -128,7 +128,10 @@ func Args(opts Options, accel, dir string, sshPort int) ([]string, error) {
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
 	}
 	if opts.ISO != "" {
-		args = append(args, "-drive", "file="+opts.ISO+",media=cdrom,readonly=on")
+		// index=2 is the machine's default CD-ROM drive (what -cdrom
+		// fills): one drive holding the ISO. Without it QEMU added an empty
+		// second drive, which the guest probed at every boot (0.5 s).
+		args = append(args, "-drive", "file="+opts.ISO+",index=2,media=cdrom,readonly=on")
 	}
 	for i, d := range opts.Disks {
 		f := d.Format

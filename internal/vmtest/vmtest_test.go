@@ -17,7 +17,7 @@ func TestArgs(t *testing.T) {
 	got := strings.Join(args, " ")
 	for _, want := range []string{
 		"-accel tcg", "-m 1024", "-nographic", "-no-reboot", "-machine pc",
-		"-drive file=/x.iso,media=cdrom,readonly=on", "-drive file=/d.img,format=raw,if=virtio,index=0,snapshot=on",
+		"-drive file=/x.iso,index=2,media=cdrom,readonly=on", "-drive file=/d.img,format=raw,if=virtio,index=0,snapshot=on",
 		"-boot order=dc", "hostfwd=tcp:127.0.0.1:2222-:22",
 	} {
 		if !strings.Contains(got, want) {
