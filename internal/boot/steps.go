@@ -177,25 +177,18 @@ func (s overlayStep) Apply(_ context.Context, b *Boot) error {
 	return errors.Wrapf(b.Sys.Mount("overlay", b.path(s.target), FSOverlay, 0, data), "overlay %s on %s", s.lower, s.target)
 }
 
-// copyStep copies a tree. With seed it only adds what is missing at the
-// destination (persistent /var keeps its files); otherwise it overwrites.
-type copyStep struct {
-	from, to string
-	seed     bool
-}
+// seedStep copies what the destination lacks from a tree: the image's
+// /var, /home and /opt into a fresh tmpfs, or into the persistent ones of
+// BOS_STATE without touching the files they keep.
+type seedStep struct{ from, to string }
 
-func (s copyStep) String() string {
-	if s.seed {
-		return fmt.Sprintf("seed %s from %s", s.to, s.from)
-	}
-	return fmt.Sprintf("copy %s to %s", s.from, s.to)
-}
+func (s seedStep) String() string { return fmt.Sprintf("seed %s from %s", s.to, s.from) }
 
-func (s copyStep) Apply(_ context.Context, b *Boot) error {
-	if _, err := os.Lstat(b.path(s.from)); os.IsNotExist(err) && s.seed {
+func (s seedStep) Apply(_ context.Context, b *Boot) error {
+	if _, err := os.Lstat(b.path(s.from)); os.IsNotExist(err) {
 		return nil
 	}
-	return copyTree(b.path(s.from), b.path(s.to), !s.seed)
+	return copyTree(b.path(s.from), b.path(s.to), false)
 }
 
 // writeStep writes a file, rewriting what is there with edit (gokrazy-style
@@ -329,7 +322,7 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 				Required{mkdirStep{data, 0o755}},
 				Required{bindStep{data, NewRoot + "/" + d, false}})
 		}
-		steps = append(steps, Required{copyStep{RootfsDir + "/" + d, NewRoot + "/" + d, true}})
+		steps = append(steps, Required{seedStep{RootfsDir + "/" + d, NewRoot + "/" + d}})
 	}
 	steps = append(steps,
 		mkdirStep{NewRoot + SSHKeysDir, 0o700},
@@ -548,15 +541,15 @@ func gettyConsoles(cs []Console) []Console {
 	return out
 }
 
-// inittab is busybox init's table: OpenRC's sysinit and boot runlevels,
-// then the default runlevel ("once": not waited for) beside a getty on each
-// console of the cmdline, so that the login prompt does not wait for the
-// network and the services. In install mode the default runlevel is waited
-// for: the installer's questions own the console until it is done, and a
-// getty beside it would read the answers.
 // Getty is the getty of the inittab.
 const Getty = "/bin/busybox getty"
 
+// inittab is busybox init's table: OpenRC's boot runlevel (bos-init did
+// what its sysinit would), then the default runlevel ("once": not waited
+// for) beside a getty on each console of the cmdline, so that the login
+// prompt does not wait for the network and the services. In install mode
+// the default runlevel is waited for: the installer's questions own the
+// console until it is done, and a getty beside it would read the answers.
 func inittab(mode Mode, cs []Console) []byte {
 	var w bytes.Buffer
 	w.WriteString("# Written by bos-init at each boot from the console= words of the kernel cmdline.\n")
@@ -564,7 +557,6 @@ func inittab(mode Mode, cs []Console) []byte {
 	if mode == ModeInstall {
 		action = "wait"
 	}
-	// No `openrc sysinit`: bos-init has done its work (openrcStep).
 	fmt.Fprintf(&w, "::sysinit:/sbin/openrc boot\n::%s:/sbin/openrc default\n", action)
 	// busybox's getty: its login prompt came 1 s sooner than agetty's
 	// after OpenRC's boot runlevel under TCG (same /etc/issue, same login).

@@ -134,3 +134,32 @@ func TestValidVersion(t *testing.T) {
 		}
 	}
 }
+
+// RollBackFailed switches back only what is still on the failed version,
+// takes DCP along with bos, and does nothing when called a second time.
+func TestRollBackFailed(t *testing.T) {
+	s, _ := newStore(t)
+	for _, c := range []string{OS, DCP, Kernel} {
+		for _, v := range []string{"A", "B"} {
+			if err := s.Commit(c, v, stage(t, s, c+v, c+" "+v)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Switch(c, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	did, err := s.RollBackFailed(OS, "B")
+	if err != nil || !cmp.Equal(did, []string{"dcp B -> A", "bos B -> A"}) {
+		t.Errorf("RollBackFailed(bos, B) = %q, %v", did, err)
+	}
+	if cur, _ := s.Link(Kernel, Current); cur != "B" {
+		t.Errorf("kernel current = %q: rolling bos back moved the kernel", cur)
+	}
+	if did, err := s.RollBackFailed(OS, "B"); err != nil || len(did) != 0 {
+		t.Errorf("second RollBackFailed = %q, %v; want nothing done", did, err)
+	}
+	if cur, _ := s.Link(OS, Current); cur != "A" {
+		t.Errorf("bos current = %q after the second call", cur)
+	}
+}
