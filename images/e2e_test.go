@@ -56,6 +56,11 @@ func TestISOBoot(t *testing.T) {
 				took := vm.WaitFor(m, bootTimeout)
 				t.Logf("%s: %q after %v", fw, m, took.Round(time.Millisecond))
 			}
+			// OpenRC used the dependency tree built with the image: a
+			// default boot changes nothing it depends on.
+			if strings.Contains(vm.Console.String(), "Caching service dependencies") {
+				t.Errorf("%s: OpenRC computed its dependency tree at boot (the image's was not used)", fw)
+			}
 		})
 	}
 }
@@ -89,6 +94,12 @@ func TestLiveSSH(t *testing.T) {
 		{"/etc is writable", "sudo touch /etc/bos-e2e && echo writable", "writable"},
 		{"/bhojpur is /bos", "readlink /bhojpur", "bos"},
 		{"whoami", "id -un", "bhojpur"},
+		// bos-init's work in place of OpenRC's sysinit: cgroup v2 with its
+		// controllers delegated, /etc over the image, the image's deptree.
+		{"cgroup v2", "stat -fc %T /sys/fs/cgroup", "cgroup2fs"},
+		{"cgroup controllers delegated", "grep -wo memory /sys/fs/cgroup/cgroup.subtree_control", "memory"},
+		{"/etc is an overlay", "awk '$2 == \"/etc\" {print $3}' /proc/mounts", "overlay"},
+		{"sshd runs in its OpenRC cgroup", "cat /proc/$(cat /run/sshd.pid)/cgroup", "0::/sshd"},
 	}
 	for _, c := range checks {
 		out, err := vm.SSH(key, "bhojpur", c.cmd)
