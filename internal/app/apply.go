@@ -41,7 +41,7 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 
 	t := c.Target
 	if t == nil {
-		t = NewApplyTarget(env)
+		t = apply.NewTarget(env.Root, env.FS, env.Log)
 	}
 	if t.GitHubURL == "" {
 		t.GitHubURL = c.GitHubURL
@@ -59,7 +59,7 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 		if err != nil {
 			return apply.Input{}, err
 		}
-		reportIssues(env, l)
+		l.Report(env.Stderr)
 		problems = len(l.Problems)
 		cfg := l.Config
 		return apply.Input{Config: &cfg, Script: l.Script, Node: apply.ReadNode(env.FS, version.Version)}, nil
@@ -70,11 +70,6 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 	}
 	fmt.Fprintf(env.Stdout, "bos: phase %s done\n", phase)
 	return err
-}
-
-// NewApplyTarget is apply.NewTarget on the run's root and log.
-func NewApplyTarget(env *cli.Env) *apply.Target {
-	return apply.NewTarget(env.Root, env.FS, env.Log)
 }
 
 // probeDataSources runs the data sources of the config at runtime; the

@@ -48,7 +48,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	reportIssues(env, l)
+	l.Report(env.Stderr)
 	var out []byte
 	switch {
 	case c.DCP:
@@ -76,9 +76,6 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	return nil
 }
 
-// reportIssues prints warnings and problems, sorted, on stderr.
-func reportIssues(env *cli.Env, l *config.Loaded) { l.Report(env.Stderr) }
-
 // ValidateCmd checks config files.
 type ValidateCmd struct {
 	Files []string `arg:"" optional:"" help:"Files to check ('-' for standard input); none: the merged config of --root." placeholder:"FILE"`
@@ -92,7 +89,7 @@ func (c *ValidateCmd) Run(env *cli.Env) error {
 		if err != nil {
 			return err
 		}
-		reportIssues(env, l)
+		l.Report(env.Stderr)
 		bad = len(l.Problems)
 	}
 	for _, name := range c.Files {
@@ -110,7 +107,7 @@ func (c *ValidateCmd) Run(env *cli.Env) error {
 		if err != nil {
 			return err
 		}
-		reportIssues(env, l)
+		l.Report(env.Stderr)
 		bad += len(l.Problems)
 	}
 	if bad > 0 {

@@ -339,7 +339,7 @@ func (f *fakeSys) Mount(source, target, fstype string, flags uintptr, data strin
 	}
 	if fstype == FSOverlay { // the lower layer shows through: a copy stands in for it
 		lower := strings.TrimPrefix(strings.Split(data, ",")[0], "lowerdir=")
-		return copyTree(lower, target, true)
+		return copyTree(lower, target)
 	}
 	return nil
 }

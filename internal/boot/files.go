@@ -11,9 +11,9 @@ import (
 	"github.com/pkg/errors"
 )
 
-// copyTree copies src into dst keeping modes, owners and symlinks. With
-// overwrite false, entries already at dst are left alone (seeding).
-func copyTree(src, dst string, overwrite bool) error {
+// copyTree copies src into dst keeping modes, owners and symlinks; entries
+// already at dst are left alone (seeding).
+func copyTree(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
@@ -33,15 +33,12 @@ func copyTree(src, dst string, overwrite bool) error {
 			if err := os.Mkdir(to, fi.Mode().Perm()); err != nil {
 				return err
 			}
-		case exists && !overwrite:
+		case exists:
 			return nil
 		case fi.Mode()&os.ModeSymlink != 0:
 			target, err := os.Readlink(p)
 			if err != nil {
 				return err
-			}
-			if exists {
-				_ = os.Remove(to)
 			}
 			if err := os.Symlink(target, to); err != nil {
 				return err
@@ -54,7 +51,7 @@ func copyTree(src, dst string, overwrite bool) error {
 			return nil // devices, fifos, sockets: not in an image's etc or var
 		}
 		// New files belong to root already; chown only the others (each
-		// system call counts under emulation: etc and var are ~1500 files).
+		// system call counts under emulation).
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && (st.Uid != 0 || st.Gid != 0) && os.Geteuid() == 0 {
 			if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
 				return errors.Wrapf(err, "chown %s", to)

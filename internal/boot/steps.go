@@ -188,7 +188,7 @@ func (s seedStep) Apply(_ context.Context, b *Boot) error {
 	if _, err := os.Lstat(b.path(s.from)); os.IsNotExist(err) {
 		return nil
 	}
-	return copyTree(b.path(s.from), b.path(s.to), false)
+	return copyTree(b.path(s.from), b.path(s.to))
 }
 
 // writeStep writes a file, rewriting what is there with edit (gokrazy-style
