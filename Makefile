@@ -20,6 +20,7 @@ APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-commo
 # The command each package provides, to see whether it is installed already.
 APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 
+-include dcp/dcp.mk
 -include images/images.mk
 -include images/upgrade.mk
 
@@ -36,6 +37,7 @@ build:
 # deps installs what the machine lacks: Debian packages and Go modules.
 deps: $(APT_STAMP)
 	$(GO) mod download
+	cd dcp && $(GO) mod download
 $(APT_STAMP):
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -47,12 +49,14 @@ $(APT_STAMP):
 	@mkdir -p dist && touch $@
 
 # test builds the images first: the QEMU tests boot them.
-test: deps build iso debian-disk
+test: deps build dcp iso debian-disk
+	cd dcp && BOS_REQUIRE_DCP=1 $(GO) test -count=1 -timeout 20m ./...
 	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
 
 lint: deps
-	@out=$$(gofmt -l cmd internal images); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal images dcp); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd dcp && $(GO) vet ./...
 
 bench: deps build
 	$(GO) run ./internal/bench

@@ -1,0 +1,228 @@
+// Package e2e runs the built dcp binary for real on this machine: a server
+// (etcd, kube-apiserver, kube-controller-manager, kube-scheduler) on
+// loopback, talked to with dcp's own kubectl. The Makefile builds the binary
+// (dist/bin/dcp) first and sets BOS_REQUIRE_DCP=1, so that a missing binary
+// fails the run instead of skipping it.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func binary(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("DCP_BIN")
+	if p == "" {
+		p, _ = filepath.Abs("../../dist/bin/dcp")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("BOS_REQUIRE_DCP") != "" {
+			t.Fatalf("dcp binary %s: %v (make dcp builds it)", p, err)
+		}
+		t.Skipf("no dcp binary at %s (make dcp builds it)", p)
+	}
+	return p
+}
+
+// server is one running `dcp server`.
+type server struct {
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan error
+}
+
+func start(t *testing.T, bin, dir string) *server {
+	t.Helper()
+	for _, port := range []string{"6443", "2379", "2380"} {
+		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second); err == nil {
+			c.Close()
+			t.Fatalf("port %s is in use: the test needs it for its server", port)
+		}
+	}
+	s := &server{log: &bytes.Buffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(bin, "server", "--disable-agent", "--cluster-init",
+		"--data-dir", filepath.Join(dir, "data"), "--write-kubeconfig", filepath.Join(dir, "dcp.yaml"),
+		"--node-name", "e2e")
+	r, w, _ := os.Pipe()
+	s.cmd.Stdout, s.cmd.Stderr = w, w
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.log.WriteString(line + "\n")
+			if strings.Contains(line, "dcp: ") && strings.Contains(line, "control plane running") {
+				close(ready)
+			}
+		}
+	}()
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() { s.stop(t) })
+	select {
+	case <-ready:
+	case err := <-s.done:
+		t.Fatalf("dcp server exited before it was ready: %v\n%s", err, tail(s.log.String()))
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("dcp server not ready after 5 minutes\n%s", tail(s.log.String()))
+	}
+	return s
+}
+
+func (s *server) stop(t *testing.T) {
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(60 * time.Second):
+		t.Errorf("dcp server did not stop within 60s of SIGTERM")
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.done
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return s[len(s)-4000:]
+	}
+	return s
+}
+
+func kubectl(t *testing.T, bin, kubeconfig string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"kubectl"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func TestServer(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "dcp.yaml")
+	s := start(t, bin, dir)
+
+	out, err := kubectl(t, bin, kc, "get", "--raw", "/readyz")
+	if err != nil || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("kubectl get --raw /readyz = %q, %v", out, err)
+	}
+	if out, err := kubectl(t, bin, kc, "create", "namespace", "kept-across-restarts"); err != nil {
+		t.Fatalf("kubectl create namespace: %v\n%s", err, out)
+	}
+	if out, err := kubectl(t, bin, kc, "create", "secret", "generic", "s1", "--from-literal=password=plain-text-marker"); err != nil {
+		t.Fatalf("kubectl create secret: %v\n%s", err, out)
+	}
+
+	t.Run("files", func(t *testing.T) {
+		data := filepath.Join(dir, "data", "server")
+		for _, f := range []string{kc, filepath.Join(data, "token"), filepath.Join(data, "tls", "server-ca.key"), filepath.Join(data, "cred", "encryption-config.json")} {
+			fi, err := os.Stat(f)
+			if err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v, want mode 0600", f, err)
+			}
+		}
+		tok, _ := os.ReadFile(filepath.Join(data, "token"))
+		ca, _ := os.ReadFile(filepath.Join(data, "tls", "server-ca.crt"))
+		sum := sha256.Sum256(ca)
+		if want := "K10" + hex.EncodeToString(sum[:]) + "::server:"; !strings.HasPrefix(string(tok), want) {
+			t.Errorf("token %q, want it to start with %q (the sha256 of server-ca.crt)", tok, want)
+		}
+	})
+
+	t.Run("anonymous", func(t *testing.T) {
+		// Anonymous requests reach the health endpoints and nothing else.
+		ca, err := os.ReadFile(filepath.Join(dir, "data", "server", "tls", "server-ca.crt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		for path, want := range map[string]int{"/readyz": 200, "/livez": 200, "/api/v1/namespaces": 401, "/version": 401} {
+			resp, err := client.Get("https://127.0.0.1:6443" + path)
+			if err != nil {
+				t.Errorf("anonymous GET %s: %v", path, err)
+				continue
+			}
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				t.Errorf("anonymous GET %s = %d, want %d", path, resp.StatusCode, want)
+			}
+		}
+	})
+
+	// A restart reuses the PKI, the token and etcd's data.
+	tok, _ := os.ReadFile(filepath.Join(dir, "data", "server", "token"))
+	s.stop(t)
+	// etcd's database file holds every write once etcd has stopped.
+	t.Run("secrets encrypted at rest", func(t *testing.T) {
+		db := filepath.Join(dir, "data", "server", "db", "etcd", "member", "snap", "db")
+		b, err := os.ReadFile(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte("plain-text-marker")) {
+			t.Error("the secret's value is in etcd's database in clear text")
+		}
+		if !bytes.Contains(b, []byte("k8s:enc:aesgcm:v1:dcp-1")) {
+			t.Error("no aesgcm-encrypted value in etcd's database")
+		}
+	})
+
+	start(t, bin, dir)
+	if again, _ := os.ReadFile(filepath.Join(dir, "data", "server", "token")); !bytes.Equal(again, tok) {
+		t.Errorf("token after a restart %q, want %q", again, tok)
+	}
+	if out, err := kubectl(t, bin, kc, "get", "namespace", "kept-across-restarts", "-o", "name"); err != nil || strings.TrimSpace(out) != "namespace/kept-across-restarts" {
+		t.Errorf("after a restart: %q, %v; want the namespace created before it", out, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	bin := binary(t)
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      string
+		wantCode int
+		want     string
+	}{
+		{"cluster cidr", []string{"server", "--cluster-cidr", "banana"}, "", 3, `--cluster-cidr "banana": not a CIDR`},
+		{"unknown flag", []string{"server", "--no-such-flag"}, "", 2, "unknown flag --no-such-flag"},
+		{"token", []string{"server"}, "DCP_TOKEN=K10abc::node:secret", 3, "DCP_TOKEN (--token): not a node token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append(tc.args, "--data-dir", t.TempDir())...)
+			cmd.Env = append(os.Environ(), tc.env)
+			out, _ := cmd.CombinedOutput()
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if code := cmd.ProcessState.ExitCode(); code != tc.wantCode || len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("dcp %q: exit %d, output %q; want exit %d and one line containing %q", tc.args, code, out, tc.wantCode, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,182 @@
+// Package cli is dcp's command line: `dcp server`, `dcp kubectl`, and the
+// exit codes. The flags are k3s-shaped; the upstream components' own flags
+// pass through --<component>-arg unchanged.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/dcp/internal/config"
+	"github.com/bhojpur/os/dcp/internal/control"
+	"github.com/bhojpur/os/dcp/internal/executor"
+	"github.com/bhojpur/os/dcp/internal/kubectl"
+	"github.com/bhojpur/os/dcp/internal/server"
+)
+
+// Exit codes.
+const (
+	ExitOK       = 0
+	ExitFailed   = 1
+	ExitUsage    = 2
+	ExitBadInput = 3
+)
+
+// Version is stamped at build time.
+var Version = "dev"
+
+// Env is what every command runs with.
+type Env struct {
+	Log    *log.Logger
+	Stdout io.Writer
+}
+
+// CLI is the command tree.
+type CLI struct {
+	Server  ServerCmd        `cmd:"" help:"Run a server: etcd, kube-apiserver, kube-controller-manager, kube-scheduler."`
+	Kubectl KubectlCmd       `cmd:"" help:"Run kubectl (also as the kubectl link)." passthrough:""`
+	Version kong.VersionFlag `help:"Print the version and exit."`
+}
+
+// KubectlCmd is `dcp kubectl ARGS...`. Main runs kubectl before kong
+// parses anything, so that every kubectl flag reaches kubectl; this entry
+// gives it its line in the help.
+type KubectlCmd struct {
+	Args []string `arg:"" optional:"" help:"kubectl's arguments."`
+}
+
+// Run runs kubectl.
+func (k *KubectlCmd) Run() error {
+	if code := kubectl.Main(k.Args); code != 0 {
+		return errors.Errorf("kubectl exited with %d", code)
+	}
+	return nil
+}
+
+// ServerCmd is `dcp server`.
+type ServerCmd struct {
+	DataDir         string   `name:"data-dir" short:"d" default:"/var/lib/bhojpur/dcp" help:"Where the cluster's state lives."`
+	ClusterInit     bool     `name:"cluster-init" help:"Start a new cluster with embedded etcd (the default for a first server)."`
+	ClusterCIDR     string   `name:"cluster-cidr" default:"10.42.0.0/16" help:"Pod network."`
+	ServiceCIDR     string   `name:"service-cidr" default:"10.43.0.0/16" help:"Service network."`
+	ClusterDNS      string   `name:"cluster-dns" default:"10.43.0.10" help:"Cluster DNS service IP, inside --service-cidr."`
+	ClusterDomain   string   `name:"cluster-domain" default:"cluster.local" help:"Cluster domain."`
+	NodeName        string   `name:"node-name" env:"DCP_NODE_NAME" help:"Node name (default: the hostname)."`
+	NodeIP          string   `name:"node-ip" help:"The address other nodes reach this one at."`
+	BindAddress     string   `name:"bind-address" help:"Address kube-apiserver listens on (default all)."`
+	HTTPSPort       int      `name:"https-listen-port" default:"6443" help:"kube-apiserver's port."`
+	NodeLabel       []string `name:"node-label" sep:"none" help:"Label key=value for this node at registration (repeatable)."`
+	NodeTaint       []string `name:"node-taint" sep:"none" help:"Taint key=value:Effect for this node at registration (repeatable)."`
+	DisableAgent    bool     `name:"disable-agent" help:"Run no kubelet on this server."`
+	Token           string   `name:"token" short:"t" env:"DCP_TOKEN" help:"Node token (K10<CA sha256>::<user>:<secret>)."`
+	ClusterSecret   string   `name:"cluster-secret" env:"DCP_CLUSTER_SECRET" help:"Shared secret of the cluster's token."`
+	ServerURL       string   `name:"server" short:"s" env:"DCP_URL" help:"Server to join (not yet supported for servers)."`
+	WriteKubeconfig string   `name:"write-kubeconfig" short:"o" default:"/etc/bhojpur/dcp/dcp.yaml" help:"Where the admin kubeconfig is written (0600)."`
+	APIServerArg    []string `name:"kube-apiserver-arg" sep:"none" help:"Extra kube-apiserver flag (repeatable)."`
+	KCMArg          []string `name:"kube-controller-manager-arg" sep:"none" help:"Extra kube-controller-manager flag (repeatable)."`
+	SchedulerArg    []string `name:"kube-scheduler-arg" sep:"none" help:"Extra kube-scheduler flag (repeatable)."`
+}
+
+// Config checks the flags and builds the configuration.
+func (s *ServerCmd) Config() (*config.Config, error) {
+	if s.ServerURL != "" {
+		return nil, errors.Wrap(config.ErrBadInput, "--server (DCP_URL): joining a second server to a cluster is not supported yet")
+	}
+	name := s.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, errors.Wrap(err, "hostname for --node-name")
+		}
+		name = h
+	}
+	return config.New(config.Input{
+		DataDir: s.DataDir, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
+		ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, NodeName: name,
+		NodeIP: s.NodeIP, BindAddress: s.BindAddress, HTTPSPort: s.HTTPSPort,
+		Labels: s.NodeLabel, Taints: s.NodeTaint, DisableAgent: s.DisableAgent,
+		ClusterInit: s.ClusterInit, Token: s.Token, ClusterSecret: s.ClusterSecret,
+		Kubeconfig: s.WriteKubeconfig,
+		ExtraArgs: map[string][]string{
+			control.APIServer:         s.APIServerArg,
+			control.ControllerManager: s.KCMArg,
+			control.Scheduler:         s.SchedulerArg,
+		},
+	})
+}
+
+// Run runs the server until SIGTERM or SIGINT.
+func (s *ServerCmd) Run(env *Env) error {
+	c, err := s.Config()
+	if err != nil {
+		return err
+	}
+	if !c.DisableAgent {
+		return errors.Wrap(config.ErrBadInput, "this dcp has no agent yet (kubelet, kube-proxy, containerd): start the server with --disable-agent")
+	}
+	if err := executor.InitLogging(); err != nil {
+		return errors.Wrap(err, "logging")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	env.Log.Printf("dcp %s: server %s, data %s", Version, c.NodeName, c.DataDir)
+	return server.Run(ctx, c, executor.Upstream{}, env.Log)
+}
+
+// Main runs dcp with args (without the program name) and returns the exit
+// code. Called as kubectl, it is kubectl.
+func Main(argv0 string, args []string) int {
+	if filepath.Base(argv0) == "kubectl" {
+		return kubectl.Main(args)
+	}
+	if len(args) > 0 && args[0] == "kubectl" {
+		return kubectl.Main(args[1:])
+	}
+	env := &Env{Log: log.New(os.Stderr, "dcp: ", log.LstdFlags), Stdout: os.Stdout}
+	var c CLI
+	parser, err := kong.New(&c, kong.Name("dcp"),
+		kong.Description("Bhojpur DCP: Kubernetes in one binary."),
+		kong.Vars{"version": Version}, kong.Bind(env))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dcp:", err)
+		return ExitFailed
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dcp: %v (see dcp --help)\n", err)
+		return ExitUsage
+	}
+	if err := kctx.Run(env); err != nil {
+		return report(env.Log, err)
+	}
+	return ExitOK
+}
+
+func report(l *log.Logger, err error) int {
+	if errors.Is(err, config.ErrBadInput) {
+		l.Printf("%v", trimClass(err))
+		return ExitBadInput
+	}
+	l.Printf("%v", err)
+	return ExitFailed
+}
+
+// trimClass drops the ": invalid input" that wrapping ErrBadInput leaves at
+// the end of a message.
+func trimClass(err error) string {
+	msg := err.Error()
+	suffix := ": " + config.ErrBadInput.Error()
+	if len(msg) > len(suffix) && msg[len(msg)-len(suffix):] == suffix {
+		return msg[:len(msg)-len(suffix)]
+	}
+	return msg
+}

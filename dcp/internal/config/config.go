@@ -1,0 +1,232 @@
+// Package config is the one configuration that every DCP component is built
+// from: what the command line and the environment said, checked, with the
+// paths under the data directory derived from it.
+package config
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/pkg/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/bhojpur/os/dcp/internal/token"
+)
+
+// Defaults, as k3s users expect them.
+const (
+	DefaultDataDir       = "/var/lib/bhojpur/dcp"
+	DefaultClusterCIDR   = "10.42.0.0/16"
+	DefaultServiceCIDR   = "10.43.0.0/16"
+	DefaultClusterDNS    = "10.43.0.10"
+	DefaultClusterDomain = "cluster.local"
+	DefaultKubeconfig    = "/etc/bhojpur/dcp/dcp.yaml"
+	DefaultHTTPSPort     = 6443
+)
+
+// ErrBadInput marks an error in what the user gave (flags, environment).
+var ErrBadInput = errors.New("invalid input")
+
+// Config is the shared configuration of a server or agent.
+type Config struct {
+	DataDir       string
+	ClusterCIDR   *net.IPNet
+	ServiceCIDR   *net.IPNet
+	ClusterDNS    net.IP
+	ClusterDomain string
+	NodeName      string
+	NodeIP        net.IP // the address others reach this node at (--node-ip, else detected)
+	BindAddress   net.IP // where the apiserver listens
+	HTTPSPort     int
+	Labels        []string // key=value
+	Taints        []string // key=value:Effect
+	DisableAgent  bool
+	ClusterInit   bool
+	Token         token.Token // empty when none was given
+	Kubeconfig    string      // where the admin kubeconfig is written
+	// Upstream flags per component ("kube-apiserver": ["--x=y"]), appended
+	// after ours so that they win.
+	ExtraArgs map[string][]string
+	// Ports of the embedded etcd (loopback only).
+	EtcdClientPort, EtcdPeerPort int
+}
+
+// Input is the raw form of Config, as flags and environment give it.
+type Input struct {
+	DataDir, ClusterCIDR, ServiceCIDR, ClusterDNS, ClusterDomain string
+	NodeName, NodeIP, BindAddress                                string
+	HTTPSPort                                                    int
+	Labels, Taints                                               []string
+	DisableAgent, ClusterInit                                    bool
+	Token, ClusterSecret                                         string
+	Kubeconfig                                                   string
+	ExtraArgs                                                    map[string][]string
+}
+
+// New checks in and derives the configuration. Every problem names the
+// flag (or variable) and the value's required form.
+func New(in Input) (*Config, error) {
+	c := &Config{
+		DataDir:        in.DataDir,
+		ClusterDomain:  in.ClusterDomain,
+		NodeName:       in.NodeName,
+		HTTPSPort:      in.HTTPSPort,
+		DisableAgent:   in.DisableAgent,
+		ClusterInit:    in.ClusterInit,
+		Kubeconfig:     in.Kubeconfig,
+		ExtraArgs:      in.ExtraArgs,
+		EtcdClientPort: 2379,
+		EtcdPeerPort:   2380,
+	}
+	var err error
+	if !filepath.IsAbs(c.DataDir) {
+		return nil, bad("--data-dir %q: not an absolute path", c.DataDir)
+	}
+	if c.ClusterCIDR, err = cidr("--cluster-cidr", in.ClusterCIDR); err != nil {
+		return nil, err
+	}
+	if c.ServiceCIDR, err = cidr("--service-cidr", in.ServiceCIDR); err != nil {
+		return nil, err
+	}
+	if c.ClusterCIDR.Contains(c.ServiceCIDR.IP) || c.ServiceCIDR.Contains(c.ClusterCIDR.IP) {
+		return nil, bad("--cluster-cidr %s and --service-cidr %s overlap: give ranges that do not", c.ClusterCIDR, c.ServiceCIDR)
+	}
+	if c.ClusterDNS = net.ParseIP(in.ClusterDNS); c.ClusterDNS == nil || !c.ServiceCIDR.Contains(c.ClusterDNS) {
+		return nil, bad("--cluster-dns %q: want an IP address inside --service-cidr %s", in.ClusterDNS, c.ServiceCIDR)
+	}
+	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+		return nil, bad("--cluster-domain %q: %s", c.ClusterDomain, errs[0])
+	}
+	if errs := validation.IsDNS1123Subdomain(c.NodeName); len(errs) > 0 {
+		return nil, bad("--node-name %q: %s", c.NodeName, errs[0])
+	}
+	if in.NodeIP != "" {
+		if c.NodeIP = net.ParseIP(in.NodeIP); c.NodeIP == nil {
+			return nil, bad("--node-ip %q: not an IP address", in.NodeIP)
+		}
+	}
+	if c.NodeIP == nil {
+		if c.NodeIP, err = DetectNodeIP(); err != nil {
+			return nil, err
+		}
+	}
+	c.BindAddress = net.IPv4zero
+	if in.BindAddress != "" {
+		if c.BindAddress = net.ParseIP(in.BindAddress); c.BindAddress == nil {
+			return nil, bad("--bind-address %q: not an IP address", in.BindAddress)
+		}
+	}
+	if c.HTTPSPort < 1 || c.HTTPSPort > 65535 {
+		return nil, bad("--https-listen-port %d: want 1 to 65535", c.HTTPSPort)
+	}
+	for _, l := range in.Labels {
+		if err := checkLabel(l); err != nil {
+			return nil, err
+		}
+	}
+	c.Labels = in.Labels
+	for _, t := range in.Taints {
+		if err := checkTaint(t); err != nil {
+			return nil, err
+		}
+	}
+	c.Taints = in.Taints
+	switch {
+	case in.Token != "":
+		if c.Token, err = token.ParseNode(in.Token); err != nil {
+			return nil, bad("DCP_TOKEN (--token): %v", err)
+		}
+	case in.ClusterSecret != "":
+		if c.Token, err = token.Parse(in.ClusterSecret); err != nil {
+			return nil, bad("DCP_CLUSTER_SECRET: %v", err)
+		}
+		if c.Token.IsNodeToken() {
+			c.Token = token.Token{Secret: in.ClusterSecret}
+		}
+	}
+	if !filepath.IsAbs(c.Kubeconfig) {
+		return nil, bad("--write-kubeconfig %q: not an absolute path", c.Kubeconfig)
+	}
+	return c, nil
+}
+
+func bad(format string, args ...any) error {
+	return errors.Wrapf(ErrBadInput, format, args...)
+}
+
+func cidr(flag, s string) (*net.IPNet, error) {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil || !ip.Equal(n.IP) {
+		return nil, bad("%s %q: not a CIDR network address (like %s)", flag, s, map[string]string{"--cluster-cidr": DefaultClusterCIDR, "--service-cidr": DefaultServiceCIDR}[flag])
+	}
+	if ones, bits := n.Mask.Size(); bits-ones < 8 {
+		return nil, bad("%s %s: too small, want at least a /%d", flag, s, bits-8)
+	}
+	return n, nil
+}
+
+func checkLabel(l string) error {
+	k, v, ok := strings.Cut(l, "=")
+	if !ok {
+		return bad("--node-label %q: want key=value", l)
+	}
+	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+		return bad("--node-label %q: key: %s", l, errs[0])
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+		return bad("--node-label %q: value: %s", l, errs[0])
+	}
+	return nil
+}
+
+func checkTaint(t string) error {
+	kv, effect, ok := strings.Cut(t, ":")
+	switch effect {
+	case "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		ok = false
+	}
+	if !ok {
+		return bad("--node-taint %q: want key=value:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute", t)
+	}
+	k, v, _ := strings.Cut(kv, "=")
+	if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+		return bad("--node-taint %q: key: %s", t, errs[0])
+	}
+	if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+		return bad("--node-taint %q: value: %s", t, errs[0])
+	}
+	return nil
+}
+
+// Paths under the data directory.
+func (c *Config) ServerDir() string    { return filepath.Join(c.DataDir, "server") }
+func (c *Config) TLSDir() string       { return filepath.Join(c.ServerDir(), "tls") }
+func (c *Config) CredDir() string      { return filepath.Join(c.ServerDir(), "cred") }
+func (c *Config) TokenFile() string    { return filepath.Join(c.ServerDir(), "token") }
+func (c *Config) EtcdDir() string      { return filepath.Join(c.ServerDir(), "db", "etcd") }
+func (c *Config) ManifestsDir() string { return filepath.Join(c.ServerDir(), "manifests") }
+func (c *Config) EncryptionConfig() string {
+	return filepath.Join(c.ServerDir(), "cred", "encryption-config.json")
+}
+func (c *Config) AgentDir() string  { return filepath.Join(c.DataDir, "agent") }
+func (c *Config) ImagesDir() string { return filepath.Join(c.AgentDir(), "images") }
+
+// TLS returns the path of a file in the TLS directory.
+func (c *Config) TLS(name string) string { return filepath.Join(c.TLSDir(), name) }
+
+// Kubeconfigs of the components.
+func (c *Config) Cred(name string) string { return filepath.Join(c.CredDir(), name+".kubeconfig") }
+
+// AdvertiseIP is the address in certificates and kubeconfigs for others.
+func (c *Config) AdvertiseIP() net.IP { return c.NodeIP }
+
+// APIServiceIP is the first address of the service range: the kubernetes
+// Service's cluster IP.
+func (c *Config) APIServiceIP() net.IP {
+	ip := make(net.IP, len(c.ServiceCIDR.IP))
+	copy(ip, c.ServiceCIDR.IP)
+	ip[len(ip)-1]++
+	return ip
+}
