@@ -148,9 +148,15 @@ func Load(opts Options) (*Loaded, error) {
 			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: "userdata " + u.Problem + ": ignored"})
 		}
 	}
-	names, err := readDirNames(fs, RuntimeConfigD)
+	names, skipped, err := readDirNames(fs, RuntimeConfigD)
 	if err != nil {
 		return nil, err
+	}
+	notRegular := func(rel string) {
+		l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(rel)}, Msg: "not a regular file: ignored"})
+	}
+	for _, n := range skipped {
+		notRegular(path.Join(RuntimeConfigD, n))
 	}
 	dfs := fs
 	if len(names) > 0 {
@@ -162,6 +168,10 @@ func Load(opts Options) (*Loaded, error) {
 	for _, n := range names {
 		rel := path.Join(RuntimeConfigD, n)
 		data, err := readFile(dfs, n)
+		if errors.Is(err, errNotRegular) { // replaced since it was listed
+			notRegular(rel)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -273,9 +283,27 @@ func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
 	return l, nil
 }
 
-// readFile reads a source; a missing file is (nil, nil).
+// errNotRegular marks a source that is not a regular file (a FIFO, a
+// device node, a socket): it is never opened for reading.
+var errNotRegular = errors.New("not a regular file")
+
+// readFile reads a source of at most MaxFileSize+1 bytes; a missing file is
+// (nil, nil). Only regular files are read: the type is checked before the
+// open, so a device node is never opened, and again on the opened file,
+// since the name may have been replaced in between. The open does not block
+// on a FIFO (O_NONBLOCK).
 func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
-	f, err := fs.Open(rel)
+	fi, err := fs.Stat(rel)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, errors.Wrapf(err, "stat %s", rel)
+	}
+	if err := regular(rel, fi); err != nil {
+		return nil, err
+	}
+	f, err := fs.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -283,6 +311,15 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 		return nil, errors.Wrapf(err, "open %s", rel)
 	}
 	defer f.Close()
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		fi, err := st.Stat()
+		if err != nil {
+			return nil, errors.Wrapf(err, "stat %s", rel)
+		}
+		if err := regular(rel, fi); err != nil {
+			return nil, err
+		}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if errors.Is(err, syscall.EISDIR) {
 		return nil, errors.Errorf("%s: is a directory, not a config file", rel)
@@ -296,6 +333,17 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 	return data, nil
 }
 
+// regular refuses what is not a regular file.
+func regular(rel string, fi os.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return errors.Errorf("%s: is a directory, not a config file", rel)
+	case !fi.Mode().IsRegular():
+		return errors.Wrapf(errNotRegular, "%s", rel)
+	}
+	return nil
+}
+
 func sameFile(fs billy.Filesystem, a, b string) bool {
 	fa, err1 := fs.Stat(a)
 	fb, err2 := fs.Stat(b)
@@ -303,27 +351,42 @@ func sameFile(fs billy.Filesystem, a, b string) bool {
 }
 
 // readDirNames lists the regular, non-hidden files of a directory in
-// lexical order; a missing directory is empty.
-func readDirNames(fs billy.Filesystem, dir string) ([]string, error) {
+// lexical order (following symlinks); a missing directory is empty.
+// Directories are skipped; other entries that are not regular files (FIFOs,
+// device nodes, sockets) are skipped with a warning.
+func readDirNames(fs billy.Filesystem, dir string) ([]string, []string, error) {
 	infos, err := fs.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, errors.Wrapf(err, "read directory %s", dir)
+		return nil, nil, errors.Wrapf(err, "read directory %s", dir)
 	}
-	var names []string
+	var names, skipped []string
 	for _, fi := range infos {
-		if fi.IsDir() || strings.HasPrefix(fi.Name(), ".") {
+		if strings.HasPrefix(fi.Name(), ".") {
 			continue
 		}
-		names = append(names, fi.Name())
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := fs.Stat(path.Join(dir, fi.Name()))
+			if err != nil {
+				continue // dangling: as if missing
+			}
+			fi = target
+		}
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular():
+			names = append(names, fi.Name())
+		default:
+			skipped = append(skipped, fi.Name())
+		}
 	}
 	sort.Strings(names)
 	if len(names) > maxConfigDFiles {
-		return nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
+		return nil, nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
 	}
-	return names, nil
+	return names, skipped, nil
 }
 
 // linesTree turns a file of lines into a config tree setting key: a list
