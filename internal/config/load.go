@@ -17,8 +17,14 @@ import (
 // MaxFileSize bounds every config source, compressed or not.
 const MaxFileSize = 1 << 20
 
-// maxNodes bounds the work of one document (alias expansion included).
-const maxNodes = 200000
+// Bounds of the work on one document. Aliases count after expansion: a
+// value reached through five aliases counts five times. A document over
+// either bound is ignored whole, with one problem saying so.
+const (
+	maxNodes    = 200000  // values, list items and mapping keys visited
+	maxExpanded = 4 << 20 // bytes of scalar values and keys visited
+	maxIssues   = 100     // problems kept per document; the rest are counted
+)
 
 // Pos is where a value came from.
 type Pos struct {
@@ -95,15 +101,56 @@ type normalizer struct {
 	file   string
 	t      *tree
 	issues Issues
-	nodes  int
+	errs   int // problems found, kept in issues or not
+	hidden Pos // where the first problem not kept is
+	nodes  int // work done, as maxNodes counts it
+	bytes  int // work done, as maxExpanded counts it
+	over   *Issue
 }
+
+// full tells whether no further problem is kept (only counted), so that
+// callers can skip composing a costly message.
+func (z *normalizer) full() bool { return len(z.issues) >= maxIssues }
 
 func (z *normalizer) errorf(n *yaml.Node, key, format string, args ...any) {
 	p := Pos{File: z.file}
 	if n != nil {
 		p.Line, p.Col = n.Line, n.Column
 	}
+	if z.errs++; z.full() {
+		if z.errs == maxIssues+1 {
+			z.hidden = p
+		}
+		return
+	}
 	z.issues = append(z.issues, Issue{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// spend counts the visit of n (a value, list item or mapping key, reached
+// directly or through aliases) and tells whether the document is still
+// within its bounds.
+func (z *normalizer) spend(n *yaml.Node, path string) bool {
+	if z.over != nil {
+		return false
+	}
+	z.nodes++
+	if n != nil {
+		z.bytes += len(n.Value)
+	}
+	msg := ""
+	switch {
+	case z.nodes > maxNodes:
+		msg = fmt.Sprintf("document too large: over %d nodes once aliases are expanded: the file is ignored", maxNodes)
+	case z.bytes > maxExpanded:
+		msg = fmt.Sprintf("document too large: over %d MiB of values once aliases are expanded: the file is ignored", maxExpanded>>20)
+	default:
+		return true
+	}
+	z.over = &Issue{Pos: Pos{File: z.file}, Key: path, Msg: msg}
+	if n != nil {
+		z.over.Pos.Line, z.over.Pos.Col = n.Line, n.Column
+	}
+	return false
 }
 
 // node makes a fresh node at the position of from.
@@ -144,6 +191,14 @@ func parseYAML(file string, data []byte, src provenance) (*tree, Issues) {
 	}
 	if m := z.value(root, rootSchema, ""); m != nil {
 		z.t.root = m
+	}
+	if z.over != nil {
+		// What was read before the bound is an arbitrary part: none of it
+		// is applied.
+		return newTree(src), Issues{*z.over}
+	}
+	if z.errs > len(z.issues) {
+		z.issues = append(z.issues, Issue{Pos: z.hidden, Msg: fmt.Sprintf("%d more problems in this file are not shown", z.errs-len(z.issues))})
 	}
 	return z.t, z.issues
 }
@@ -268,13 +323,7 @@ func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
 }
 
 func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
-	if z.nodes++; z.nodes > maxNodes {
-		if z.nodes == maxNodes+1 {
-			z.errorf(n, path, "document too large or too deeply aliased (over %d nodes)", maxNodes)
-		}
-		return nil
-	}
-	if n = z.deref(n); n == nil {
+	if n = z.deref(n); n == nil || !z.spend(n, path) {
 		return nil
 	}
 	if isNull(n) {
@@ -322,8 +371,16 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
 		for i, c := range n.Content {
+			if z.over != nil {
+				break
+			}
 			p := fmt.Sprintf("%s[%d]", path, i)
 			item := z.deref(c)
+			if item == nil || item.Kind != yaml.ScalarNode || isNull(item) {
+				if !z.spend(item, p) {
+					break
+				}
+			}
 			if item == nil || isNull(item) {
 				z.errorf(c, p, "empty list item")
 				continue
@@ -349,6 +406,9 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			k, v := z.deref(n.Content[i]), z.deref(n.Content[i+1])
 			if k == nil || v == nil {
 				continue
+			}
+			if !z.spend(k, path) || !z.spend(v, path) {
+				break
 			}
 			if k.Kind != yaml.ScalarNode || k.Value == "" {
 				z.errorf(n.Content[i], path, "map keys must be non-empty strings")
@@ -383,6 +443,9 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
 		for i, c := range n.Content {
+			if z.over != nil {
+				break
+			}
 			if el := z.structure(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
 				seq.Content = append(seq.Content, el)
 			}
@@ -408,6 +471,9 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 	if n == nil || isNull(n) {
 		return nil
 	}
+	if !z.spend(n, path) {
+		return nil
+	}
 	if n.Kind != yaml.MappingNode {
 		z.errorf(n, path, "expected a mapping of %s keys, got %s", orTop(f.name), describe(n))
 		return nil
@@ -416,6 +482,9 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if !z.spend(k, path) {
+			break
+		}
 		if k.Kind != yaml.ScalarNode {
 			z.errorf(k, path, "keys must be strings, got %s", describe(k))
 			continue
@@ -426,6 +495,10 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 		}
 		c := f.lookup(k.Value)
 		p := join(path, k.Value)
+		if c == nil && z.full() {
+			z.errorf(k, p, "unknown key")
+			continue
+		}
 		if c == nil {
 			msg := fmt.Sprintf("unknown key %q", k.Value)
 			if s := suggest(k.Value, f.names()); s != "" {
