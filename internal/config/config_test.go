@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -429,7 +430,11 @@ func TestBadInputNeverPanics(t *testing.T) {
 			t.Errorf("alias bomb: hostname %q was loaded from a file over the limit", l.Config.Hostname)
 		}
 	}
-	huge := strings.Repeat("bos.modules=kvm bos.x ", 10000)
+	var words strings.Builder
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&words, "bos.modules=m%05d bos.x ", i) // distinct: duplicates are dropped
+	}
+	huge := words.String()
 	l, err := ParseCmdline("cmdline", strings.NewReader(huge))
 	if err != nil {
 		t.Fatal(err)
@@ -437,18 +442,31 @@ func TestBadInputNeverPanics(t *testing.T) {
 	if !strings.Contains(l.Warnings.Error(), "cmdline longer than") {
 		t.Errorf("huge cmdline: want a length warning")
 	}
-	if n := len(l.Config.Bos.Modules); n < 1000 || n > MaxCmdline/len("bos.modules=kvm ") {
+	if n := len(l.Config.Bos.Modules); n < 1000 || n > MaxCmdline/len("bos.modules=m00000 ") {
 		t.Errorf("huge cmdline: modules has %d entries, want those of the first %d bytes", n, MaxCmdline)
 	}
 }
 
 func TestDuplicateListEntriesDroppedInOrder(t *testing.T) {
-	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b"))
+	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b bos.dcp_args=agent bos.dcp_args=--x bos.dcp_args=--x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Within one source, a repeated value is kept: dropping is for merging.
-	if diff := cmp.Diff([]string{"b", "a", "b"}, l.Config.Bos.Modules); diff != "" {
-		t.Errorf("modules (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"b", "a"}, l.Config.Bos.Modules); diff != "" {
+		t.Errorf("cmdline modules (-want +got):\n%s", diff)
+	}
+	// dcp_args is an argv, replaced whole: a repeated argument stays.
+	if diff := cmp.Diff([]string{"agent", "--x", "--x"}, l.Config.Bos.DCPArgs); diff != "" {
+		t.Errorf("cmdline dcp_args (-want +got):\n%s", diff)
+	}
+	l, err = LoadFile("f", strings.NewReader("run_cmd: [b, a, b, c, a]\nwrite_files:\n- {path: /x}\n- {path: /y}\n- {path: /x}\n"))
+	if err != nil || l.Err() != nil {
+		t.Fatal(err, l.Err())
+	}
+	if diff := cmp.Diff([]string{"b", "a", "c"}, l.Config.RunCmd); diff != "" {
+		t.Errorf("file run_cmd (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]File{{Path: "/x"}, {Path: "/y"}}, l.Config.WriteFiles); diff != "" {
+		t.Errorf("file write_files (-want +got):\n%s", diff)
 	}
 }

@@ -29,11 +29,21 @@ func (m *merger) merge(src *tree) {
 }
 
 func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
-	if dst == nil {
-		return src
-	}
 	if src == nil {
 		return dst
+	}
+	if dst == nil {
+		switch {
+		case f.kind == kStruct, (f.kind == kStringList || f.kind == kStructList) && !f.replace:
+			// The first value of a key: its node is adopted, its entries
+			// merged into it as into an empty one (so lists in it lose
+			// their own duplicates).
+			entries := src.Content
+			dst, src = src, &yaml.Node{Kind: src.Kind, Content: entries}
+			dst.Content = make([]*yaml.Node, 0, len(entries))
+		default:
+			return src
+		}
 	}
 	switch f.kind {
 	case kStruct, kStringMap:
@@ -52,7 +62,7 @@ func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
 				}
 			}
 			if !found {
-				dst.Content = append(dst.Content, k, v)
+				dst.Content = append(dst.Content, k, m.node(nil, v, c))
 			}
 		}
 		return dst

@@ -265,7 +265,7 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 		return nil, errors.Wrapf(err, "read %s", name)
 	}
 	t, issues := parseYAML(name, data, nil)
-	l := &Loaded{Problems: issues, Sources: []string{name}, tree: t}
+	l := &Loaded{Problems: issues, Sources: []string{name}, tree: alone(t)}
 	if err := l.finish(); err != nil {
 		return nil, err
 	}
@@ -276,11 +276,19 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 // (bos-init, before any file system is mounted).
 func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
 	t, warns := parseCmdline(name, r, nil)
-	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: t}
+	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: alone(t)}
 	if err := l.finish(); err != nil {
 		return nil, err
 	}
 	return l, nil
+}
+
+// alone merges one source into an empty tree, so it follows the merge
+// rules (no duplicate list entries) as it would among other sources.
+func alone(t *tree) *tree {
+	merged := newTree(t.src)
+	newMerger(merged).merge(t)
+	return merged
 }
 
 // errNotRegular marks a source that is not a regular file (a FIFO, a
