@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -70,7 +71,6 @@ func (is Issues) Error() string {
 type tree struct {
 	root *yaml.Node // a mapping node
 	src  provenance
-	more []provenance // of the sources merged in, for positions only
 }
 
 // provenance maps every node to the file it came from; the trees of one load
@@ -89,11 +89,7 @@ func (t *tree) pos(n *yaml.Node) Pos {
 	if n == nil {
 		return Pos{}
 	}
-	file, ok := t.src[n]
-	for i := 0; !ok && i < len(t.more); i++ {
-		file, ok = t.more[i][n]
-	}
-	return Pos{File: file, Line: n.Line, Col: n.Column}
+	return Pos{File: t.src[n], Line: n.Line, Col: n.Column}
 }
 
 // normalizer turns one parsed document into a tree, collecting issues.
@@ -576,11 +572,71 @@ func (z *normalizer) binaryContent(m *yaml.Node, path string) {
 	}
 }
 
-// decode turns a normalized tree into a Config.
+// decode turns a normalized tree into a Config. It walks the tree once
+// (yaml.v3's own decoder compares every key of a mapping with every other:
+// quadratic in the keys of bos.labels).
 func (t *tree) decode() (Config, error) {
 	var cfg Config
-	if err := t.root.Decode(&cfg); err != nil {
-		return cfg, errors.Wrap(err, "decode normalized config (a bug)")
+	err := decodeNode(t.root, rootSchema, reflect.ValueOf(&cfg).Elem(), "")
+	return cfg, err
+}
+
+func decodeNode(n *yaml.Node, f *field, v reflect.Value, path string) error {
+	want := yaml.ScalarNode
+	switch f.kind {
+	case kStringList, kStructList:
+		want = yaml.SequenceNode
+	case kStringMap, kStruct:
+		want = yaml.MappingNode
 	}
-	return cfg, nil
+	if n.Kind != want {
+		return errors.Errorf("decode normalized config: %s is not %s (a bug)", orTop(path), f.kind)
+	}
+	switch f.kind {
+	case kString:
+		v.SetString(n.Value)
+	case kBool:
+		v.SetBool(n.Value == "true")
+	case kStringList:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			s.Index(i).SetString(c.Value)
+		}
+		v.Set(s)
+	case kStringMap:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m.SetMapIndex(reflect.ValueOf(n.Content[i].Value), reflect.ValueOf(n.Content[i+1].Value))
+		}
+		v.Set(m)
+	case kStruct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			c := f.lookup(n.Content[i].Value)
+			if c == nil {
+				return errors.Errorf("decode normalized config: unknown key %s (a bug)", join(path, n.Content[i].Value))
+			}
+			if err := decodeNode(n.Content[i+1], c, v.Field(c.index), join(path, c.name)); err != nil {
+				return err
+			}
+		}
+	case kStructList:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		el := &field{kind: kStruct, fields: f.fields}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			if err := decodeNode(c, el, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+	}
+	return nil
 }

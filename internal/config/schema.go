@@ -31,6 +31,7 @@ type field struct {
 	replace bool     // a later source replaces the list whole (dcp_args)
 	fields  []*field // for kStruct and kStructList
 	doc     string
+	index   int // of the Go struct field, for decoding
 }
 
 // lookup finds a child field by canonical name or alias.
@@ -70,7 +71,7 @@ func structField(name string, t reflect.Type) *field {
 		if tag == "" || tag == "-" {
 			continue
 		}
-		c := &field{name: tag, doc: sf.Tag.Get("doc"), replace: sf.Tag.Get("merge") == "replace"}
+		c := &field{name: tag, doc: sf.Tag.Get("doc"), replace: sf.Tag.Get("merge") == "replace", index: i}
 		if a := sf.Tag.Get("alias"); a != "" {
 			c.aliases = strings.Split(a, ",")
 		}

@@ -185,7 +185,9 @@ func Load(opts Options) (*Loaded, error) {
 	for _, j := range jobs {
 		srcs[j.at].tree = j.tree
 		l.Problems = append(l.Problems, j.issues...)
-		merged.more = append(merged.more, j.tree.src)
+		for n, file := range j.tree.src { // one map, so a position is one lookup
+			prov[n] = file
+		}
 	}
 	m := newMerger(merged)
 	for _, s := range srcs {
@@ -426,7 +428,7 @@ func linesTree(file string, data []byte, key string, src provenance) *tree {
 	} else {
 		v = vals[0]
 	}
-	setKey(t.root, f.name, v, t, file)
+	keyed{}.set(t.root, f.name, v, t, file)
 	return t
 }
 
