@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -78,10 +77,10 @@ func (c *checker) match(path, pattern, value, what string) bool {
 	return true
 }
 
-func (c *checker) oneOf(path, value string, allowed []string) {
+func (c *checker) oneOf(path, value string, allowed []string) bool {
 	for _, a := range allowed {
 		if value == a {
-			return
+			return true
 		}
 	}
 	shown := make([]string, len(allowed))
@@ -93,6 +92,7 @@ func (c *checker) oneOf(path, value string, allowed []string) {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	c.add(path, "%s", msg)
+	return false
 }
 
 // validate checks values; it returns problems by key path.
@@ -101,6 +101,8 @@ func validate(cfg *Config) []problem {
 	for i, k := range cfg.SSHAuthorizedKeys {
 		checkSSHKey(c, fmt.Sprintf("ssh_authorized_keys[%d]", i), k)
 	}
+	var content decoder
+	budget := int64(MaxWriteFiles) // what the entries may still decode to
 	for i, f := range cfg.WriteFiles {
 		p := fmt.Sprintf("write_files[%d]", i)
 		if f.Path == "" {
@@ -119,11 +121,18 @@ func validate(cfg *Config) []problem {
 		if f.Owner != "" {
 			c.match(p+".owner", patOwner, f.Owner, "an owner as user or user:group")
 		}
-		c.oneOf(p+".encoding", f.Encoding, Encodings)
-		if strings.Contains(f.Encoding, "b64") || strings.Contains(f.Encoding, "base64") {
-			if _, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(f.Content), "")); err != nil {
-				c.add(p+".content", "not valid base64 for encoding %q: %v", f.Encoding, err)
-			}
+		if !c.oneOf(p+".encoding", f.Encoding, Encodings) {
+			continue
+		}
+		// Decoded as a stream and counted, never held: at most the budget
+		// left plus one byte is read.
+		switch n, err := content.size(f, budget); {
+		case err != nil:
+			c.add(p+".content", "not valid for encoding %q: %v", f.Encoding, err)
+		case n > budget:
+			c.add(p+".content", "decodes to more than the %d MiB that all write_files together may hold", MaxWriteFiles>>20)
+		default:
+			budget -= n
 		}
 	}
 	if cfg.Hostname != "" {
