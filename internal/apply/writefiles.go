@@ -2,7 +2,6 @@ package apply
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/pkg/errors"
 
@@ -35,17 +34,15 @@ func (s writeFileStep) Apply(ctx context.Context, t *Target) error {
 	if err != nil {
 		return errors.Wrapf(err, "%s", f.Path)
 	}
-	perm := uint64(0o644)
-	if f.Permissions != "" {
-		if perm, err = strconv.ParseUint(f.Permissions, 8, 32); err != nil || perm > 0o7777 {
-			return errors.Errorf("%s: permissions %q are not an octal mode", f.Path, f.Permissions)
-		}
+	perm, err := f.Mode()
+	if err != nil {
+		return errors.Wrapf(err, "%s", f.Path)
 	}
 	uid, gid, err := t.resolveOwner(f.Owner)
 	if err != nil {
 		return errors.Wrapf(err, "%s", f.Path)
 	}
-	_, err = t.writeFile(f.Path, data, unixMode(uint32(perm)), uid, gid)
+	_, err = t.writeFile(f.Path, data, unixMode(perm), uid, gid)
 	return err
 }
 

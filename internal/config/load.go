@@ -125,7 +125,7 @@ func (z *normalizer) errorf(n *yaml.Node, key, format string, args ...any) {
 // spend counts the visit of n (a value, list item or mapping key, reached
 // directly or through aliases) and tells whether the document is still
 // within its bounds.
-func (z *normalizer) spend(n *yaml.Node, path string) bool {
+func (z *normalizer) spend(n *yaml.Node, _ string) bool {
 	if z.over != nil {
 		return false
 	}
@@ -142,7 +142,7 @@ func (z *normalizer) spend(n *yaml.Node, path string) bool {
 	default:
 		return true
 	}
-	z.over = &Issue{Pos: Pos{File: z.file}, Key: path, Msg: msg}
+	z.over = &Issue{Pos: Pos{File: z.file}, Msg: msg} // no key: the file is refused whole
 	if n != nil {
 		z.over.Pos.Line, z.over.Pos.Col = n.Line, n.Column
 	}
@@ -366,6 +366,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return nil
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+		errs := z.errs
 		for i, c := range n.Content {
 			if z.over != nil {
 				break
@@ -389,6 +390,9 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			if el := z.value(c, &field{name: f.name, kind: kString}, p); el != nil {
 				seq.Content = append(seq.Content, el)
 			}
+		}
+		if f.replace && z.errs > errs {
+			return nil // an argv (dcp_args) is taken whole or not at all
 		}
 		return seq
 	case kStringMap:
@@ -431,7 +435,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		return z.structure(n, f, path)
 	case kStructList:
 		if n.Kind == yaml.MappingNode { // a lone mapping is a one-element list
-			return z.single(n, z.structure(n, f, path+"[0]"))
+			return z.single(n, z.element(n, f, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
 			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
@@ -442,7 +446,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			if z.over != nil {
 				break
 			}
-			if el := z.structure(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
+			if el := z.element(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
 				seq.Content = append(seq.Content, el)
 			}
 		}
@@ -460,6 +464,18 @@ func (z *normalizer) single(n, el *yaml.Node) *yaml.Node {
 	seq := z.node(n, yaml.SequenceNode, "!!seq", "")
 	seq.Content = []*yaml.Node{el}
 	return seq
+}
+
+// element normalizes one entry of a list of mappings (write_files,
+// bos.wifi). An entry with any problem is left out whole: a file written
+// without its misspelt permissions would get the default mode.
+func (z *normalizer) element(n *yaml.Node, f *field, path string) *yaml.Node {
+	errs := z.errs
+	el := z.structure(n, f, path)
+	if z.errs > errs {
+		return nil
+	}
+	return el
 }
 
 // structure normalizes a mapping with known keys.

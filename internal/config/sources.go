@@ -237,7 +237,11 @@ func parseAll(jobs []*parseJob) {
 	wg.Wait()
 }
 
-// finish decodes the merged tree and validates the values.
+// finish decodes the merged tree and validates the values. A value with a
+// problem is refused: it is reported, then left out of the tree and of
+// Config, so that what validation refuses no phase applies (a list entry,
+// a map entry, a scalar; a write_files or wifi entry whole; dcp_args
+// whole).
 func (l *Loaded) finish() error {
 	cfg, err := l.tree.decode()
 	if err != nil {
@@ -249,14 +253,103 @@ func (l *Loaded) finish() error {
 		return nil
 	}
 	idx := l.tree.index()
+	refused := map[*yaml.Node]bool{}
 	for _, p := range probs {
 		n := idx[p.path]
 		if p.key {
 			n = idx[p.path+"#key"]
 		}
 		l.Problems = append(l.Problems, Issue{Pos: l.tree.pos(n), Key: p.path, Msg: p.msg})
+		if u := idx[unit(p.path)]; u != nil {
+			refused[u] = true
+		}
 	}
-	return nil
+	l.tree.root = prune(l.tree.root, refused)
+	l.Config, err = l.tree.decode()
+	return err
+}
+
+// Refused lists the key paths of the problems: the values left out
+// (bos.labels[x], write_files[2].path), and "" for a source that was left
+// out whole (a syntax error, a file too large).
+func (l *Loaded) Refused() []string {
+	out := make([]string, len(l.Problems))
+	for i, p := range l.Problems {
+		out[i] = p.Key
+	}
+	return out
+}
+
+// Paths of the lists whose entries are mappings (left out whole) and of the
+// lists a later source replaces (an argv, left out whole).
+var structLists, wholeLists = func() (sl, wl []string) {
+	var walk func(f *field, path string)
+	walk = func(f *field, path string) {
+		for _, c := range f.fields {
+			p := join(path, c.name)
+			switch {
+			case c.kind == kStructList:
+				sl = append(sl, p)
+			case c.replace:
+				wl = append(wl, p)
+			case c.kind == kStruct:
+				walk(c, p)
+			}
+		}
+	}
+	walk(rootSchema, "")
+	return sl, wl
+}()
+
+// unit is the key path of what a problem at path refuses.
+func unit(path string) string {
+	for _, l := range wholeLists {
+		if path == l || strings.HasPrefix(path, l+"[") {
+			return l
+		}
+	}
+	for _, l := range structLists {
+		if strings.HasPrefix(path, l+"[") {
+			if end := strings.IndexByte(path[len(l):], ']'); end >= 0 {
+				return path[:len(l)+end+1]
+			}
+		}
+	}
+	return path
+}
+
+// prune returns n without the refused nodes (and without a list or
+// mapping that became empty: no value).
+func prune(n *yaml.Node, refused map[*yaml.Node]bool) *yaml.Node {
+	empty := func(c *yaml.Node) bool {
+		return (c.Kind == yaml.SequenceNode || c.Kind == yaml.MappingNode) && len(c.Content) == 0
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		out := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if refused[v] {
+				continue
+			}
+			if v = prune(v, refused); !empty(v) {
+				out = append(out, k, v)
+			}
+		}
+		n.Content = out
+	case yaml.SequenceNode:
+		out := n.Content[:0]
+		for _, c := range n.Content {
+			if refused[c] {
+				continue
+			}
+			if c = prune(c, refused); !empty(c) {
+				out = append(out, c)
+			}
+		}
+		n.Content = out
+	}
+	return n
 }
 
 // LoadFile loads one config file on its own (bos-config validate); name is

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -20,7 +22,7 @@ const (
 	patLabelKey    = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
 	patLabelValue  = `^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$`
 	patTaint       = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?)?:(NoSchedule|PreferNoSchedule|NoExecute)$`
-	patModule      = `^[A-Za-z0-9_-]+( +[A-Za-z0-9_.-]+(=[^ ]*)?)*$`
+	patModule      = `^[A-Za-z0-9_-]+( +[A-Za-z0-9_.-]+(=[!-~]*)?)*$`
 	patSysctl      = `^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$`
 	patEnvName     = `^[A-Za-z_][A-Za-z0-9_]*$`
 	patDevice      = `^/dev/[^ ]+$`
@@ -57,6 +59,10 @@ func init() {
 		rx(p)
 	}
 }
+
+// unsafeInLine are the bytes a value written as one line of a settings
+// file cannot hold.
+const unsafeInLine = "\x00\n\r"
 
 type problem struct {
 	path, msg string
@@ -108,11 +114,16 @@ func validate(cfg *Config) []problem {
 		if f.Path == "" {
 			c.add(p, "path is required")
 		} else if c.match(p+".path", patAbsPath, f.Path, "an absolute path (start it with /)") {
-			for _, part := range strings.Split(f.Path, "/") {
-				if part == ".." {
-					c.add(p+".path", "%q must not contain ..", clip(f.Path))
-					break
-				}
+			clean := path.Clean(f.Path)
+			switch {
+			case slices.Contains(strings.Split(f.Path, "/"), ".."):
+				c.add(p+".path", "%q must not contain ..", clip(f.Path))
+			case strings.ContainsRune(f.Path, 0):
+				c.add(p+".path", "holds a NUL byte")
+			case clean == "/":
+				c.add(p+".path", "%q names no file", clip(f.Path))
+			case clean != f.Path:
+				c.add(p+".path", "%q is not a clean path: write %q", clip(f.Path), clip(clean))
 			}
 		}
 		if f.Permissions != "" {
@@ -186,9 +197,21 @@ func validate(cfg *Config) []problem {
 			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent, not %q", clip(b.DCPArgs[0]))
 		}
 	}
-	for k := range b.Environment {
+	// DCP gets its argv and environment from a file of lines (dcp-exec),
+	// /etc/environment is one too: a line break or NUL cannot be carried.
+	for i, a := range b.DCPArgs {
+		if strings.ContainsAny(a, unsafeInLine) {
+			c.add(fmt.Sprintf("bos.dcp_args[%d]", i), "holds a line break or NUL: DCP's arguments are passed one a line")
+		}
+	}
+	if strings.ContainsAny(b.Token, unsafeInLine) {
+		c.add("bos.token", "holds a line break or NUL: DCP's environment is passed one variable a line")
+	}
+	for k, v := range b.Environment {
 		if !rx(patEnvName).MatchString(k) {
 			c.probs = append(c.probs, problem{path: "bos.environment[" + k + "]", key: true, msg: fmt.Sprintf("%q is not an environment variable name", clip(k))})
+		} else if strings.ContainsAny(v, unsafeInLine) {
+			c.add("bos.environment["+k+"]", "the value holds a line break or NUL: /etc/environment and DCP's environment hold one variable a line")
 		}
 	}
 	for i, t := range b.Taints {
@@ -234,12 +257,17 @@ func checkURL(c *checker, path, s string, pathOK bool) {
 	}
 }
 
+// maxKeyUser bounds the USER of github:USER (apply fetches USER.keys).
+const maxKeyUser = 255
+
 // checkSSHKey accepts a public key that parses, or a github:, gitlab: or
 // https:// reference fetched at runtime.
 func checkSSHKey(c *checker, path, k string) {
 	switch {
 	case strings.HasPrefix(k, "github:") || strings.HasPrefix(k, "gitlab:"):
-		c.match(path, patSSHRef, k, "a github:USER or gitlab:USER reference")
+		if c.match(path, patSSHRef, k, "a github:USER or gitlab:USER reference") && len(k) > len("github:")+maxKeyUser {
+			c.add(path, "the user name is longer than %d characters", maxKeyUser)
+		}
 	case strings.HasPrefix(k, "https://"):
 		checkURL(c, path, k, false)
 	default:

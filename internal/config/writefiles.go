@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -14,6 +15,20 @@ import (
 // most 1 MiB a source, but gzip turns 64 KiB into 64 MiB, and files are
 // written at every boot, /etc to RAM.
 const MaxWriteFiles = 64 << 20
+
+// Mode returns the permission bits of the entry (setuid, setgid and
+// sticky included): 0644 when not set. permissions is an octal string,
+// with an optional 0 or 0o in front.
+func (f File) Mode() (uint32, error) {
+	if f.Permissions == "" {
+		return 0o644, nil
+	}
+	if !rx(patPermissions).MatchString(f.Permissions) {
+		return 0, errors.Errorf("permissions %q are not an octal mode", f.Permissions)
+	}
+	m, err := strconv.ParseUint(strings.TrimPrefix(f.Permissions, "0o"), 8, 32)
+	return uint32(m), err
+}
 
 // ErrTooLarge is content that decodes to more than the limit asked for.
 var ErrTooLarge = errors.New("content too large once decoded")
