@@ -103,6 +103,11 @@ func TestApplyLeavesOutRefusedValues(t *testing.T) {
 			t.Errorf("validate does not report %s:\n%s", key, errs)
 		}
 	}
+	for _, out := range []string{stderr, errs} {
+		if strings.Contains(out, "s3cr") {
+			t.Errorf("a message shows the refused passphrase:\n%s", out)
+		}
+	}
 	if n := strings.Count(errs, "config.yaml:"); code != cli.ExitFailure || n != 8 {
 		t.Errorf("validate = %d with %d messages, want %d and 8:\n%s", code, n, cli.ExitFailure, errs)
 	}

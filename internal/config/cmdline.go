@@ -120,7 +120,8 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 		base, sub, hasSub := key, "", false
 		if i := strings.IndexByte(key, '['); i >= 0 {
 			if !strings.HasSuffix(key, "]") || i == len(key)-2 {
-				warn(w.col, key, "ignored: malformed [key] (write %s[KEY]=VALUE)", key[:i])
+				// key[i:] may run into the value (bos.environment[A=secret).
+				warn(w.col, key[:i], "ignored: malformed [key] (write %s[KEY]=VALUE)", key[:i])
 				continue
 			}
 			base, sub, hasSub = key[:i], key[i+1:len(key)-1], true

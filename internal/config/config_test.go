@@ -138,7 +138,7 @@ func TestCmdlineWarnings(t *testing.T) {
 		{`bos.sysctl=4`, `cmdline:1:1: bos.sysctls: ignored: a map key is set as bos.sysctls[KEY]=VALUE`},
 		{`bos.write_files=x`, `cmdline:1:1: bos.write_files: ignored: bos.write_files cannot be set on the kernel cmdline; put it in config.yaml`},
 		{`bos.token[x]=y`, `cmdline:1:1: bos.token: ignored: [x] only goes with map keys`},
-		{`bos.sysctl[kernel.printk=1`, `cmdline:1:1: bos.sysctl[kernel.printk=1: ignored: malformed [key] (write bos.sysctl[KEY]=VALUE)`},
+		{`bos.sysctl[kernel.printk=1`, `cmdline:1:1: bos.sysctl: ignored: malformed [key] (write bos.sysctl[KEY]=VALUE)`},
 		{`bos. bos.install`, `cmdline:1:1: bos.: unknown key bos.: ignored`},
 	} {
 		l, err := ParseCmdline("cmdline", strings.NewReader(tc.cmdline))

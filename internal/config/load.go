@@ -294,6 +294,15 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
+// describeAt is describe for the value at path: for a secret, only what
+// kind of value it is.
+func describeAt(n *yaml.Node, path string) string {
+	if secret(path) && n.Kind == yaml.ScalarNode && describe(n)[0] == '"' {
+		return "a string"
+	}
+	return describe(n)
+}
+
 func clip(s string) string {
 	if len(s) > 40 {
 		return s[:37] + "..."
@@ -328,7 +337,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 	switch f.kind {
 	case kString:
 		if n.Kind != yaml.ScalarNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		if n.Tag == "!!binary" && f.name != "content" {
@@ -336,6 +345,10 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return nil
 		}
 		if n.Tag != "!!str" && n.Tag != "!!binary" {
+			if secret(path) {
+				z.errorf(n, path, "expected a string, got %s: quote it", describeAt(n, path))
+				return nil
+			}
 			z.errorf(n, path, "expected a string, got %s: quote it (\"%s\")", describe(n), clip(n.Value))
 			return nil
 		}
@@ -362,7 +375,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return z.single(n, z.value(n, &field{name: f.name, kind: kString}, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
@@ -384,7 +397,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			}
 			c = item
 			if c.Kind != yaml.ScalarNode {
-				z.errorf(c, p, "expected a string, got %s", describe(c))
+				z.errorf(c, p, "expected a string, got %s", describeAt(c, p))
 				continue
 			}
 			if el := z.value(c, &field{name: f.name, kind: kString}, p); el != nil {
@@ -423,7 +436,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			if isNull(v) || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
 				what := "no value"
 				if !isNull(v) {
-					what = describe(v)
+					what = describeAt(v, p)
 				}
 				z.errorf(v, p, "expected a string value, got %s (quote it: %s: \"...\")", what, k.Value)
 				continue
@@ -438,7 +451,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return z.single(n, z.element(n, f, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")

@@ -77,10 +77,24 @@ func (c *checker) add(path, format string, args ...any) {
 
 func (c *checker) match(path, pattern, value, what string) bool {
 	if !rx(pattern).MatchString(value) {
-		c.add(path, "%q is not %s", clip(value), what)
+		c.add(path, "%s is not %s", shown(path, value), what)
 		return false
 	}
 	return true
+}
+
+// shown is how a message quotes a value: clipped, and never a secret (see
+// secret) nor a URL's credentials.
+func shown(path, value string) string {
+	if secret(path) {
+		return "the value"
+	}
+	if strings.Contains(value, "@") && strings.Contains(value, "://") {
+		if u, err := url.Parse(value); err != nil || u.User != nil {
+			return "the URL (its credentials not shown)"
+		}
+	}
+	return fmt.Sprintf("%q", clip(value))
 }
 
 func (c *checker) oneOf(path, value string, allowed []string) bool {
@@ -194,7 +208,7 @@ func validate(cfg *Config) []problem {
 	}
 	if len(b.DCPArgs) > 0 {
 		if b.DCPArgs[0] != "server" && b.DCPArgs[0] != "agent" {
-			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent, not %q", clip(b.DCPArgs[0]))
+			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent")
 		}
 	}
 	// DCP gets its argv and environment from a file of lines (dcp-exec),
@@ -253,7 +267,7 @@ func checkURL(c *checker, path, s string, pathOK bool) {
 		if pathOK {
 			what += " or an absolute path"
 		}
-		c.add(path, "%q is not %s", clip(s), what)
+		c.add(path, "%s is not %s", shown(path, s), what)
 	}
 }
 
