@@ -68,11 +68,11 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 		l.Report(env.Stderr)
 		problems = len(l.Problems)
 		cfg := l.Config
-		return apply.Input{Config: &cfg, Script: l.Script, Node: apply.ReadNode(env.FS, version.Version)}, nil
+		return apply.Input{Config: &cfg, Script: l.Script, Node: apply.ReadNode(env.FS, version.Version), Refused: l.Refused()}, nil
 	}
 	err = apply.Apply(ctx, t, apply.Options{Phase: phase, Version: version.Version, Load: load, Probe: probe})
 	if err == nil && problems > 0 {
-		err = errors.Errorf("the config has %d problem(s); see above (the rest was applied)", problems)
+		err = errors.Errorf("the config has %d problem(s); see above (refused values were left out, the rest was applied)", problems)
 	}
 	// The stamp tells OpenRC's bos-boot service that init ran the boot
 	// phase already this boot (images/overlay/usr/lib/bos/inittab).

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 
@@ -46,8 +47,17 @@ func (c *DatasourcesCmd) Run(env *cli.Env) error {
 		for _, w := range config.SortedIssues(l.Warnings) {
 			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
 		}
+		var refused error
 		for _, p := range config.SortedIssues(l.Problems) {
+			if p.Key == "bos.data_sources" || strings.HasPrefix(p.Key, "bos.data_sources[") {
+				// left out of the config: say so rather than probe the rest
+				refused = errors.Wrapf(cli.ErrBadInput, "%s", p)
+				continue
+			}
 			fmt.Fprintf(env.Stderr, "warning: %s\n", p)
+		}
+		if refused != nil {
+			return refused
 		}
 		names = l.Config.Bos.DataSources
 	}

@@ -40,7 +40,7 @@ func writeConfig(t *testing.T, root, yaml string) {
 
 const dsUserdata = "#cloud-config\nhostname: from-userdata\n"
 
-var dsInstance = fake.Instance{Userdata: []byte(dsUserdata), Hostname: "node-7", SSHKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ7 ops@example"}}
+var dsInstance = fake.Instance{Userdata: []byte(dsUserdata), Hostname: "node-7", SSHKeys: []string{testKey + " ops@example"}}
 
 func TestDatasourcesFromFlag(t *testing.T) {
 	s := httptest.NewServer(&fake.GCP{Instance: dsInstance})

@@ -158,6 +158,10 @@ type Input struct {
 	// Node is what the DCP node labels say: boot mode, OS version and a
 	// failed trial boot.
 	Node dcp.Node
+	// Refused are the key paths of the values the loader refused
+	// (config.Loaded.Refused), already left out of Config. When one of
+	// them decides how DCP runs, DCP's settings are left as they were.
+	Refused []string
 }
 
 // Plan returns the steps of a phase, in order: write_files, the bhojpur
@@ -198,7 +202,11 @@ func Plan(phase Phase, in Input) []Step {
 		steps = append(steps, environmentStep{Env: b.Environment})
 	}
 	if boot || runtime {
-		steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Node), Restart: runtime})
+		if key, held := dcpHeldBy(in.Refused); held {
+			steps = append(steps, dcpHeldStep{Key: key})
+		} else {
+			steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Node), Restart: runtime})
+		}
 	}
 	var cmds []string
 	key := ""

@@ -55,6 +55,35 @@ func (s dcpStep) String() string {
 	return "DCP service (" + mode + ")"
 }
 
+// dcpHeldBy tells whether a refused key decides how DCP runs: its role and
+// server (dcp_args, server_url) or its credentials (token), or a source
+// that was refused whole (key "") and may have set them. Leaving such a
+// value out would start DCP differently from what the config meant, for
+// example as a server of its own instead of an agent.
+func dcpHeldBy(refused []string) (string, bool) {
+	for _, k := range refused {
+		switch {
+		case k == "", k == "bos", k == "bos.dcp_args", strings.HasPrefix(k, "bos.dcp_args["), k == "bos.server_url", k == "bos.token":
+			return k, true
+		}
+	}
+	return "", false
+}
+
+// dcpHeldStep stands for the DCP step when DCP's settings are held: it
+// writes nothing and fails, so the phase says why.
+type dcpHeldStep struct{ Key string }
+
+func (s dcpHeldStep) String() string { return "DCP service (left as it was)" }
+
+func (s dcpHeldStep) Apply(ctx context.Context, t *Target) error {
+	what := s.Key + " was refused"
+	if s.Key == "" {
+		what = "a config source was refused whole"
+	}
+	return errors.Errorf("%s: DCP's settings were left as they were", what)
+}
+
 // DCPSettingsFile renders the settings file of an invocation.
 func DCPSettingsFile(inv dcp.Invocation) ([]byte, error) {
 	if len(inv.Argv) == 0 {

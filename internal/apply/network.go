@@ -3,7 +3,6 @@ package apply
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -187,11 +186,12 @@ type environmentStep struct{ Env map[string]string }
 
 func (s environmentStep) String() string { return "environment (/etc/environment)" }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
+// checkEnv guards the line formats that carry variables (NAME=VALUE a
+// line). The loader refuses invalid names and values (config.validate),
+// so this fails only for a config that did not come through it.
 func checkEnv(env map[string]string) error {
 	for _, k := range sortedKeys(env) {
-		if !envName.MatchString(k) {
+		if k == "" || strings.ContainsAny(k, "=\x00\n\r") {
 			return errors.Errorf("environment: %q is not a variable name", k)
 		}
 		if strings.ContainsAny(env[k], "\x00\n\r") {

@@ -56,7 +56,7 @@ func TestWriteFiles(t *testing.T) {
 		config.File{Path: "/etc/a/b64", Encoding: "b64", Content: b64},
 		config.File{Path: "/etc/a/base64", Encoding: "base64", Content: b64[:10] + "\n" + b64[10:]},
 		config.File{Path: "/etc/a/gzb64", Encoding: "gzip+base64", Content: gzb64, Permissions: "4750", Owner: "root:bhojpur"},
-		config.File{Path: "/etc/a/plain", Encoding: "text/plain", Content: text},
+		config.File{Path: "/etc/a/plain", Encoding: "", Content: text},
 	)
 	root := newRoot(t)
 	tt := newTarget(root, false)
@@ -102,6 +102,9 @@ func TestWriteFiles(t *testing.T) {
 	}{
 		{config.File{Path: "/etc/bomb", Encoding: "gz+b64", Content: bomb}, "over 64 MiB"},
 		{config.File{Path: "/etc/x", Encoding: "rot13", Content: "x"}, `unknown encoding "rot13"`},
+		// what validation refuses (cloud-init's spellings outside Encodings)
+		{config.File{Path: "/etc/x", Encoding: "text/plain", Content: "x"}, `unknown encoding "text/plain"`},
+		{config.File{Path: "/etc/x", Encoding: "gz", Content: "not gzip, long enough"}, "gzip: invalid header"},
 		{config.File{Path: "/etc/x", Encoding: "b64", Content: "!!!"}, "base64"},
 		{config.File{Path: "/etc/x", Owner: "nosuch"}, "user nosuch: not found"},
 		{config.File{Path: "/etc/x", Permissions: "9"}, "not an octal mode"},

@@ -107,6 +107,7 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 		data = data[:MaxCmdline]
 	}
 	bos := rootSchema.lookup("bos")
+	ks := keyed{}
 	for _, w := range splitCmdline(string(data)) {
 		if !strings.HasPrefix(w.text, "bos.") {
 			continue
@@ -119,7 +120,8 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 		base, sub, hasSub := key, "", false
 		if i := strings.IndexByte(key, '['); i >= 0 {
 			if !strings.HasSuffix(key, "]") || i == len(key)-2 {
-				warn(w.col, key, "ignored: malformed [key] (write %s[KEY]=VALUE)", key[:i])
+				// key[i:] may run into the value (bos.environment[A=secret).
+				warn(w.col, key[:i], "ignored: malformed [key] (write %s[KEY]=VALUE)", key[:i])
 				continue
 			}
 			base, sub, hasSub = key[:i], key[i+1:len(key)-1], true
@@ -162,7 +164,7 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 			t.src[n] = file
 			return n
 		}
-		parentMap := t.mapAt(path[:len(path)-1], at, file)
+		parentMap := t.mapAt(ks, path[:len(path)-1], at, file)
 		name := path[len(path)-1]
 		switch f.kind {
 		case kString:
@@ -170,7 +172,7 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 				warn(w.col, canon, "ignored: needs a value (%s=VALUE)", canon)
 				continue
 			}
-			setKey(parentMap, name, scalar("!!str", value), t, file)
+			ks.set(parentMap, name, scalar("!!str", value), t, file)
 		case kBool:
 			v := "true"
 			if hasValue {
@@ -183,17 +185,17 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 					continue
 				}
 			}
-			setKey(parentMap, name, scalar("!!bool", v), t, file)
+			ks.set(parentMap, name, scalar("!!bool", v), t, file)
 		case kStringList:
 			if !hasValue {
 				warn(w.col, canon, "ignored: needs a value (%s=VALUE)", canon)
 				continue
 			}
-			seq := getKey(parentMap, name)
+			seq := ks.get(parentMap, name)
 			if seq == nil {
 				seq = &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq", Line: 1, Column: w.col}
 				t.src[seq] = file
-				setKey(parentMap, name, seq, t, file)
+				ks.set(parentMap, name, seq, t, file)
 			}
 			seq.Content = append(seq.Content, scalar("!!str", value))
 		case kStringMap:
@@ -201,13 +203,13 @@ func parseCmdline(file string, r io.Reader, src provenance) (*tree, Issues) {
 				warn(w.col, canon, "ignored: a map key is set as %s[KEY]=VALUE", canon)
 				continue
 			}
-			m := getKey(parentMap, name)
+			m := ks.get(parentMap, name)
 			if m == nil {
 				m = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: 1, Column: w.col}
 				t.src[m] = file
-				setKey(parentMap, name, m, t, file)
+				ks.set(parentMap, name, m, t, file)
 			}
-			setKey(m, sub, scalar("!!str", value), t, file)
+			ks.set(m, sub, scalar("!!str", value), t, file)
 		default:
 			warn(w.col, canon, "ignored: %s cannot be set on the kernel cmdline; put it in config.yaml", canon)
 		}
@@ -234,37 +236,51 @@ func cutAssign(s string) (key, value string, ok bool) {
 }
 
 // mapAt returns the mapping at path under t.root, creating it.
-func (t *tree) mapAt(path []string, at *yaml.Node, file string) *yaml.Node {
+func (t *tree) mapAt(ks keyed, path []string, at *yaml.Node, file string) *yaml.Node {
 	m := t.root
 	for _, p := range path {
-		c := getKey(m, p)
+		c := ks.get(m, p)
 		if c == nil {
 			c = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: at.Line, Column: at.Column}
 			t.src[c] = file
-			setKey(m, p, c, t, file)
+			ks.set(m, p, c, t, file)
 		}
 		m = c
 	}
 	return m
 }
 
-func getKey(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
+// keyed indexes the keys of the mappings a parser builds (key -> index in
+// Content), so a cmdline setting thousands of map entries stays linear.
+type keyed map[*yaml.Node]map[string]int
+
+func (ks keyed) of(m *yaml.Node) map[string]int {
+	at := ks[m]
+	if at == nil {
+		at = make(map[string]int, len(m.Content)/2)
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			at[m.Content[i].Value] = i
 		}
+		ks[m] = at
+	}
+	return at
+}
+
+func (ks keyed) get(m *yaml.Node, key string) *yaml.Node {
+	if i, ok := ks.of(m)[key]; ok {
+		return m.Content[i+1]
 	}
 	return nil
 }
 
-func setKey(m *yaml.Node, key string, v *yaml.Node, t *tree, file string) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
+func (ks keyed) set(m *yaml.Node, key string, v *yaml.Node, t *tree, file string) {
+	at := ks.of(m)
+	if i, ok := at[key]; ok {
+		m.Content[i+1] = v
+		return
 	}
 	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key, Line: v.Line, Column: v.Column}
 	t.src[k] = file
+	at[key] = len(m.Content)
 	m.Content = append(m.Content, k, v)
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"compress/gzip"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,7 +138,7 @@ func TestCmdlineWarnings(t *testing.T) {
 		{`bos.sysctl=4`, `cmdline:1:1: bos.sysctls: ignored: a map key is set as bos.sysctls[KEY]=VALUE`},
 		{`bos.write_files=x`, `cmdline:1:1: bos.write_files: ignored: bos.write_files cannot be set on the kernel cmdline; put it in config.yaml`},
 		{`bos.token[x]=y`, `cmdline:1:1: bos.token: ignored: [x] only goes with map keys`},
-		{`bos.sysctl[kernel.printk=1`, `cmdline:1:1: bos.sysctl[kernel.printk=1: ignored: malformed [key] (write bos.sysctl[KEY]=VALUE)`},
+		{`bos.sysctl[kernel.printk=1`, `cmdline:1:1: bos.sysctl: ignored: malformed [key] (write bos.sysctl[KEY]=VALUE)`},
 		{`bos. bos.install`, `cmdline:1:1: bos.: unknown key bos.: ignored`},
 	} {
 		l, err := ParseCmdline("cmdline", strings.NewReader(tc.cmdline))
@@ -385,13 +386,22 @@ func TestBinaryContentBecomesBase64(t *testing.T) {
 // TestBadInputNeverPanics feeds hostile input to the loader and cmdline
 // parser; each must come back with a clear problem, fast.
 func TestBadInputNeverPanics(t *testing.T) {
-	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	// 10^12 leaves, but every alias is a list where a string or a mapping
+	// belongs: the type checks stop it before anything is expanded.
+	nested := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
 	for i, prev := 0, "a"; i < 12; i++ {
 		name := string(rune('b' + i))
-		bomb += name + ": &" + name + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
+		nested += name + ": &" + name + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
 		prev = name
 	}
-	bomb += "ssh_authorized_keys: *m\n"
+	nested += "ssh_authorized_keys: *m\nwrite_files: *m\n"
+	// A mapping of 1,000 keys aliased 1,000 times where mappings belong:
+	// each alias is expanded, so the node limit stops it after 200,000.
+	var keys strings.Builder
+	for i := 0; i < 1000; i++ {
+		keys.WriteString("k" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + ": 1, ")
+	}
+	bomb := "hostname: h\nx: &m {" + keys.String() + "}\nwrite_files: [" + strings.Repeat("*m, ", 1000) + "]\n"
 	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
 	for _, tc := range []struct {
 		name, data, want string
@@ -399,24 +409,32 @@ func TestBadInputNeverPanics(t *testing.T) {
 		{"too large", "hostname: x\n" + strings.Repeat("#", MaxFileSize), "a config may be at most"},
 		{"nul", "hostname: x\x00", "NUL byte"},
 		{"invalid utf-8", "hostname: \xff", "invalid UTF-8"},
-		{"alias bomb", bomb, "unknown key"},
-		{"deep nesting", "hostname: " + deep, ""},
-		{"deep mapping", strings.Repeat("a:\n ", 5000) + "b", ""},
-		{"tabs", "hostname:\tx\n\tbos: {}", ""},
+		{"nested alias bomb", nested, "ssh_authorized_keys[0]: expected a string, got a list"},
+		{"alias bomb", bomb, "over 200000 nodes once aliases are expanded: the file is ignored"},
+		{"deep nesting", "hostname: " + deep, "YAML syntax: exceeded max depth of 10000"},
+		{"deep mapping", strings.Repeat("a:\n ", 5000) + "b", "YAML syntax: could not find expected ':'"},
+		{"tabs", "hostname:\tx\n\tbos: {}", "YAML syntax: found a tab character"},
 	} {
 		l, err := LoadFile(tc.name, strings.NewReader(tc.data))
 		if err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 			continue
 		}
-		if len(l.Problems) == 0 {
-			t.Errorf("%s: no problem reported", tc.name)
-		}
-		if tc.want != "" && !strings.Contains(l.Problems.Error(), tc.want) {
+		if !strings.Contains(l.Problems.Error(), tc.want) {
 			t.Errorf("%s: problems = %.300q, want %q", tc.name, l.Problems.Error(), tc.want)
 		}
+		if len(l.Problems) > maxIssues+1 {
+			t.Errorf("%s: %d problems, want at most %d and a summary", tc.name, len(l.Problems), maxIssues)
+		}
+		if tc.name == "alias bomb" && l.Config.Hostname != "" {
+			t.Errorf("alias bomb: hostname %q was loaded from a file over the limit", l.Config.Hostname)
+		}
 	}
-	huge := strings.Repeat("bos.modules=kvm bos.x ", 10000)
+	var words strings.Builder
+	for i := 0; i < 10000; i++ {
+		fmt.Fprintf(&words, "bos.modules=m%05d bos.x ", i) // distinct: duplicates are dropped
+	}
+	huge := words.String()
 	l, err := ParseCmdline("cmdline", strings.NewReader(huge))
 	if err != nil {
 		t.Fatal(err)
@@ -424,18 +442,31 @@ func TestBadInputNeverPanics(t *testing.T) {
 	if !strings.Contains(l.Warnings.Error(), "cmdline longer than") {
 		t.Errorf("huge cmdline: want a length warning")
 	}
-	if n := len(l.Config.Bos.Modules); n < 1000 || n > MaxCmdline/len("bos.modules=kvm ") {
+	if n := len(l.Config.Bos.Modules); n < 1000 || n > MaxCmdline/len("bos.modules=m00000 ") {
 		t.Errorf("huge cmdline: modules has %d entries, want those of the first %d bytes", n, MaxCmdline)
 	}
 }
 
 func TestDuplicateListEntriesDroppedInOrder(t *testing.T) {
-	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b"))
+	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b bos.dcp_args=agent bos.dcp_args=--x bos.dcp_args=--x"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Within one source, a repeated value is kept: dropping is for merging.
-	if diff := cmp.Diff([]string{"b", "a", "b"}, l.Config.Bos.Modules); diff != "" {
-		t.Errorf("modules (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"b", "a"}, l.Config.Bos.Modules); diff != "" {
+		t.Errorf("cmdline modules (-want +got):\n%s", diff)
+	}
+	// dcp_args is an argv, replaced whole: a repeated argument stays.
+	if diff := cmp.Diff([]string{"agent", "--x", "--x"}, l.Config.Bos.DCPArgs); diff != "" {
+		t.Errorf("cmdline dcp_args (-want +got):\n%s", diff)
+	}
+	l, err = LoadFile("f", strings.NewReader("run_cmd: [b, a, b, c, a]\nwrite_files:\n- {path: /x}\n- {path: /y}\n- {path: /x}\n"))
+	if err != nil || l.Err() != nil {
+		t.Fatal(err, l.Err())
+	}
+	if diff := cmp.Diff([]string{"b", "a", "c"}, l.Config.RunCmd); diff != "" {
+		t.Errorf("file run_cmd (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]File{{Path: "/x"}, {Path: "/y"}}, l.Config.WriteFiles); diff != "" {
+		t.Errorf("file write_files (-want +got):\n%s", diff)
 	}
 }

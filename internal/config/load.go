@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,8 +18,14 @@ import (
 // MaxFileSize bounds every config source, compressed or not.
 const MaxFileSize = 1 << 20
 
-// maxNodes bounds the work of one document (alias expansion included).
-const maxNodes = 200000
+// Bounds of the work on one document. Aliases count after expansion: a
+// value reached through five aliases counts five times. A document over
+// either bound is ignored whole, with one problem saying so.
+const (
+	maxNodes    = 200000  // values, list items and mapping keys visited
+	maxExpanded = 4 << 20 // bytes of scalar values and keys visited
+	maxIssues   = 100     // problems kept per document; the rest are counted
+)
 
 // Pos is where a value came from.
 type Pos struct {
@@ -64,7 +71,6 @@ func (is Issues) Error() string {
 type tree struct {
 	root *yaml.Node // a mapping node
 	src  provenance
-	more []provenance // of the sources merged in, for positions only
 }
 
 // provenance maps every node to the file it came from; the trees of one load
@@ -83,11 +89,7 @@ func (t *tree) pos(n *yaml.Node) Pos {
 	if n == nil {
 		return Pos{}
 	}
-	file, ok := t.src[n]
-	for i := 0; !ok && i < len(t.more); i++ {
-		file, ok = t.more[i][n]
-	}
-	return Pos{File: file, Line: n.Line, Col: n.Column}
+	return Pos{File: t.src[n], Line: n.Line, Col: n.Column}
 }
 
 // normalizer turns one parsed document into a tree, collecting issues.
@@ -95,15 +97,56 @@ type normalizer struct {
 	file   string
 	t      *tree
 	issues Issues
-	nodes  int
+	errs   int // problems found, kept in issues or not
+	hidden Pos // where the first problem not kept is
+	nodes  int // work done, as maxNodes counts it
+	bytes  int // work done, as maxExpanded counts it
+	over   *Issue
 }
+
+// full tells whether no further problem is kept (only counted), so that
+// callers can skip composing a costly message.
+func (z *normalizer) full() bool { return len(z.issues) >= maxIssues }
 
 func (z *normalizer) errorf(n *yaml.Node, key, format string, args ...any) {
 	p := Pos{File: z.file}
 	if n != nil {
 		p.Line, p.Col = n.Line, n.Column
 	}
+	if z.errs++; z.full() {
+		if z.errs == maxIssues+1 {
+			z.hidden = p
+		}
+		return
+	}
 	z.issues = append(z.issues, Issue{Pos: p, Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// spend counts the visit of n (a value, list item or mapping key, reached
+// directly or through aliases) and tells whether the document is still
+// within its bounds.
+func (z *normalizer) spend(n *yaml.Node, _ string) bool {
+	if z.over != nil {
+		return false
+	}
+	z.nodes++
+	if n != nil {
+		z.bytes += len(n.Value)
+	}
+	msg := ""
+	switch {
+	case z.nodes > maxNodes:
+		msg = fmt.Sprintf("document too large: over %d nodes once aliases are expanded: the file is ignored", maxNodes)
+	case z.bytes > maxExpanded:
+		msg = fmt.Sprintf("document too large: over %d MiB of values once aliases are expanded: the file is ignored", maxExpanded>>20)
+	default:
+		return true
+	}
+	z.over = &Issue{Pos: Pos{File: z.file}, Msg: msg} // no key: the file is refused whole
+	if n != nil {
+		z.over.Pos.Line, z.over.Pos.Col = n.Line, n.Column
+	}
+	return false
 }
 
 // node makes a fresh node at the position of from.
@@ -144,6 +187,14 @@ func parseYAML(file string, data []byte, src provenance) (*tree, Issues) {
 	}
 	if m := z.value(root, rootSchema, ""); m != nil {
 		z.t.root = m
+	}
+	if z.over != nil {
+		// What was read before the bound is an arbitrary part: none of it
+		// is applied.
+		return newTree(src), Issues{*z.over}
+	}
+	if z.errs > len(z.issues) {
+		z.issues = append(z.issues, Issue{Pos: z.hidden, Msg: fmt.Sprintf("%d more problems in this file are not shown", z.errs-len(z.issues))})
 	}
 	return z.t, z.issues
 }
@@ -243,6 +294,15 @@ func describe(n *yaml.Node) string {
 	return "something else"
 }
 
+// describeAt is describe for the value at path: for a secret, only what
+// kind of value it is.
+func describeAt(n *yaml.Node, path string) string {
+	if secret(path) && n.Kind == yaml.ScalarNode && describe(n)[0] == '"' {
+		return "a string"
+	}
+	return describe(n)
+}
+
 func clip(s string) string {
 	if len(s) > 40 {
 		return s[:37] + "..."
@@ -268,13 +328,7 @@ func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
 }
 
 func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
-	if z.nodes++; z.nodes > maxNodes {
-		if z.nodes == maxNodes+1 {
-			z.errorf(n, path, "document too large or too deeply aliased (over %d nodes)", maxNodes)
-		}
-		return nil
-	}
-	if n = z.deref(n); n == nil {
+	if n = z.deref(n); n == nil || !z.spend(n, path) {
 		return nil
 	}
 	if isNull(n) {
@@ -283,7 +337,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 	switch f.kind {
 	case kString:
 		if n.Kind != yaml.ScalarNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		if n.Tag == "!!binary" && f.name != "content" {
@@ -291,6 +345,10 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return nil
 		}
 		if n.Tag != "!!str" && n.Tag != "!!binary" {
+			if secret(path) {
+				z.errorf(n, path, "expected a string, got %s: quote it", describeAt(n, path))
+				return nil
+			}
 			z.errorf(n, path, "expected a string, got %s: quote it (\"%s\")", describe(n), clip(n.Value))
 			return nil
 		}
@@ -317,25 +375,37 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			return z.single(n, z.value(n, &field{name: f.name, kind: kString}, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+		errs := z.errs
 		for i, c := range n.Content {
+			if z.over != nil {
+				break
+			}
 			p := fmt.Sprintf("%s[%d]", path, i)
 			item := z.deref(c)
+			if item == nil || item.Kind != yaml.ScalarNode || isNull(item) {
+				if !z.spend(item, p) {
+					break
+				}
+			}
 			if item == nil || isNull(item) {
 				z.errorf(c, p, "empty list item")
 				continue
 			}
 			c = item
 			if c.Kind != yaml.ScalarNode {
-				z.errorf(c, p, "expected a string, got %s", describe(c))
+				z.errorf(c, p, "expected a string, got %s", describeAt(c, p))
 				continue
 			}
 			if el := z.value(c, &field{name: f.name, kind: kString}, p); el != nil {
 				seq.Content = append(seq.Content, el)
 			}
+		}
+		if f.replace && z.errs > errs {
+			return nil // an argv (dcp_args) is taken whole or not at all
 		}
 		return seq
 	case kStringMap:
@@ -350,6 +420,9 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			if k == nil || v == nil {
 				continue
 			}
+			if !z.spend(k, path) || !z.spend(v, path) {
+				break
+			}
 			if k.Kind != yaml.ScalarNode || k.Value == "" {
 				z.errorf(n.Content[i], path, "map keys must be non-empty strings")
 				continue
@@ -363,7 +436,7 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 			if isNull(v) || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
 				what := "no value"
 				if !isNull(v) {
-					what = describe(v)
+					what = describeAt(v, p)
 				}
 				z.errorf(v, p, "expected a string value, got %s (quote it: %s: \"...\")", what, k.Value)
 				continue
@@ -375,15 +448,18 @@ func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
 		return z.structure(n, f, path)
 	case kStructList:
 		if n.Kind == yaml.MappingNode { // a lone mapping is a one-element list
-			return z.single(n, z.structure(n, f, path+"[0]"))
+			return z.single(n, z.element(n, f, path+"[0]"))
 		}
 		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describe(n))
+			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
 			return nil
 		}
 		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
 		for i, c := range n.Content {
-			if el := z.structure(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
+			if z.over != nil {
+				break
+			}
+			if el := z.element(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
 				seq.Content = append(seq.Content, el)
 			}
 		}
@@ -403,9 +479,24 @@ func (z *normalizer) single(n, el *yaml.Node) *yaml.Node {
 	return seq
 }
 
+// element normalizes one entry of a list of mappings (write_files,
+// bos.wifi). An entry with any problem is left out whole: a file written
+// without its misspelt permissions would get the default mode.
+func (z *normalizer) element(n *yaml.Node, f *field, path string) *yaml.Node {
+	errs := z.errs
+	el := z.structure(n, f, path)
+	if z.errs > errs {
+		return nil
+	}
+	return el
+}
+
 // structure normalizes a mapping with known keys.
 func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 	if n == nil || isNull(n) {
+		return nil
+	}
+	if !z.spend(n, path) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
@@ -416,6 +507,9 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if !z.spend(k, path) {
+			break
+		}
 		if k.Kind != yaml.ScalarNode {
 			z.errorf(k, path, "keys must be strings, got %s", describe(k))
 			continue
@@ -426,6 +520,10 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 		}
 		c := f.lookup(k.Value)
 		p := join(path, k.Value)
+		if c == nil && z.full() {
+			z.errorf(k, p, "unknown key")
+			continue
+		}
 		if c == nil {
 			msg := fmt.Sprintf("unknown key %q", k.Value)
 			if s := suggest(k.Value, f.names()); s != "" {
@@ -503,11 +601,71 @@ func (z *normalizer) binaryContent(m *yaml.Node, path string) {
 	}
 }
 
-// decode turns a normalized tree into a Config.
+// decode turns a normalized tree into a Config. It walks the tree once
+// (yaml.v3's own decoder compares every key of a mapping with every other:
+// quadratic in the keys of bos.labels).
 func (t *tree) decode() (Config, error) {
 	var cfg Config
-	if err := t.root.Decode(&cfg); err != nil {
-		return cfg, errors.Wrap(err, "decode normalized config (a bug)")
+	err := decodeNode(t.root, rootSchema, reflect.ValueOf(&cfg).Elem(), "")
+	return cfg, err
+}
+
+func decodeNode(n *yaml.Node, f *field, v reflect.Value, path string) error {
+	want := yaml.ScalarNode
+	switch f.kind {
+	case kStringList, kStructList:
+		want = yaml.SequenceNode
+	case kStringMap, kStruct:
+		want = yaml.MappingNode
 	}
-	return cfg, nil
+	if n.Kind != want {
+		return errors.Errorf("decode normalized config: %s is not %s (a bug)", orTop(path), f.kind)
+	}
+	switch f.kind {
+	case kString:
+		v.SetString(n.Value)
+	case kBool:
+		v.SetBool(n.Value == "true")
+	case kStringList:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			s.Index(i).SetString(c.Value)
+		}
+		v.Set(s)
+	case kStringMap:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			m.SetMapIndex(reflect.ValueOf(n.Content[i].Value), reflect.ValueOf(n.Content[i+1].Value))
+		}
+		v.Set(m)
+	case kStruct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			c := f.lookup(n.Content[i].Value)
+			if c == nil {
+				return errors.Errorf("decode normalized config: unknown key %s (a bug)", join(path, n.Content[i].Value))
+			}
+			if err := decodeNode(n.Content[i+1], c, v.Field(c.index), join(path, c.name)); err != nil {
+				return err
+			}
+		}
+	case kStructList:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		el := &field{kind: kStruct, fields: f.fields}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			if err := decodeNode(c, el, s.Index(i), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+		v.Set(s)
+	}
+	return nil
 }

@@ -1,9 +1,10 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
-	"strconv"
-	"strings"
+	"io"
 
 	"gopkg.in/yaml.v3"
 )
@@ -16,10 +17,12 @@ import (
 type merger struct {
 	t    *tree
 	seen map[*yaml.Node]map[string]bool
+	keys map[*yaml.Node]map[string]int // per mapping of the result: key -> index in Content
+	work int                           // keys and entries handled, for the tests of linearity
 }
 
 func newMerger(t *tree) *merger {
-	return &merger{t: t, seen: map[*yaml.Node]map[string]bool{}}
+	return &merger{t: t, seen: map[*yaml.Node]map[string]bool{}, keys: map[*yaml.Node]map[string]int{}}
 }
 
 // merge folds src in; src must share the result's provenance map (newTree
@@ -29,31 +32,47 @@ func (m *merger) merge(src *tree) {
 }
 
 func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
-	if dst == nil {
-		return src
-	}
 	if src == nil {
 		return dst
 	}
+	if dst == nil {
+		switch {
+		case f.kind == kStruct, (f.kind == kStringList || f.kind == kStructList) && !f.replace:
+			// The first value of a key: its node is adopted, its entries
+			// merged into it as into an empty one (so lists in it lose
+			// their own duplicates).
+			entries := src.Content
+			dst, src = src, &yaml.Node{Kind: src.Kind, Content: entries}
+			dst.Content = make([]*yaml.Node, 0, len(entries))
+		default:
+			return src
+		}
+	}
 	switch f.kind {
 	case kStruct, kStringMap:
+		at := m.keys[dst]
+		if at == nil {
+			at = make(map[string]int, len(dst.Content)/2)
+			for j := 0; j+1 < len(dst.Content); j += 2 {
+				at[dst.Content[j].Value] = j
+				m.work++
+			}
+			m.keys[dst] = at
+		}
+		scalar := &field{kind: kString}
 		for i := 0; i+1 < len(src.Content); i += 2 {
+			m.work++
 			k, v := src.Content[i], src.Content[i+1]
-			c := &field{kind: kString}
+			c := scalar
 			if f.kind == kStruct {
 				c = f.lookup(k.Value)
 			}
-			found := false
-			for j := 0; j+1 < len(dst.Content); j += 2 {
-				if dst.Content[j].Value == k.Value {
-					dst.Content[j+1] = m.node(dst.Content[j+1], v, c)
-					found = true
-					break
-				}
+			if j, ok := at[k.Value]; ok {
+				dst.Content[j+1] = m.node(dst.Content[j+1], v, c)
+				continue
 			}
-			if !found {
-				dst.Content = append(dst.Content, k, v)
-			}
+			at[k.Value] = len(dst.Content)
+			dst.Content = append(dst.Content, k, m.node(nil, v, c))
 		}
 		return dst
 	case kStringList, kStructList:
@@ -69,10 +88,12 @@ func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
 			have = make(map[string]bool, len(dst.Content))
 			for _, c := range dst.Content {
 				have[key(c)] = true
+				m.work++
 			}
 			m.seen[dst] = have
 		}
 		for _, c := range src.Content {
+			m.work++
 			if k := key(c); !have[k] {
 				have[k] = true
 				dst.Content = append(dst.Content, c)
@@ -83,15 +104,18 @@ func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
 	return src // scalars: the later source wins
 }
 
-// fingerprint identifies a normalized mapping of scalars by its content.
+// fingerprint identifies a normalized mapping of scalars by its content: a
+// SHA-256 of its length-prefixed keys and values, so that a list of entries
+// sharing one large aliased content holds 32 bytes per entry, not a copy.
 func fingerprint(n *yaml.Node) string {
-	var b strings.Builder
+	h := sha256.New()
+	var size [8]byte
 	for _, c := range n.Content {
-		b.WriteString(strconv.Itoa(len(c.Value)))
-		b.WriteByte(':')
-		b.WriteString(c.Value)
+		binary.LittleEndian.PutUint64(size[:], uint64(len(c.Value)))
+		h.Write(size[:])
+		io.WriteString(h, c.Value)
 	}
-	return b.String()
+	return string(h.Sum(nil))
 }
 
 // index maps key paths (bos.taints[1], bos.labels[region]) to the nodes of

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -31,6 +32,8 @@ type field struct {
 	replace bool     // a later source replaces the list whole (dcp_args)
 	fields  []*field // for kStruct and kStructList
 	doc     string
+	index   int  // of the Go struct field, for decoding
+	secret  bool // no message shows the value
 }
 
 // lookup finds a child field by canonical name or alias.
@@ -70,7 +73,7 @@ func structField(name string, t reflect.Type) *field {
 		if tag == "" || tag == "-" {
 			continue
 		}
-		c := &field{name: tag, doc: sf.Tag.Get("doc"), replace: sf.Tag.Get("merge") == "replace"}
+		c := &field{name: tag, doc: sf.Tag.Get("doc"), replace: sf.Tag.Get("merge") == "replace", index: i, secret: sf.Tag.Get("secret") == "true"}
 		if a := sf.Tag.Get("alias"); a != "" {
 			c.aliases = strings.Split(a, ",")
 		}
@@ -95,6 +98,38 @@ func structField(name string, t reflect.Type) *field {
 		f.fields = append(f.fields, c)
 	}
 	return f
+}
+
+// secretPaths are the key paths of the secret fields, list indices left
+// out (bos.wifi.passphrase).
+var secretPaths = func() []string {
+	var out []string
+	var walk func(f *field, path string)
+	walk = func(f *field, path string) {
+		for _, c := range f.fields {
+			p := join(path, c.name)
+			if c.secret {
+				out = append(out, p)
+			}
+			walk(c, p)
+		}
+	}
+	walk(rootSchema, "")
+	return out
+}()
+
+var listIndex = regexp.MustCompile(`\[[0-9]+\]`)
+
+// secret tells whether the value at a key path (bos.wifi[0].passphrase,
+// bos.environment[HTTP_PROXY]) is one no message may show.
+func secret(path string) bool {
+	bare := listIndex.ReplaceAllString(path, "")
+	for _, s := range secretPaths {
+		if bare == s || strings.HasPrefix(bare, s+"[") {
+			return true
+		}
+	}
+	return false
 }
 
 // suggest returns the known name nearest to key, or "" when none is close.

@@ -148,9 +148,15 @@ func Load(opts Options) (*Loaded, error) {
 			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: "userdata " + u.Problem + ": ignored"})
 		}
 	}
-	names, err := readDirNames(fs, RuntimeConfigD)
+	names, skipped, err := readDirNames(fs, RuntimeConfigD)
 	if err != nil {
 		return nil, err
+	}
+	notRegular := func(rel string) {
+		l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(rel)}, Msg: "not a regular file: ignored"})
+	}
+	for _, n := range skipped {
+		notRegular(path.Join(RuntimeConfigD, n))
 	}
 	dfs := fs
 	if len(names) > 0 {
@@ -162,6 +168,10 @@ func Load(opts Options) (*Loaded, error) {
 	for _, n := range names {
 		rel := path.Join(RuntimeConfigD, n)
 		data, err := readFile(dfs, n)
+		if errors.Is(err, errNotRegular) { // replaced since it was listed
+			notRegular(rel)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +185,9 @@ func Load(opts Options) (*Loaded, error) {
 	for _, j := range jobs {
 		srcs[j.at].tree = j.tree
 		l.Problems = append(l.Problems, j.issues...)
-		merged.more = append(merged.more, j.tree.src)
+		for n, file := range j.tree.src { // one map, so a position is one lookup
+			prov[n] = file
+		}
 	}
 	m := newMerger(merged)
 	for _, s := range srcs {
@@ -225,7 +237,11 @@ func parseAll(jobs []*parseJob) {
 	wg.Wait()
 }
 
-// finish decodes the merged tree and validates the values.
+// finish decodes the merged tree and validates the values. A value with a
+// problem is refused: it is reported, then left out of the tree and of
+// Config, so that what validation refuses no phase applies (a list entry,
+// a map entry, a scalar; a write_files or wifi entry whole; dcp_args
+// whole).
 func (l *Loaded) finish() error {
 	cfg, err := l.tree.decode()
 	if err != nil {
@@ -237,14 +253,103 @@ func (l *Loaded) finish() error {
 		return nil
 	}
 	idx := l.tree.index()
+	refused := map[*yaml.Node]bool{}
 	for _, p := range probs {
 		n := idx[p.path]
 		if p.key {
 			n = idx[p.path+"#key"]
 		}
 		l.Problems = append(l.Problems, Issue{Pos: l.tree.pos(n), Key: p.path, Msg: p.msg})
+		if u := idx[unit(p.path)]; u != nil {
+			refused[u] = true
+		}
 	}
-	return nil
+	l.tree.root = prune(l.tree.root, refused)
+	l.Config, err = l.tree.decode()
+	return err
+}
+
+// Refused lists the key paths of the problems: the values left out
+// (bos.labels[x], write_files[2].path), and "" for a source that was left
+// out whole (a syntax error, a file too large).
+func (l *Loaded) Refused() []string {
+	out := make([]string, len(l.Problems))
+	for i, p := range l.Problems {
+		out[i] = p.Key
+	}
+	return out
+}
+
+// Paths of the lists whose entries are mappings (left out whole) and of the
+// lists a later source replaces (an argv, left out whole).
+var structLists, wholeLists = func() (sl, wl []string) {
+	var walk func(f *field, path string)
+	walk = func(f *field, path string) {
+		for _, c := range f.fields {
+			p := join(path, c.name)
+			switch {
+			case c.kind == kStructList:
+				sl = append(sl, p)
+			case c.replace:
+				wl = append(wl, p)
+			case c.kind == kStruct:
+				walk(c, p)
+			}
+		}
+	}
+	walk(rootSchema, "")
+	return sl, wl
+}()
+
+// unit is the key path of what a problem at path refuses.
+func unit(path string) string {
+	for _, l := range wholeLists {
+		if path == l || strings.HasPrefix(path, l+"[") {
+			return l
+		}
+	}
+	for _, l := range structLists {
+		if strings.HasPrefix(path, l+"[") {
+			if end := strings.IndexByte(path[len(l):], ']'); end >= 0 {
+				return path[:len(l)+end+1]
+			}
+		}
+	}
+	return path
+}
+
+// prune returns n without the refused nodes (and without a list or
+// mapping that became empty: no value).
+func prune(n *yaml.Node, refused map[*yaml.Node]bool) *yaml.Node {
+	empty := func(c *yaml.Node) bool {
+		return (c.Kind == yaml.SequenceNode || c.Kind == yaml.MappingNode) && len(c.Content) == 0
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		out := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if refused[v] {
+				continue
+			}
+			if v = prune(v, refused); !empty(v) {
+				out = append(out, k, v)
+			}
+		}
+		n.Content = out
+	case yaml.SequenceNode:
+		out := n.Content[:0]
+		for _, c := range n.Content {
+			if refused[c] {
+				continue
+			}
+			if c = prune(c, refused); !empty(c) {
+				out = append(out, c)
+			}
+		}
+		n.Content = out
+	}
+	return n
 }
 
 // LoadFile loads one config file on its own (bos-config validate); name is
@@ -255,7 +360,7 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 		return nil, errors.Wrapf(err, "read %s", name)
 	}
 	t, issues := parseYAML(name, data, nil)
-	l := &Loaded{Problems: issues, Sources: []string{name}, tree: t}
+	l := &Loaded{Problems: issues, Sources: []string{name}, tree: alone(t)}
 	if err := l.finish(); err != nil {
 		return nil, err
 	}
@@ -266,16 +371,42 @@ func LoadFile(name string, r io.Reader) (*Loaded, error) {
 // (bos-init, before any file system is mounted).
 func ParseCmdline(name string, r io.Reader) (*Loaded, error) {
 	t, warns := parseCmdline(name, r, nil)
-	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: t}
+	l := &Loaded{Warnings: warns, Sources: []string{name}, tree: alone(t)}
 	if err := l.finish(); err != nil {
 		return nil, err
 	}
 	return l, nil
 }
 
-// readFile reads a source; a missing file is (nil, nil).
+// alone merges one source into an empty tree, so it follows the merge
+// rules (no duplicate list entries) as it would among other sources.
+func alone(t *tree) *tree {
+	merged := newTree(t.src)
+	newMerger(merged).merge(t)
+	return merged
+}
+
+// errNotRegular marks a source that is not a regular file (a FIFO, a
+// device node, a socket): it is never opened for reading.
+var errNotRegular = errors.New("not a regular file")
+
+// readFile reads a source of at most MaxFileSize+1 bytes; a missing file is
+// (nil, nil). Only regular files are read: the type is checked before the
+// open, so a device node is never opened, and again on the opened file,
+// since the name may have been replaced in between. The open does not block
+// on a FIFO (O_NONBLOCK).
 func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
-	f, err := fs.Open(rel)
+	fi, err := fs.Stat(rel)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, errors.Wrapf(err, "stat %s", rel)
+	}
+	if err := regular(rel, fi); err != nil {
+		return nil, err
+	}
+	f, err := fs.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -283,6 +414,15 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 		return nil, errors.Wrapf(err, "open %s", rel)
 	}
 	defer f.Close()
+	if st, ok := f.(interface{ Stat() (os.FileInfo, error) }); ok {
+		fi, err := st.Stat()
+		if err != nil {
+			return nil, errors.Wrapf(err, "stat %s", rel)
+		}
+		if err := regular(rel, fi); err != nil {
+			return nil, err
+		}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if errors.Is(err, syscall.EISDIR) {
 		return nil, errors.Errorf("%s: is a directory, not a config file", rel)
@@ -296,6 +436,17 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 	return data, nil
 }
 
+// regular refuses what is not a regular file.
+func regular(rel string, fi os.FileInfo) error {
+	switch {
+	case fi.IsDir():
+		return errors.Errorf("%s: is a directory, not a config file", rel)
+	case !fi.Mode().IsRegular():
+		return errors.Wrapf(errNotRegular, "%s", rel)
+	}
+	return nil
+}
+
 func sameFile(fs billy.Filesystem, a, b string) bool {
 	fa, err1 := fs.Stat(a)
 	fb, err2 := fs.Stat(b)
@@ -303,27 +454,42 @@ func sameFile(fs billy.Filesystem, a, b string) bool {
 }
 
 // readDirNames lists the regular, non-hidden files of a directory in
-// lexical order; a missing directory is empty.
-func readDirNames(fs billy.Filesystem, dir string) ([]string, error) {
+// lexical order (following symlinks); a missing directory is empty.
+// Directories are skipped; other entries that are not regular files (FIFOs,
+// device nodes, sockets) are skipped with a warning.
+func readDirNames(fs billy.Filesystem, dir string) ([]string, []string, error) {
 	infos, err := fs.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, errors.Wrapf(err, "read directory %s", dir)
+		return nil, nil, errors.Wrapf(err, "read directory %s", dir)
 	}
-	var names []string
+	var names, skipped []string
 	for _, fi := range infos {
-		if fi.IsDir() || strings.HasPrefix(fi.Name(), ".") {
+		if strings.HasPrefix(fi.Name(), ".") {
 			continue
 		}
-		names = append(names, fi.Name())
+		if fi.Mode()&os.ModeSymlink != 0 {
+			target, err := fs.Stat(path.Join(dir, fi.Name()))
+			if err != nil {
+				continue // dangling: as if missing
+			}
+			fi = target
+		}
+		switch {
+		case fi.IsDir():
+		case fi.Mode().IsRegular():
+			names = append(names, fi.Name())
+		default:
+			skipped = append(skipped, fi.Name())
+		}
 	}
 	sort.Strings(names)
 	if len(names) > maxConfigDFiles {
-		return nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
+		return nil, nil, errors.Errorf("%s: %d files; at most %d are read", dir, len(names), maxConfigDFiles)
 	}
-	return names, nil
+	return names, skipped, nil
 }
 
 // linesTree turns a file of lines into a config tree setting key: a list
@@ -355,7 +521,7 @@ func linesTree(file string, data []byte, key string, src provenance) *tree {
 	} else {
 		v = vals[0]
 	}
-	setKey(t.root, f.name, v, t, file)
+	keyed{}.set(t.root, f.name, v, t, file)
 	return t
 }
 

@@ -6,7 +6,8 @@ package config
 
 // Config is the whole Bhojpur OS config. The yaml names are the canonical
 // snake_case spellings; `alias` lists other accepted spellings (singular and
-// plural); `doc` feeds the JSON Schema.
+// plural); `doc` feeds the JSON Schema; `secret` marks values no message
+// shows (of a map: its values; its keys are names).
 type Config struct {
 	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty" json:"ssh_authorized_keys,omitempty" alias:"ssh_authorized_key" doc:"SSH public keys for the bhojpur user, or github:USER, gitlab:USER, https:// references fetched at runtime."`
 	WriteFiles        []File   `yaml:"write_files,omitempty" json:"write_files,omitempty" alias:"write_file" doc:"Files to write on each boot."`
@@ -34,12 +35,12 @@ type Bos struct {
 	NTPServers     []string          `yaml:"ntp_servers,omitempty" json:"ntp_servers,omitempty" alias:"ntp_server" doc:"Fallback NTP servers."`
 	DNSNameservers []string          `yaml:"dns_nameservers,omitempty" json:"dns_nameservers,omitempty" alias:"dns_nameserver" doc:"Fallback DNS name servers (IP addresses)."`
 	Wifi           []Wifi            `yaml:"wifi,omitempty" json:"wifi,omitempty" alias:"wifis" doc:"Wifi networks."`
-	Password       string            `yaml:"password,omitempty" json:"password,omitempty" doc:"Password of the bhojpur user: clear text or a crypt hash."`
+	Password       string            `yaml:"password,omitempty" json:"password,omitempty" doc:"Password of the bhojpur user: clear text or a crypt hash." secret:"true"`
 	ServerURL      string            `yaml:"server_url,omitempty" json:"server_url,omitempty" doc:"URL of the DCP server to join as an agent."`
-	Token          string            `yaml:"token,omitempty" json:"token,omitempty" doc:"Cluster secret or node token (K10...::node:...)."`
+	Token          string            `yaml:"token,omitempty" json:"token,omitempty" doc:"Cluster secret or node token (K10...::node:...)." secret:"true"`
 	Labels         map[string]string `yaml:"labels,omitempty" json:"labels,omitempty" alias:"label" doc:"Kubernetes labels of the node at registration."`
-	DCPArgs        []string          `yaml:"dcp_args,omitempty" json:"dcp_args,omitempty" alias:"dcp_arg" merge:"replace" doc:"Exec-style DCP arguments, starting with server or agent."`
-	Environment    map[string]string `yaml:"environment,omitempty" json:"environment,omitempty" doc:"Environment of DCP and of the boot commands."`
+	DCPArgs        []string          `yaml:"dcp_args,omitempty" json:"dcp_args,omitempty" alias:"dcp_arg" merge:"replace" doc:"Exec-style DCP arguments, starting with server or agent." secret:"true"`
+	Environment    map[string]string `yaml:"environment,omitempty" json:"environment,omitempty" doc:"Environment of DCP and of the boot commands." secret:"true"`
 	Taints         []string          `yaml:"taints,omitempty" json:"taints,omitempty" alias:"taint" doc:"Kubernetes taints key=value:Effect at registration."`
 	Install        Install           `yaml:"install,omitempty" json:"install,omitempty" doc:"Settings of the installer."`
 	Mode           string            `yaml:"mode,omitempty" json:"mode,omitempty" doc:"Force a boot mode: live, install, disk, local or shell."`
@@ -50,7 +51,7 @@ type Bos struct {
 // Wifi is one wifi network.
 type Wifi struct {
 	Name       string `yaml:"name,omitempty" json:"name,omitempty" doc:"SSID."`
-	Passphrase string `yaml:"passphrase,omitempty" json:"passphrase,omitempty" doc:"WPA passphrase (8 to 63 characters, or 64 hex digits); empty for an open network."`
+	Passphrase string `yaml:"passphrase,omitempty" json:"passphrase,omitempty" doc:"WPA passphrase (8 to 63 characters, or 64 hex digits); empty for an open network." secret:"true"`
 }
 
 // Install holds the bos.install keys.

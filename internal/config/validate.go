@@ -1,11 +1,12 @@
 package config
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
+	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -21,7 +22,7 @@ const (
 	patLabelKey    = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`
 	patLabelValue  = `^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$`
 	patTaint       = `^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?(=(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?)?:(NoSchedule|PreferNoSchedule|NoExecute)$`
-	patModule      = `^[A-Za-z0-9_-]+( +[A-Za-z0-9_.-]+(=[^ ]*)?)*$`
+	patModule      = `^[A-Za-z0-9_-]+( +[A-Za-z0-9_.-]+(=[!-~]*)?)*$`
 	patSysctl      = `^[A-Za-z0-9_-]+([./][A-Za-z0-9_-]+)*$`
 	patEnvName     = `^[A-Za-z_][A-Za-z0-9_]*$`
 	patDevice      = `^/dev/[^ ]+$`
@@ -59,6 +60,10 @@ func init() {
 	}
 }
 
+// unsafeInLine are the bytes a value written as one line of a settings
+// file cannot hold.
+const unsafeInLine = "\x00\n\r"
+
 type problem struct {
 	path, msg string
 	key       bool // the problem is the key, not the value
@@ -72,16 +77,30 @@ func (c *checker) add(path, format string, args ...any) {
 
 func (c *checker) match(path, pattern, value, what string) bool {
 	if !rx(pattern).MatchString(value) {
-		c.add(path, "%q is not %s", clip(value), what)
+		c.add(path, "%s is not %s", shown(path, value), what)
 		return false
 	}
 	return true
 }
 
-func (c *checker) oneOf(path, value string, allowed []string) {
+// shown is how a message quotes a value: clipped, and never a secret (see
+// secret) nor a URL's credentials.
+func shown(path, value string) string {
+	if secret(path) {
+		return "the value"
+	}
+	if strings.Contains(value, "@") && strings.Contains(value, "://") {
+		if u, err := url.Parse(value); err != nil || u.User != nil {
+			return "the URL (its credentials not shown)"
+		}
+	}
+	return fmt.Sprintf("%q", clip(value))
+}
+
+func (c *checker) oneOf(path, value string, allowed []string) bool {
 	for _, a := range allowed {
 		if value == a {
-			return
+			return true
 		}
 	}
 	shown := make([]string, len(allowed))
@@ -93,6 +112,7 @@ func (c *checker) oneOf(path, value string, allowed []string) {
 		msg += fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	c.add(path, "%s", msg)
+	return false
 }
 
 // validate checks values; it returns problems by key path.
@@ -101,16 +121,23 @@ func validate(cfg *Config) []problem {
 	for i, k := range cfg.SSHAuthorizedKeys {
 		checkSSHKey(c, fmt.Sprintf("ssh_authorized_keys[%d]", i), k)
 	}
+	var content decoder
+	budget := int64(MaxWriteFiles) // what the entries may still decode to
 	for i, f := range cfg.WriteFiles {
 		p := fmt.Sprintf("write_files[%d]", i)
 		if f.Path == "" {
 			c.add(p, "path is required")
 		} else if c.match(p+".path", patAbsPath, f.Path, "an absolute path (start it with /)") {
-			for _, part := range strings.Split(f.Path, "/") {
-				if part == ".." {
-					c.add(p+".path", "%q must not contain ..", clip(f.Path))
-					break
-				}
+			clean := path.Clean(f.Path)
+			switch {
+			case slices.Contains(strings.Split(f.Path, "/"), ".."):
+				c.add(p+".path", "%q must not contain ..", clip(f.Path))
+			case strings.ContainsRune(f.Path, 0):
+				c.add(p+".path", "holds a NUL byte")
+			case clean == "/":
+				c.add(p+".path", "%q names no file", clip(f.Path))
+			case clean != f.Path:
+				c.add(p+".path", "%q is not a clean path: write %q", clip(f.Path), clip(clean))
 			}
 		}
 		if f.Permissions != "" {
@@ -119,11 +146,18 @@ func validate(cfg *Config) []problem {
 		if f.Owner != "" {
 			c.match(p+".owner", patOwner, f.Owner, "an owner as user or user:group")
 		}
-		c.oneOf(p+".encoding", f.Encoding, Encodings)
-		if strings.Contains(f.Encoding, "b64") || strings.Contains(f.Encoding, "base64") {
-			if _, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(f.Content), "")); err != nil {
-				c.add(p+".content", "not valid base64 for encoding %q: %v", f.Encoding, err)
-			}
+		if !c.oneOf(p+".encoding", f.Encoding, Encodings) {
+			continue
+		}
+		// Decoded as a stream and counted, never held: at most the budget
+		// left plus one byte is read.
+		switch n, err := content.size(f, budget); {
+		case err != nil:
+			c.add(p+".content", "not valid for encoding %q: %v", f.Encoding, err)
+		case n > budget:
+			c.add(p+".content", "decodes to more than the %d MiB that all write_files together may hold", MaxWriteFiles>>20)
+		default:
+			budget -= n
 		}
 	}
 	if cfg.Hostname != "" {
@@ -174,12 +208,24 @@ func validate(cfg *Config) []problem {
 	}
 	if len(b.DCPArgs) > 0 {
 		if b.DCPArgs[0] != "server" && b.DCPArgs[0] != "agent" {
-			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent, not %q", clip(b.DCPArgs[0]))
+			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent")
 		}
 	}
-	for k := range b.Environment {
+	// DCP gets its argv and environment from a file of lines (dcp-exec),
+	// /etc/environment is one too: a line break or NUL cannot be carried.
+	for i, a := range b.DCPArgs {
+		if strings.ContainsAny(a, unsafeInLine) {
+			c.add(fmt.Sprintf("bos.dcp_args[%d]", i), "holds a line break or NUL: DCP's arguments are passed one a line")
+		}
+	}
+	if strings.ContainsAny(b.Token, unsafeInLine) {
+		c.add("bos.token", "holds a line break or NUL: DCP's environment is passed one variable a line")
+	}
+	for k, v := range b.Environment {
 		if !rx(patEnvName).MatchString(k) {
 			c.probs = append(c.probs, problem{path: "bos.environment[" + k + "]", key: true, msg: fmt.Sprintf("%q is not an environment variable name", clip(k))})
+		} else if strings.ContainsAny(v, unsafeInLine) {
+			c.add("bos.environment["+k+"]", "the value holds a line break or NUL: /etc/environment and DCP's environment hold one variable a line")
 		}
 	}
 	for i, t := range b.Taints {
@@ -221,16 +267,21 @@ func checkURL(c *checker, path, s string, pathOK bool) {
 		if pathOK {
 			what += " or an absolute path"
 		}
-		c.add(path, "%q is not %s", clip(s), what)
+		c.add(path, "%s is not %s", shown(path, s), what)
 	}
 }
+
+// maxKeyUser bounds the USER of github:USER (apply fetches USER.keys).
+const maxKeyUser = 255
 
 // checkSSHKey accepts a public key that parses, or a github:, gitlab: or
 // https:// reference fetched at runtime.
 func checkSSHKey(c *checker, path, k string) {
 	switch {
 	case strings.HasPrefix(k, "github:") || strings.HasPrefix(k, "gitlab:"):
-		c.match(path, patSSHRef, k, "a github:USER or gitlab:USER reference")
+		if c.match(path, patSSHRef, k, "a github:USER or gitlab:USER reference") && len(k) > len("github:")+maxKeyUser {
+			c.add(path, "the user name is longer than %d characters", maxKeyUser)
+		}
 	case strings.HasPrefix(k, "https://"):
 		checkURL(c, path, k, false)
 	default:
