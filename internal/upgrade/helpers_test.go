@@ -209,8 +209,9 @@ func snapshot(t testing.TB, dir string) map[string]string {
 	return out
 }
 
-// server serves releases at /<version>/<artifact>, and /latest redirects
-// to /tag/<latest>. It can cut a download after some bytes, once.
+// server serves releases over https at /<version>/<artifact>, and
+// /latest redirects to /tag/<latest>. It can cut a download after some
+// bytes, once.
 type server struct {
 	*httptest.Server
 	t      testing.TB
@@ -223,6 +224,19 @@ type server struct {
 }
 
 func newServer(t testing.TB, rels ...release) *server {
+	s := newUnstarted(t, rels...)
+	s.StartTLS()
+	return s
+}
+
+// newPlainServer is a server on plain http.
+func newPlainServer(t testing.TB, rels ...release) *server {
+	s := newUnstarted(t, rels...)
+	s.Start()
+	return s
+}
+
+func newUnstarted(t testing.TB, rels ...release) *server {
 	s := &server{t: t, files: map[string][]byte{}, cut: map[string]int64{}, gets: map[string]int{}}
 	for _, r := range rels {
 		for n, b := range r.artifacts(t) {
@@ -230,7 +244,7 @@ func newServer(t testing.TB, rels ...release) *server {
 		}
 		s.latest = r.version
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
