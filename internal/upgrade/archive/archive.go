@@ -1,11 +1,13 @@
 // Package archive unpacks a release's gzipped tar into a directory of a
 // store.FS and refuses every entry that would land, or point, outside it:
 // absolute names, ".." elements, symlinks whose target leaves the tree,
-// hard links to names outside it, device nodes and fifos. Names are also
-// resolved with securejoin against the links already extracted, so even a
-// chain of in-tree links cannot lead out. Every file is fsynced, and every
-// directory once at the end, so the tree is durable before it is renamed
-// into place.
+// hard links to names outside it, device nodes and fifos. Each entry's
+// parent is resolved with securejoin through the links already
+// extracted, and a symlink's target is judged from that real parent (see
+// CheckLink), so a chain of in-tree links (x -> ., then x/x/x/esc ->
+// ../secret) cannot lead out. Every file is fsynced, and every directory
+// once at the end, so the tree is durable before it is renamed into
+// place.
 package archive
 
 import (
@@ -122,6 +124,101 @@ func (x *extractor) resolve(rel string) (string, error) {
 	return path.Join(parent, base), nil
 }
 
+// inside is an FS name under the target relative to it ("" for the
+// target itself).
+func (x *extractor) inside(name string) string {
+	if name == x.dir {
+		return ""
+	}
+	return strings.TrimPrefix(name, x.dir+"/")
+}
+
+// CheckLink refuses (ErrUnsafe) a symlink called name, in the directory
+// dir of the tree at root (dir relative to root, "" for root, a real
+// directory: no link on the way), whose target would lead outside root.
+//
+// The target is walked as the kernel walks it: "." is nothing, ".."
+// climbs one real directory and may never climb above root, a name goes
+// down. A ".." may only follow a name that is a real directory of fsys
+// now (not a link, a file or a name not yet there: a later entry could
+// make it a link, and lexical cleaning would then lie about "x/.."). After
+// the last "..", the rest only goes down, possibly through links that were
+// themselves checked here; so by induction no link of the tree resolves
+// outside it, however links are chained or ordered.
+func CheckLink(fsys store.FS, root, dir, name, target string) error {
+	switch {
+	case target == "":
+		return errors.Wrapf(ErrUnsafe, "%s: empty symlink", name)
+	case strings.HasPrefix(target, "/"):
+		return errors.Wrapf(ErrUnsafe, "%s: symlink to the absolute path %s", name, target)
+	}
+	elems := strings.Split(target, "/")
+	last := -1 // the last ".."
+	for i, e := range elems {
+		if e == ".." {
+			last = i
+		}
+	}
+	var at []string // where the walk is, relative to root
+	if dir != "" && dir != "." {
+		at = strings.Split(dir, "/")
+	}
+	for _, e := range elems[:last+1] {
+		switch e {
+		case "", ".":
+		case "..":
+			if len(at) == 0 {
+				return errors.Wrapf(ErrUnsafe, "%s: symlink to %s leaves the target", name, target)
+			}
+			at = at[:len(at)-1]
+		default:
+			at = append(at, e)
+			p := path.Join(root, path.Join(at...))
+			fi, err := fsys.Lstat(p)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return errors.Wrapf(err, "stat %s", p)
+			}
+			if err != nil || !fi.IsDir() {
+				return errors.Wrapf(ErrUnsafe, "%s: symlink to %s could leave the target: \"..\" after %s, which is not a directory of the tree", name, target, path.Join(at...))
+			}
+		}
+	}
+	return nil
+}
+
+// CheckTree refuses (ErrUnsafe) any symlink under dir of fsys whose
+// target leads outside dir (see CheckLink): for a subtree that is moved
+// on its own, such as one version directory of a release.
+func CheckTree(fsys store.FS, dir string) error {
+	return checkTree(fsys, path.Clean(dir), "")
+}
+
+func checkTree(fsys store.FS, root, rel string) error {
+	d := path.Join(root, rel)
+	ents, err := fsys.ReadDir(d)
+	if err != nil {
+		return errors.Wrapf(err, "list %s", d)
+	}
+	for _, e := range ents {
+		r := path.Join(rel, e.Name())
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			target, err := fsys.Readlink(path.Join(root, r))
+			if err != nil {
+				return errors.Wrapf(err, "read link %s", path.Join(root, r))
+			}
+			if err := CheckLink(fsys, root, rel, path.Join(root, r), target); err != nil {
+				return err
+			}
+		case e.IsDir():
+			if err := checkTree(fsys, root, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (x *extractor) mkdirs(name string, perm fs.FileMode) error {
 	if x.dirs[name] {
 		return nil
@@ -172,14 +269,14 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 		return x.file(target, perm, r, hdr.Size, buf)
 	case tar.TypeSymlink:
 		link := hdr.Linkname
-		if strings.HasPrefix(link, "/") {
-			return errors.Wrapf(ErrUnsafe, "%s: symlink to the absolute path %s", hdr.Name, link)
-		}
-		if to := path.Join(path.Dir(rel), link); to == ".." || strings.HasPrefix(to, "../") {
-			return errors.Wrapf(ErrUnsafe, "%s: symlink to %s leaves the target", hdr.Name, link)
-		}
 		target, err := x.resolve(rel)
 		if err != nil {
+			return err
+		}
+		// Judged from where the link really lands: its parent through
+		// the links before it (the parts not there yet become real
+		// directories just below).
+		if err := CheckLink(x.fs, x.dir, x.inside(path.Dir(target)), hdr.Name, link); err != nil {
 			return err
 		}
 		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
