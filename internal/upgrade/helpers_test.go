@@ -32,6 +32,7 @@ type release struct {
 	bos     map[string]string
 	dcp     map[string]string // nil: DCP not bundled
 	kernel  map[string]string
+	extra   []tar.Header // more entries at the end of the tarball (no content)
 }
 
 func newRelease(v string) release {
@@ -92,6 +93,11 @@ func (r release) tarball(t testing.TB) []byte {
 			file(base+r.version+"/"+n, c.files[n], 0o755)
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: base + "current", Linkname: r.version}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range r.extra {
+		if err := tw.WriteHeader(&h); err != nil {
 			t.Fatal(err)
 		}
 	}
