@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -372,4 +373,71 @@ func FuzzExtractSymlinkChains(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// bomb is a gzipped tar whose one entry claims size bytes, followed by
+// n zeros (which pack to almost nothing).
+func bomb(t testing.TB, size int64, n int) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "top/zeros", Mode: 0o644, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(make([]byte, n)) // past the tar writer: it would want all of size
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestBoundsComeBeforeWriting(t *testing.T) {
+	b := bomb(t, 1<<40, 1<<20)
+	root, fsys := setup(t)
+	if _, err := Measure(bytes.NewReader(b), Limits(int64(len(b)))); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "more than 8388608 bytes") {
+		t.Errorf("Measure(1 TB entry) = %v, want ErrUnsafe over 8 MiB", err)
+	}
+	err := Extract(bytes.NewReader(b), fsys, "t", Limits(int64(len(b))))
+	if !errors.Is(err, ErrUnsafe) {
+		t.Errorf("Extract(1 TB entry) = %v, want ErrUnsafe", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "t/top")); !os.IsNotExist(err) {
+		t.Errorf("Extract wrote t/top before refusing: %v", err)
+	}
+
+	var es []entry
+	for i := 0; i < 10; i++ {
+		es = append(es, entry{typ: tar.TypeReg, name: "top/f" + strconv.Itoa(i), body: "x"})
+	}
+	many := tarball(t, es...)
+	if _, err := Measure(bytes.NewReader(many), Options{Strip: 1, MaxEntries: 9}); !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "more than 9 entries") {
+		t.Errorf("Measure(10 entries, at most 9) = %v", err)
+	}
+	root, fsys = setup(t)
+	if err := Extract(bytes.NewReader(many), fsys, "t", Options{Strip: 1, MaxEntries: 9}); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("Extract(10 entries, at most 9) = %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "t/f9")); !os.IsNotExist(err) {
+		t.Errorf("the 10th entry was written: %v", err)
+	}
+}
+
+func TestMeasure(t *testing.T) {
+	b := tarball(t,
+		entry{typ: tar.TypeDir, name: "./"},
+		entry{typ: tar.TypeDir, name: "./bos/system/bos/v2/"},
+		entry{typ: tar.TypeReg, name: "./bos/system/bos/v2/a", body: "12345"},
+		entry{typ: tar.TypeSymlink, name: "./bos/system/bos/current", link: "v2"},
+		entry{typ: tar.TypeReg, name: "./other", body: "1234567"},
+	)
+	for _, tc := range []struct {
+		opt  Options
+		want Totals
+	}{
+		{Options{Strip: 1}, Totals{Bytes: 12, Entries: 4}},
+		{Options{Strip: 1, Prefix: "bos/system"}, Totals{Bytes: 5, Entries: 3}},
+	} {
+		got, err := Measure(bytes.NewReader(b), tc.opt)
+		if err != nil || got != tc.want {
+			t.Errorf("Measure(%+v) = %+v, %v; want %+v", tc.opt, got, err, tc.want)
+		}
+	}
 }
