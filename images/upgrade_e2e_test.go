@@ -272,7 +272,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 	publish(t, art, releases, relA, relCorrupt, func(string) {}, "bos-vmlinuz-amd64")
 	url := releaseServer(t, releases)
 	upgrade := func(cmd, v string) string {
-		return fmt.Sprintf("sudo %s --remount --release %s --release-url '%s' 2>&1", cmd, v, url)
+		return fmt.Sprintf("sudo %s --remount --release %s --insecure-http --release-url '%s' 2>&1", cmd, v, url)
 	}
 
 	key := vmtest.NewKey(t)

@@ -49,6 +49,7 @@ type UpgradeCLI struct {
 	Rollback     bool          `help:"Switch current back to previous."`
 	GrubEnv      string        `name:"grubenv" help:"GRUB environment block of the installed system (inside --root): an upgrade makes the next boot a trial there, which falls back to previous unless the system comes up; a missing file means no trial." default:"/run/bos/state/boot/grub/grubenv" placeholder:"FILE"`
 	TrialTimeout time.Duration `name:"trial-timeout" help:"How long the trial boot after the upgrade has to come up (config phases, sshd, DCP) before a watchdog reboots it and GRUB falls back." default:"10m" placeholder:"DURATION"`
+	InsecureHTTP bool          `name:"insecure-http" help:"Allow plain http:// for --release-url and --channel, with a warning: anyone on the path could then choose the release and its checksums. A redirect from https to http is refused even so." env:"BOS_INSECURE_HTTP"`
 	HostRoot     string        `name:"host-root" help:"Run mount (--remount) and reboot (--reboot) chrooted into DIR, the host's / as a container sees it (the Kubernetes upgrade job: /host)." type:"existingdir" placeholder:"DIR"`
 	component    string
 }
@@ -88,6 +89,7 @@ func (c *UpgradeCLI) Run(env *cli.Env) error {
 		Rollback:     c.Rollback,
 		GrubEnv:      c.GrubEnv,
 		TrialTimeout: c.TrialTimeout,
+		InsecureHTTP: c.InsecureHTTP,
 	}
 	var runner upgrade.Runner = upgrade.ExecRunner{}
 	if c.HostRoot != "" {

@@ -90,8 +90,10 @@ func installedRoot(t *testing.T) string {
 	return root
 }
 
+// upgradeArgs are the flags of a run against srv, a plain http server
+// (the command's own client trusts only the system's roots).
 func upgradeArgs(srv *httptest.Server, root string, extra ...string) []string {
-	return append([]string{"--root", root, "--arch", "amd64", "--release-url", srv.URL + "/{version}/{artifact}", "--channel", srv.URL + "/latest"}, extra...)
+	return append([]string{"--root", root, "--arch", "amd64", "--insecure-http", "--release-url", srv.URL + "/{version}/{artifact}", "--channel", srv.URL + "/latest"}, extra...)
 }
 
 func TestUpgradeCommands(t *testing.T) {
@@ -166,6 +168,20 @@ func TestUpgradeExitCodes(t *testing.T) {
 		code, _, errs := run(t, "bos-upgrade-rootfs", upgradeArgs(srv, installedRoot(t), "--release", "../x")...)
 		if code != cli.ExitBadInput {
 			t.Errorf("= %d, %q", code, errs)
+		}
+	})
+	t.Run("plain http without --insecure-http: 3", func(t *testing.T) {
+		srv := releaseServer(t, false)
+		root := installedRoot(t)
+		args := []string{"--root", root, "--arch", "amd64", "--release", "v2", "--release-url", srv.URL + "/{version}/{artifact}"}
+		code, _, errs := run(t, "bos-upgrade-rootfs", args...)
+		if code != cli.ExitBadInput || !strings.Contains(errs, "--insecure-http") {
+			t.Errorf("= %d, %q; want %d naming --insecure-http", code, errs, cli.ExitBadInput)
+		}
+		t.Setenv("BOS_INSECURE_HTTP", "1")
+		code, _, errs = run(t, "bos-upgrade-rootfs", args...)
+		if code != 0 || !strings.Contains(errs, "warning: --release-url "+srv.URL) {
+			t.Errorf("with BOS_INSECURE_HTTP=1 = %d, %q; want 0 and a warning", code, errs)
 		}
 	})
 	t.Run("dry run", func(t *testing.T) {

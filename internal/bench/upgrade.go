@@ -114,7 +114,7 @@ func benchUpgrade() error {
 			return 0, err
 		}
 		opt := upgrade.Options{Component: upgrade.OS, Release: version, URL: srv.URL + "/{version}/{artifact}",
-			Arch: "amd64", Dest: "/bos/system", LockFile: filepath.Join(root, "run/bos/upgrade.lock")}
+			Arch: "amd64", Dest: "/bos/system", LockFile: filepath.Join(root, "run/bos/upgrade.lock"), InsecureHTTP: true}
 		env := &upgrade.Env{Root: root, FS: fsys, Fetcher: &fetch.Fetcher{Client: srv.Client()}}
 		start := time.Now()
 		if err := upgrade.Run(context.Background(), opt, env); err != nil {

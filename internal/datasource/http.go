@@ -26,6 +26,10 @@ func (e *StatusError) Error() string {
 	return e.Method + " " + e.URL + ": HTTP " + http.StatusText(e.Code) + " (" + strconv.Itoa(e.Code) + ")"
 }
 
+// errInsecureRedirect: a redirect would lower https to http. It is
+// refused and not retried.
+var errInsecureRedirect = errors.New("refusing redirect from https to http")
+
 // boundError is a request cut short by the bound of the whole probe. It
 // counts as ErrUnavailable.
 type boundError struct{ what string }
@@ -90,8 +94,10 @@ func newClientWith(o Options, rt http.RoundTripper) *client {
 				if len(via) >= 3 {
 					return errors.New("too many redirects")
 				}
-				if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
-					return errors.Errorf("refusing redirect from https to %s", req.URL.Scheme)
+				// Each hop against the one before it: once on https,
+				// never back to http, even when the chain began on http.
+				if prev := via[len(via)-1].URL; prev.Scheme == "https" && req.URL.Scheme != "https" {
+					return errors.Wrapf(errInsecureRedirect, "%s redirects to %s", prev.Redacted(), req.URL.Redacted())
 				}
 				return nil
 			},
@@ -170,7 +176,7 @@ func (c *client) once(ctx context.Context, method, url string, header map[string
 			return nil, false, errors.Wrapf(ErrUnavailable, "%s %s: %v", method, url, rootCause(err))
 		case actx.Err() != nil:
 			return nil, true, errors.Errorf("no answer within %v", c.attempt)
-		case badCertificate(err):
+		case badCertificate(err), errors.Is(err, errInsecureRedirect):
 			return nil, false, errors.Wrapf(err, "%s %s", method, url)
 		}
 		return nil, true, errors.Wrapf(err, "%s %s", method, url)

@@ -39,12 +39,23 @@ var (
 	// ErrNotFound: the server says there is no such file (HTTP 404 or
 	// 410); never retried. errors.Is(err, ErrFetch) holds too.
 	ErrNotFound error = notFound{}
+	// ErrInsecureRedirect: a redirect would lower https to http; never
+	// followed, never retried. errors.Is(err, ErrFetch) holds too.
+	ErrInsecureRedirect error = insecureRedirect{}
 )
 
 type notFound struct{}
 
 func (notFound) Error() string        { return "not found" }
 func (notFound) Is(target error) bool { return target == ErrFetch }
+
+type insecureRedirect struct{}
+
+func (insecureRedirect) Error() string        { return "redirect from https to http refused" }
+func (insecureRedirect) Is(target error) bool { return target == ErrFetch }
+
+// maxRedirects is how many redirects one request follows (as net/http).
+const maxRedirects = 10
 
 // DefaultURL is where a release's artifacts are, by default: {version} and
 // {artifact} are replaced.
@@ -90,7 +101,11 @@ func (r Retry) withDefaults() Retry {
 }
 
 // Fetcher downloads over HTTP(S). Client nil means http.DefaultClient
-// (TLS verified against the system roots).
+// (TLS verified against the system roots). Whatever the client, a
+// redirect never lowers the scheme: once a request is https, a redirect
+// to http is refused (ErrInsecureRedirect), so a server, or whoever
+// controls one hop, cannot move a download off TLS. Every redirect
+// followed is logged, so the log names the URL actually fetched.
 type Fetcher struct {
 	Client *http.Client
 	Retry  Retry
@@ -106,11 +121,55 @@ func (f *Fetcher) logf(format string, args ...any) {
 	}
 }
 
+// client is the Fetcher's client with the redirect rule: a copy, so the
+// caller's client is not changed; its own CheckRedirect, if any, still
+// runs after the rule.
 func (f *Fetcher) client() *http.Client {
+	c := *http.DefaultClient
 	if f.Client != nil {
-		return f.Client
+		c = *f.Client
 	}
-	return http.DefaultClient
+	next := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		prev := via[len(via)-1].URL
+		if prev.Scheme == "https" && req.URL.Scheme != "https" {
+			return errors.Wrapf(ErrInsecureRedirect, "%s redirects to %s", logURL(prev), logURL(req.URL))
+		}
+		if next != nil {
+			if err := next(req, via); err != nil {
+				return err
+			}
+		} else if len(via) >= maxRedirects {
+			return errors.Wrapf(ErrFetch, "%s: stopped after %d redirects", logURL(via[0].URL), maxRedirects)
+		}
+		f.logf("%s: redirected to %s", logURL(prev), logURL(req.URL))
+		return nil
+	}
+	return &c
+}
+
+// logURL is u for a log line: no password, no query (signed download
+// URLs carry their credentials there).
+func logURL(u *url.URL) string {
+	c := *u
+	if c.RawQuery != "" {
+		c.RawQuery = "..."
+	}
+	c.ForceQuery = false
+	return c.Redacted()
+}
+
+// doError classes an error of Client.Do: a refused redirect is final,
+// anything else is worth another attempt.
+func doError(method, u string, err error) error {
+	if errors.Is(err, ErrFetch) { // from CheckRedirect
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return errors.Wrapf(err, "%s %s", method, u)
+	}
+	return transient{errors.Wrapf(err, "%s %s", method, u)}
 }
 
 // transient marks an error worth retrying.
@@ -194,6 +253,9 @@ func (f *Fetcher) Get(ctx context.Context, u string, limit int64) ([]byte, *url.
 		}
 		resp, err := f.client().Do(req)
 		if err != nil {
+			if errors.Is(err, ErrFetch) {
+				return false, doError(http.MethodGet, u, err)
+			}
 			return false, cut(err)
 		}
 		defer resp.Body.Close()
@@ -284,6 +346,7 @@ func ParseSums(r io.Reader) (Sums, error) {
 type Result struct {
 	Size int64
 	Sum  string // hex sha256
+	URL  string // what was fetched, after redirects (for logs: no password or query)
 }
 
 // Download fetches u into the file part of fsys, resuming what part
@@ -351,7 +414,7 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 		if ctx.Err() != nil && context.Cause(ctx) == ctx.Err() {
 			return Result{}, false, ctx.Err()
 		}
-		return Result{}, false, transient{errors.Wrapf(err, "GET %s", u)}
+		return Result{}, false, doError(http.MethodGet, u, err)
 	}
 	defer resp.Body.Close()
 
@@ -486,7 +549,7 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 		}
 		return Result{}, got > 0, transient{errors.Wrapf(netErr, "GET %s after %d bytes", u, have+got)}
 	}
-	res := Result{Size: have + got, Sum: hex.EncodeToString(h.Sum(nil))}
+	res := Result{Size: have + got, Sum: hex.EncodeToString(h.Sum(nil)), URL: logURL(resp.Request.URL)}
 	if cerr := feed(nil); cerr != nil {
 		return res, true, consumeError{cerr}
 	}

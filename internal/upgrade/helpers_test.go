@@ -32,6 +32,7 @@ type release struct {
 	bos     map[string]string
 	dcp     map[string]string // nil: DCP not bundled
 	kernel  map[string]string
+	extra   []tar.Header // more entries at the end of the tarball (no content)
 }
 
 func newRelease(v string) release {
@@ -92,6 +93,11 @@ func (r release) tarball(t testing.TB) []byte {
 			file(base+r.version+"/"+n, c.files[n], 0o755)
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: base + "current", Linkname: r.version}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range r.extra {
+		if err := tw.WriteHeader(&h); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -209,8 +215,9 @@ func snapshot(t testing.TB, dir string) map[string]string {
 	return out
 }
 
-// server serves releases at /<version>/<artifact>, and /latest redirects
-// to /tag/<latest>. It can cut a download after some bytes, once.
+// server serves releases over https at /<version>/<artifact>, and
+// /latest redirects to /tag/<latest>. It can cut a download after some
+// bytes, once.
 type server struct {
 	*httptest.Server
 	t      testing.TB
@@ -223,6 +230,19 @@ type server struct {
 }
 
 func newServer(t testing.TB, rels ...release) *server {
+	s := newUnstarted(t, rels...)
+	s.StartTLS()
+	return s
+}
+
+// newPlainServer is a server on plain http.
+func newPlainServer(t testing.TB, rels ...release) *server {
+	s := newUnstarted(t, rels...)
+	s.Start()
+	return s
+}
+
+func newUnstarted(t testing.TB, rels ...release) *server {
 	s := &server{t: t, files: map[string][]byte{}, cut: map[string]int64{}, gets: map[string]int{}}
 	for _, r := range rels {
 		for n, b := range r.artifacts(t) {
@@ -230,7 +250,7 @@ func newServer(t testing.TB, rels ...release) *server {
 		}
 		s.latest = r.version
 	}
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }

@@ -307,6 +307,10 @@ func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) 
 		fi, err := env.FS.Lstat(dir)
 		switch {
 		case err == nil && fi.IsDir():
+			// Committed on its own: its links must stay in it.
+			if err := archive.CheckTree(env.FS, dir); err != nil {
+				return nil, errors.Wrapf(err, "%s of release %s", name, v)
+			}
 			parts = append(parts, staged{c, v, dir})
 		case err == nil || errors.Is(err, fs.ErrNotExist):
 			if c == OS {
@@ -392,12 +396,13 @@ func stageSource(env *Env, src *source, opt Options, v, staging string) ([]stage
 
 // copyTree copies the directory from (in sfs) to to (in dfs, which must
 // not exist): files fsynced, then each directory. Symlinks are copied when
-// they stay inside the tree.
+// they stay inside the tree (archive.CheckLink, judged in sfs).
 func copyTree(sfs store.FS, from string, dfs store.FS, to string) error {
-	return copyDir(sfs, from, dfs, to, "")
+	return copyDir(sfs, from, from, dfs, to, "")
 }
 
-func copyDir(sfs store.FS, from string, dfs store.FS, to, rel string) error {
+// copyDir copies from, which is rel inside the tree at root.
+func copyDir(sfs store.FS, root, from string, dfs store.FS, to, rel string) error {
 	if err := dfs.Mkdir(to, 0o755); err != nil {
 		return errors.Wrapf(err, "create %s", to)
 	}
@@ -413,7 +418,7 @@ func copyDir(sfs store.FS, from string, dfs store.FS, to, rel string) error {
 		}
 		switch {
 		case fi.IsDir():
-			if err := copyDir(sfs, sp, dfs, dp, r); err != nil {
+			if err := copyDir(sfs, root, sp, dfs, dp, r); err != nil {
 				return err
 			}
 		case fi.Mode()&fs.ModeSymlink != 0:
@@ -421,8 +426,8 @@ func copyDir(sfs store.FS, from string, dfs store.FS, to, rel string) error {
 			if err != nil {
 				return badRelease("read link %s: %v", sp, err)
 			}
-			if j := path.Join(path.Dir(r), target); strings.HasPrefix(target, "/") || j == ".." || strings.HasPrefix(j, "../") {
-				return errors.Wrapf(archive.ErrUnsafe, "%s: symlink to %s leaves the version tree", sp, target)
+			if err := archive.CheckLink(sfs, root, rel, sp, target); err != nil {
+				return err
 			}
 			if err := dfs.Symlink(target, dp); err != nil {
 				return errors.Wrapf(err, "symlink %s", dp)

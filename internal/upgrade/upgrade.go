@@ -76,6 +76,11 @@ type Options struct {
 	// TrialTimeout is how long the trial boot after an upgrade has to come
 	// up before its watchdog reboots it (0: bos-init's default).
 	TrialTimeout time.Duration
+	// InsecureHTTP allows plain http:// release and channel URLs (with a
+	// warning): whoever is on the path can then choose the release and
+	// its checksums alike. Redirects from https to http are refused even
+	// so.
+	InsecureHTTP bool
 }
 
 // Runner runs external programs (mount, reboot).
@@ -163,6 +168,33 @@ func classify(err error) error {
 	return err
 }
 
+// checkScheme refuses release and channel URLs that are not https, or
+// http without InsecureHTTP, before anything is fetched. The channel
+// counts only when it is used (no --release, no --source).
+func checkScheme(opt Options, env *Env) error {
+	if opt.Source != "" || opt.Rollback {
+		return nil
+	}
+	urls := [][2]string{{"--release-url", opt.URL}}
+	if opt.Release == "" {
+		urls = append(urls, [2]string{"--channel", opt.Channel})
+	}
+	for _, u := range urls {
+		scheme, _, _ := strings.Cut(u[1], "://")
+		switch strings.ToLower(scheme) {
+		case "https":
+		case "http":
+			if !opt.InsecureHTTP {
+				return classed{errors.Errorf("%s %s is plain http: anyone on the path could choose the release and its checksums; use https, or --insecure-http to accept that", u[0], u[1]), cli.ErrBadInput}
+			}
+			env.logf("warning: %s %s is plain http (--insecure-http): the checksums only catch corruption, not someone on the path", u[0], u[1])
+		default:
+			return classed{errors.Errorf("%s %q is not an https:// URL", u[0], u[1]), cli.ErrBadInput}
+		}
+	}
+	return nil
+}
+
 // errRelease: the release or the source tree is not what it must be.
 var errRelease = errors.New("bad release")
 
@@ -184,6 +216,9 @@ func run(ctx context.Context, opt Options, env *Env) (err error) {
 	}
 	if opt.Arch == "" {
 		return classed{errors.New("no architecture given"), cli.ErrBadInput}
+	}
+	if err := checkScheme(opt, env); err != nil {
+		return err
 	}
 	st := &store.Store{FS: env.FS, Dir: opt.Dest, Log: env.Log}
 

@@ -1,11 +1,13 @@
 // Package archive unpacks a release's gzipped tar into a directory of a
 // store.FS and refuses every entry that would land, or point, outside it:
 // absolute names, ".." elements, symlinks whose target leaves the tree,
-// hard links to names outside it, device nodes and fifos. Names are also
-// resolved with securejoin against the links already extracted, so even a
-// chain of in-tree links cannot lead out. Every file is fsynced, and every
-// directory once at the end, so the tree is durable before it is renamed
-// into place.
+// hard links to names outside it, device nodes and fifos. Each entry's
+// parent is resolved with securejoin through the links already
+// extracted, and a symlink's target is judged from that real parent (see
+// CheckLink), so a chain of in-tree links (x -> ., then x/x/x/esc ->
+// ../secret) cannot lead out. Every file is fsynced, and every directory
+// once at the end, so the tree is durable before it is renamed into
+// place.
 package archive
 
 import (
@@ -36,8 +38,90 @@ var (
 type Options struct {
 	// Strip drops this many leading name elements (1: the top directory).
 	Strip int
-	// MaxBytes bounds the bytes written (0: no bound).
+	// Prefix, when set, keeps only the entries under it (after Strip),
+	// with Prefix dropped: "bos/system" unpacks <top>/bos/system/... alone.
+	Prefix string
+	// MaxBytes bounds the bytes of the files written (0: no bound).
 	MaxBytes int64
+	// MaxEntries bounds the entries extracted (0: no bound).
+	MaxEntries int
+}
+
+// Bounds of a release tarball (see Limits).
+const (
+	// ExpansionRatio is how many times its own size a release tarball may
+	// unpack to. A release is mostly squashfs images (compressed already,
+	// about 1:1) and Go binaries (about 1:3 under gzip); a real
+	// bos-rootfs tarball unpacks to 1.3 times its size. 8 leaves room for
+	// that and stops a gzip bomb (zeros pack about 1000:1) early.
+	ExpansionRatio = 8
+	// MaxEntries is the most entries a release tarball may hold: a real
+	// one holds a dozen.
+	MaxEntries = 100_000
+)
+
+// Limits are the bounds for a release tarball of size bytes:
+// ExpansionRatio times size (at least 8 MiB) in files, MaxEntries entries.
+func Limits(size int64) Options {
+	return Options{MaxBytes: ExpansionRatio * max(size, 1<<20), MaxEntries: MaxEntries}
+}
+
+// Totals are what an archive unpacks to.
+type Totals struct {
+	Bytes   int64 // in regular files
+	Entries int
+}
+
+// Measure reads the gzipped tar r to the end and returns what Extract
+// would write with opt, without writing anything: the bytes of the files
+// and the number of entries, refused (ErrUnsafe) over opt's bounds. It
+// checks the names as Extract does, not the links (they need the tree).
+func Measure(r io.Reader, opt Options) (Totals, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return Totals{}, errors.Wrapf(ErrFormat, "gzip: %v", err)
+	}
+	x := &extractor{opt: opt}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.totals, errors.Wrapf(ErrFormat, "tar: %v", err)
+		}
+		if err := x.count(hdr); err != nil {
+			return x.totals, err
+		}
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return x.totals, errors.Wrapf(ErrFormat, "gzip: %v", err)
+	}
+	return x.totals, nil
+}
+
+// count adds an entry to the totals, refusing it over the bounds;
+// entries stripped away or outside the prefix do not count.
+func (x *extractor) count(hdr *tar.Header) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	rel, err := x.clean(hdr.Name)
+	if err != nil || rel == "" {
+		return err
+	}
+	x.totals.Entries++
+	if x.opt.MaxEntries > 0 && x.totals.Entries > x.opt.MaxEntries {
+		return errors.Wrapf(ErrUnsafe, "%s: the archive holds more than %d entries", hdr.Name, x.opt.MaxEntries)
+	}
+	if hdr.Typeflag == tar.TypeReg {
+		if hdr.Size < 0 || x.opt.MaxBytes > 0 && x.totals.Bytes+hdr.Size > x.opt.MaxBytes {
+			return errors.Wrapf(ErrUnsafe, "%s: the archive holds more than %d bytes", hdr.Name, x.opt.MaxBytes)
+		}
+		x.totals.Bytes += hdr.Size
+	}
+	return nil
 }
 
 // vfs lets securejoin walk links through a store.FS.
@@ -76,11 +160,11 @@ func Extract(r io.Reader, fsys store.FS, dir string, opt Options) error {
 }
 
 type extractor struct {
-	fs      store.FS
-	dir     string
-	opt     Options
-	written int64
-	dirs    map[string]bool // directories to fsync at the end
+	fs     store.FS
+	dir    string
+	opt    Options
+	totals Totals          // what was extracted so far
+	dirs   map[string]bool // directories to fsync at the end
 }
 
 // clean checks an archive name and returns it relative to the target,
@@ -108,7 +192,15 @@ func (x *extractor) clean(name string) (string, error) {
 			return "", errors.Wrapf(ErrUnsafe, "%s: unexpected \".\" element", name)
 		}
 	}
-	return strings.Join(rest, "/"), nil
+	rel := strings.Join(rest, "/")
+	if x.opt.Prefix != "" {
+		prefix := strings.Trim(x.opt.Prefix, "/")
+		if !strings.HasPrefix(rel, prefix+"/") {
+			return "", nil // outside the prefix, or the prefix itself
+		}
+		rel = strings.TrimPrefix(rel, prefix+"/")
+	}
+	return rel, nil
 }
 
 // resolve is the FS name of rel inside the target, following the links
@@ -120,6 +212,101 @@ func (x *extractor) resolve(rel string) (string, error) {
 		return "", errors.Wrapf(err, "resolve %s in %s", rel, x.dir)
 	}
 	return path.Join(parent, base), nil
+}
+
+// inside is an FS name under the target relative to it ("" for the
+// target itself).
+func (x *extractor) inside(name string) string {
+	if name == x.dir {
+		return ""
+	}
+	return strings.TrimPrefix(name, x.dir+"/")
+}
+
+// CheckLink refuses (ErrUnsafe) a symlink called name, in the directory
+// dir of the tree at root (dir relative to root, "" for root, a real
+// directory: no link on the way), whose target would lead outside root.
+//
+// The target is walked as the kernel walks it: "." is nothing, ".."
+// climbs one real directory and may never climb above root, a name goes
+// down. A ".." may only follow a name that is a real directory of fsys
+// now (not a link, a file or a name not yet there: a later entry could
+// make it a link, and lexical cleaning would then lie about "x/.."). After
+// the last "..", the rest only goes down, possibly through links that were
+// themselves checked here; so by induction no link of the tree resolves
+// outside it, however links are chained or ordered.
+func CheckLink(fsys store.FS, root, dir, name, target string) error {
+	switch {
+	case target == "":
+		return errors.Wrapf(ErrUnsafe, "%s: empty symlink", name)
+	case strings.HasPrefix(target, "/"):
+		return errors.Wrapf(ErrUnsafe, "%s: symlink to the absolute path %s", name, target)
+	}
+	elems := strings.Split(target, "/")
+	last := -1 // the last ".."
+	for i, e := range elems {
+		if e == ".." {
+			last = i
+		}
+	}
+	var at []string // where the walk is, relative to root
+	if dir != "" && dir != "." {
+		at = strings.Split(dir, "/")
+	}
+	for _, e := range elems[:last+1] {
+		switch e {
+		case "", ".":
+		case "..":
+			if len(at) == 0 {
+				return errors.Wrapf(ErrUnsafe, "%s: symlink to %s leaves the target", name, target)
+			}
+			at = at[:len(at)-1]
+		default:
+			at = append(at, e)
+			p := path.Join(root, path.Join(at...))
+			fi, err := fsys.Lstat(p)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return errors.Wrapf(err, "stat %s", p)
+			}
+			if err != nil || !fi.IsDir() {
+				return errors.Wrapf(ErrUnsafe, "%s: symlink to %s could leave the target: \"..\" after %s, which is not a directory of the tree", name, target, path.Join(at...))
+			}
+		}
+	}
+	return nil
+}
+
+// CheckTree refuses (ErrUnsafe) any symlink under dir of fsys whose
+// target leads outside dir (see CheckLink): for a subtree that is moved
+// on its own, such as one version directory of a release.
+func CheckTree(fsys store.FS, dir string) error {
+	return checkTree(fsys, path.Clean(dir), "")
+}
+
+func checkTree(fsys store.FS, root, rel string) error {
+	d := path.Join(root, rel)
+	ents, err := fsys.ReadDir(d)
+	if err != nil {
+		return errors.Wrapf(err, "list %s", d)
+	}
+	for _, e := range ents {
+		r := path.Join(rel, e.Name())
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			target, err := fsys.Readlink(path.Join(root, r))
+			if err != nil {
+				return errors.Wrapf(err, "read link %s", path.Join(root, r))
+			}
+			if err := CheckLink(fsys, root, rel, path.Join(root, r), target); err != nil {
+				return err
+			}
+		case e.IsDir():
+			if err := checkTree(fsys, root, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (x *extractor) mkdirs(name string, perm fs.FileMode) error {
@@ -149,6 +336,10 @@ func (x *extractor) mkdirs(name string, perm fs.FileMode) error {
 }
 
 func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
+	// Bounds first, from the header: nothing is written past them.
+	if err := x.count(hdr); err != nil {
+		return err
+	}
 	rel, err := x.clean(hdr.Name)
 	if err != nil || rel == "" {
 		return err
@@ -169,17 +360,17 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
 			return err
 		}
-		return x.file(target, perm, r, hdr.Size, buf)
+		return x.file(target, perm, r, buf)
 	case tar.TypeSymlink:
 		link := hdr.Linkname
-		if strings.HasPrefix(link, "/") {
-			return errors.Wrapf(ErrUnsafe, "%s: symlink to the absolute path %s", hdr.Name, link)
-		}
-		if to := path.Join(path.Dir(rel), link); to == ".." || strings.HasPrefix(to, "../") {
-			return errors.Wrapf(ErrUnsafe, "%s: symlink to %s leaves the target", hdr.Name, link)
-		}
 		target, err := x.resolve(rel)
 		if err != nil {
+			return err
+		}
+		// Judged from where the link really lands: its parent through
+		// the links before it (the parts not there yet become real
+		// directories just below).
+		if err := CheckLink(x.fs, x.dir, x.inside(path.Dir(target)), hdr.Name, link); err != nil {
 			return err
 		}
 		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
@@ -215,11 +406,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 	return errors.Wrapf(ErrUnsafe, "%s: entry type %q is not allowed in a release", hdr.Name, hdr.Typeflag)
 }
 
-func (x *extractor) file(name string, perm fs.FileMode, r io.Reader, size int64, buf []byte) error {
-	if x.opt.MaxBytes > 0 && x.written+size > x.opt.MaxBytes {
-		return errors.Wrapf(ErrUnsafe, "%s: the archive holds more than %d bytes", name, x.opt.MaxBytes)
-	}
-	x.written += size
+func (x *extractor) file(name string, perm fs.FileMode, r io.Reader, buf []byte) error {
 	f, err := x.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return errors.Wrapf(err, "create %s", name)

@@ -343,3 +343,52 @@ func TestWriteRefusesLinksOutOfTheTree(t *testing.T) {
 		t.Errorf("Write = %v, want a link that leaves the tree", err)
 	}
 }
+
+// TestStageSystemRefusesLinkChains: the image's tree is unpacked by the
+// same extraction as an upgrade, so links through links lead nowhere
+// outside it and nothing is written beside it.
+func TestStageSystemRefusesLinkChains(t *testing.T) {
+	sys := "top/bos/system/"
+	for _, tc := range []struct {
+		name    string
+		entries []tar.Header
+		absent  []string // relative to the test directory
+	}{
+		{"a file through y -> x/.. with x -> .", []tar.Header{
+			{Name: sys + "x", Typeflag: tar.TypeSymlink, Linkname: "."},
+			{Name: sys + "y", Typeflag: tar.TypeSymlink, Linkname: "x/.."},
+			{Name: sys + "y/evil", Typeflag: tar.TypeReg, Mode: 0o644, Size: 1},
+		}, []string{"evil", "sys/y"}},
+		{"x -> . then x/x/esc -> ../secret", []tar.Header{
+			{Name: sys + "x", Typeflag: tar.TypeSymlink, Linkname: "."},
+			{Name: sys + "x/x/esc", Typeflag: tar.TypeSymlink, Linkname: "../secret"},
+		}, []string{"sys/esc"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			tw := tar.NewWriter(zw)
+			for _, h := range append([]tar.Header{{Name: sys, Typeflag: tar.TypeDir, Mode: 0o755}}, tc.entries...) {
+				if err := tw.WriteHeader(&h); err != nil {
+					t.Fatal(err)
+				}
+				if h.Size > 0 {
+					tw.Write([]byte("x"))
+				}
+			}
+			tw.Close()
+			zw.Close()
+			write(t, filepath.Join(dir, "r.tar.gz"), buf.String(), 0o644)
+			_, err := StageSystem(filepath.Join(dir, "sys"), Artifacts{Rootfs: filepath.Join(dir, "r.tar.gz")})
+			if err == nil || !strings.Contains(err.Error(), "leave") {
+				t.Errorf("StageSystem = %v, want a link that leaves the tree", err)
+			}
+			for _, p := range tc.absent {
+				if _, err := os.Lstat(filepath.Join(dir, p)); !os.IsNotExist(err) {
+					t.Errorf("%s exists: %v", p, err)
+				}
+			}
+		})
+	}
+}

@@ -1,15 +1,15 @@
 package ociimage
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/upgrade/archive"
+	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // Artifacts are the release artifacts the image's bos/system tree is made
@@ -81,69 +81,31 @@ func StageSystem(dst string, a Artifacts) (string, error) {
 	return v, nil
 }
 
-// untarSystem unpacks the bos/system part of a rootfs tarball into dst.
+// untarSystem unpacks the bos/system part of a rootfs tarball into dst
+// (which exists and is empty) with the upgrade's extraction: the same
+// checks of names, links and entry types, and the same bounds.
 func untarSystem(dst, tgz string) error {
 	f, err := os.Open(tgz)
 	if err != nil {
 		return errors.Wrap(err, "rootfs tarball")
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	fi, err := f.Stat()
 	if err != nil {
+		return errors.Wrapf(err, "stat %s", tgz)
+	}
+	fsys, err := store.NewOSFS(filepath.Dir(dst))
+	if err != nil {
+		return err
+	}
+	opt := archive.Limits(fi.Size())
+	opt.Strip, opt.Prefix = 1, "bos/system"
+	if err := archive.Extract(f, fsys, filepath.Base(dst), opt); err != nil {
 		return errors.Wrapf(err, "%s", tgz)
 	}
-	tr := tar.NewReader(zr)
-	found := false
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return errors.Wrapf(err, "%s", tgz)
-		}
-		// <top>/bos/system/<rel>
-		name := path.Clean(strings.TrimPrefix(h.Name, "./"))
-		parts := strings.SplitN(name, "/", 4)
-		if len(parts) < 3 || parts[1] != "bos" || parts[2] != "system" {
-			continue
-		}
-		found = true
-		if len(parts) == 3 {
-			continue
-		}
-		rel := parts[3]
-		if rel == ".." || strings.HasPrefix(rel, "../") || path.IsAbs(rel) {
-			return errors.Errorf("%s: %s leaves bos/system", tgz, h.Name)
-		}
-		to := filepath.Join(dst, filepath.FromSlash(rel))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(to, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-				return err
-			}
-			if err := writeFrom(to, tr, os.FileMode(h.Mode).Perm()); err != nil {
-				return errors.Wrapf(err, "%s: %s", tgz, h.Name)
-			}
-		case tar.TypeSymlink:
-			if path.IsAbs(h.Linkname) || strings.HasPrefix(path.Join(path.Dir(rel), h.Linkname), "../") {
-				return errors.Errorf("%s: %s links to %s, outside bos/system", tgz, h.Name, h.Linkname)
-			}
-			if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, to); err != nil {
-				return err
-			}
-		default:
-			return errors.Errorf("%s: %s: unexpected entry type %q", tgz, h.Name, h.Typeflag)
-		}
-	}
-	if !found {
+	if ents, err := os.ReadDir(dst); err != nil {
+		return errors.Wrapf(err, "list %s", dst)
+	} else if len(ents) == 0 {
 		return errors.Errorf("%s has no */bos/system tree", tgz)
 	}
 	return nil
