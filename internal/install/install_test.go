@@ -193,6 +193,37 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 			}
 			m.mounts("/dev/dm-0 /var ext4 rw 0 0")
 		}, cli.ExitBadInput, "holds the running system (/dev/dm-0 is mounted at /var)"},
+		{"no /proc/mounts", func(m *machine, o *Options) {
+			if err := os.Remove(m.path("proc/mounts")); err != nil {
+				m.t.Fatal(err)
+			}
+		}, cli.ExitBadInput, "read /proc/mounts"},
+		{"an empty /proc/mounts", func(m *machine, o *Options) { m.write("proc/mounts", "") }, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		{"--no-format without /proc/mounts", func(m *machine, o *Options) {
+			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "BOS_STATE"), true
+			m.write("proc/mounts", "\n")
+		}, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		{"a regular file under /dev", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/sdb"), 4*GiB) // what dd of=/dev/sdb leaves when there is no sdb
+			o.Device = "/dev/sdb"
+		}, cli.ExitBadInput, "device /dev/sdb is a regular file under /dev (/dev/sdb), not a device"},
+		{"a regular file under /dev through a link", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/disk/by-id/gone"), 4*GiB)
+			if err := os.Symlink("../dev/disk/by-id/gone", m.path("images/disk.img")); err != nil {
+				if err = os.MkdirAll(m.path("images"), 0o755); err == nil {
+					err = os.Symlink("../dev/disk/by-id/gone", m.path("images/disk.img"))
+				}
+				if err != nil {
+					m.t.Fatal(err)
+				}
+			}
+			o.Device = "/images/disk.img"
+		}, cli.ExitBadInput, "is a regular file under /dev (/dev/disk/by-id/gone)"},
+		{"a regular file under /dev through ..", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/sdc"), 4*GiB)
+			m.mkdir("images")
+			o.Device = "/images/../dev/sdc"
+		}, cli.ExitBadInput, "is a regular file under /dev (/dev/sdc)"},
 		{"disk used as swap", func(m *machine, o *Options) {
 			m.partition("vda", 1, 3*GiB, false, "")
 			m.write("proc/swaps", "Filename Type Size Used Priority\n/dev/vda1 partition 1 0 -2\n")
