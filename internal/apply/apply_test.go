@@ -125,7 +125,7 @@ func TestFullExampleBoot(t *testing.T) {
 		"var/lib/connman/bos-wifi.config": {"# Written by bos-config apply from bos.wifi; edits are lost.\n" +
 			"\n[service_bos_wifi_0]\nType = wifi\nName = home\nSecurity = psk\nPassphrase = mypassword\n" +
 			"\n[service_bos_wifi_1]\nType = wifi\nName = nothome\nSecurity = psk\nPassphrase = somethingelse\n", 0o600, [2]int{0, 0}},
-		"etc/environment": {"http_proxy='http://myserver'\nhttps_proxy='http://myserver'\n", 0o644, [2]int{0, 0}},
+		"etc/environment": {"http_proxy='http://myserver'\nhttps_proxy='http://myserver'\n", 0o600, [2]int{0, 0}},
 		"etc/bhojpur/dcp.conf": {"# Written by bos-config apply: the argv and environment of DCP, one per\n# line, read by /etc/bhojpur/dcp-exec without shell evaluation.\n" +
 			"arg dcp\narg server\narg --cluster-init\n" +
 			"arg --node-label\narg region=us-west-1\narg --node-label\narg somekey=somevalue\n" +
