@@ -70,14 +70,17 @@ func TestRemovedKeyIsRevoked(t *testing.T) {
 	}
 }
 
-// TestNoKeysWritesNoFile: a config without keys creates no authorized_keys.
+// TestNoKeysWritesNoFile: a config without keys, or whose only entry is
+// not fetched yet (the boot phase), creates no authorized_keys.
 func TestNoKeysWritesNoFile(t *testing.T) {
-	root := newRoot(t)
-	if err := applyKeys(t, newTarget(root, true), Boot); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Lstat(filepath.Join(root, authorizedKeys)); !os.IsNotExist(err) {
-		t.Errorf("authorized_keys: %v, want none", err)
+	for _, keys := range [][]string{nil, {"github:someone"}} {
+		root := newRoot(t)
+		if err := applyKeys(t, newTarget(root, true), Boot, keys...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(filepath.Join(root, authorizedKeys)); !os.IsNotExist(err) {
+			t.Errorf("keys %q: authorized_keys: %v, want none", keys, err)
+		}
 	}
 }
 

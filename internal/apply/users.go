@@ -171,9 +171,8 @@ func keyRefLabel(ref string) string {
 	return ref
 }
 
-// writeKeys rewrites the config's block of the user's authorized_keys. A
-// config without keys writes no file (and creates no home directory) when
-// there is none yet.
+// writeKeys rewrites the config's block of the user's authorized_keys.
+// Nothing to write and no file yet: no file (and no home directory) is made.
 func (t *Target) writeKeys(user string, srcs []KeySource) error {
 	passwd, err := readFile(t.FS, "etc/passwd")
 	if err != nil {
@@ -206,8 +205,9 @@ func (t *Target) writeKeys(user string, srcs []KeySource) error {
 	if err != nil && !isNotExist(err) {
 		return errors.Wrapf(err, "read %s", show(file))
 	}
-	if old == nil && !have {
-		return nil
+	next := RewriteKeys(old, srcs)
+	if old == nil && len(next) == 0 {
+		return nil // no file and nothing to write (a remote entry not fetched yet)
 	}
 	if !exists(t.FS, home) {
 		if err := t.ensureDir(home, 0o755, u.UID, u.GID); err != nil {
@@ -217,7 +217,7 @@ func (t *Target) writeKeys(user string, srcs []KeySource) error {
 	if err := t.ensureDir(sshDir, 0o700, u.UID, u.GID); err != nil {
 		return err
 	}
-	_, err = t.writeFile(file, RewriteKeys(old, srcs), 0o600, u.UID, u.GID)
+	_, err = t.writeFile(file, next, 0o600, u.UID, u.GID)
 	return err
 }
 
