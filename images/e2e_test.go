@@ -81,7 +81,7 @@ func TestLiveSSH(t *testing.T) {
 		ISO:    filepath.Join(art, "bos-amd64.iso"),
 		Kernel: filepath.Join(art, "bos-vmlinuz-amd64"),
 		Initrd: filepath.Join(art, "bos-initrd-amd64"),
-		Append: fmt.Sprintf(`%s bos.debug bos.hostname=%s bos.ssh_authorized_keys="%s"`, liveCmdlineBase, hostname, key.Authorized),
+		Append: fmt.Sprintf(`%s bos.debug bos.hostname=%s bos.ssh_authorized_keys="%s" bos.environment[BOS_E2E_PROXY]=%s`, liveCmdlineBase, hostname, key.Authorized, e2eProxy),
 		SSH:    true,
 	})
 	vm.WaitFor(MarkModeLive, bootTimeout)
@@ -111,6 +111,14 @@ func TestLiveSSH(t *testing.T) {
 		{"boot phase stamped", "cat /run/bos/phases/boot", "done"},
 		{"bos-boot started (it skips)", "sudo rc-service bos-boot status >/dev/null && echo started", "started"},
 		{"virtio-rng bound by bos-coldplug", "grep -c '^virtio_rng ' /proc/modules", "1"},
+		// bos.environment: /etc/environment is root's alone, and pam_env
+		// (reading it as root) still gives the variables to the session.
+		{"/etc/environment is root's", "sudo stat -c '%a %U:%G' /etc/environment", "600 root:root"},
+		{"bos.environment in the SSH session", `printf '%s\n' "$BOS_E2E_PROXY"`, e2eProxy},
+		// The tools are on a login shell's PATH: typed without sudo, a
+		// command works when it only reads readable files (live: the
+		// cmdline), instead of "command not found".
+		{"bos-config on a login shell's PATH", "bash -lc 'bos-config show' | grep -c '^hostname: " + hostname + "$'", "1"},
 	}
 	for _, c := range checks {
 		out, err := vm.SSH(key, "bhojpur", c.cmd)
@@ -122,10 +130,27 @@ func TestLiveSSH(t *testing.T) {
 			t.Errorf("%s: %q printed %q, want %q", c.what, c.cmd, got, c.want)
 		}
 	}
+	// Every command the motd names runs as typed: found, not refused for
+	// want of root (sudo opsutl install stops at "no DEVICE" here).
+	motd, err := vm.SSH(key, "bhojpur", "cat /etc/motd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range motdCommands(t, motd) {
+		out, rc := sshRC(t, vm, key, c+" </dev/null 2>&1")
+		t.Logf("motd: %q: exit %d: %s", c, rc, strings.TrimSpace(out))
+		if rc == 127 || rc == 126 || strings.Contains(out, "not found") || strings.Contains(out, "needs root") || strings.Contains(out, "only on a system booted live") {
+			t.Errorf("motd: %q does not run as typed: exit %d: %s", c, rc, out)
+		}
+	}
 	if out, err := vm.SSH(key, "root", "id -un"); err == nil {
 		t.Errorf("ssh as root worked (printed %q); root must be refused", out)
 	}
 }
+
+// e2eProxy is a bos.environment value of TestLiveSSH (a proxy URL with
+// credentials, what the variables usually carry).
+const e2eProxy = "http://user:s3cret@proxy.invalid:3128"
 
 // TestRescueShell: bos.mode=shell opens the rescue shell on purpose, and a
 // machine without any Bhojpur OS media ends there with a clear message.

@@ -241,6 +241,12 @@ func TestAutomatedInstall(t *testing.T) {
 		{"installed config", "sudo stat -c '%a %U' /bos/system/config.yaml", "600 root"},
 		{"installed config content", "sudo grep -c '^hostname: " + hostname + "$' /bos/system/config.yaml", "1"},
 		{"BOS_STATE holds /var", "awk '$2 == \"/var\" {print $3}' /proc/mounts", "ext4"},
+		// The product document: an installation to disk has no opsutl install.
+		{"no opsutl install once installed", "sudo opsutl install 2>&1; echo rc=$?",
+			"opsutl install: only on a system booted live from the ISO; this one runs in mode disk (installed): upgrade with bos-upgrade-rootfs, or boot the ISO to reinstall\nrc=1"},
+		// The installed config is root's: without sudo, one line says so.
+		{"bos-config show without sudo", "bash -lc 'bos-config show' 2>&1; echo rc=$?", "bos-config show: needs root (run: sudo bos-config show)\nrc=1"},
+		{"the motd's sudo bos-config show", "sudo bos-config show | grep -c '^hostname: " + hostname + "$'", "1"},
 	}
 
 	if !t.Run("bios", func(t *testing.T) {

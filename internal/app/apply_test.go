@@ -84,7 +84,7 @@ func TestApplyCLI(t *testing.T) {
 		t.Fatalf("apply --phase runtime = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 	keys, err := os.ReadFile(filepath.Join(root, "home/bhojpur/.ssh/authorized_keys"))
-	if err != nil || !strings.HasSuffix(string(keys), testKey+"\n") || strings.Count(string(keys), "\n") != 2 {
+	if err != nil || !strings.Contains(string(keys), "\n# from github:bhojpur\n"+testKey+"\n# END ") || strings.Count(string(keys), "\n") != 5 {
 		t.Errorf("authorized_keys (%v):\n%s", err, keys)
 	}
 	if strings.Contains(stderr, "wrote /etc/hostname") {

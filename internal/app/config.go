@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/pkg/errors"
@@ -46,7 +47,7 @@ type ShowCmd struct {
 func (c *ShowCmd) Run(env *cli.Env) error {
 	l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
 	if err != nil {
-		return err
+		return needsRoot(env, "show", err)
 	}
 	l.Report(env.Stderr)
 	var out []byte
@@ -76,6 +77,17 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 	return nil
 }
 
+// needsRoot turns a config source that a user other than root may not read
+// (/bos/system/config.yaml is 0600) into one line that says so and how to
+// run the command, exit 1; other errors pass.
+func needsRoot(env *cli.Env, sub string, err error) error {
+	if !errors.Is(err, fs.ErrPermission) || os.Geteuid() == 0 {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "bos-config %s: needs root (run: sudo bos-config %s)\n", sub, sub)
+	return &cli.ExitError{Code: cli.ExitFailure}
+}
+
 // ValidateCmd checks config files.
 type ValidateCmd struct {
 	Files []string `arg:"" optional:"" help:"Files to check ('-' for standard input); none: the merged config of --root." placeholder:"FILE"`
@@ -87,7 +99,7 @@ func (c *ValidateCmd) Run(env *cli.Env) error {
 	if len(c.Files) == 0 {
 		l, err := config.Load(config.Options{Root: env.Root, FS: env.FS})
 		if err != nil {
-			return err
+			return needsRoot(env, "validate", err)
 		}
 		l.Report(env.Stderr)
 		bad = len(l.Problems)

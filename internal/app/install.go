@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/pkg/errors"
@@ -74,6 +75,32 @@ func (c *InstallCLI) options(ic config.Install) install.Options {
 	return o
 }
 
+// refused stops the install when the loader refused a bos.install value
+// (it is left out of the config, so the install would go on with the
+// default in its place: another console, another disk) or a whole source
+// (which may have held bos.install values), unless the flag that the value
+// would fill was given. Nothing is touched before this check.
+func (c *InstallCLI) refused(l *config.Loaded) error {
+	given := map[string]bool{
+		"bos.install.device": c.Device != "", "bos.install.iso_url": c.ISOURL != "",
+		"bos.install.config_url": c.Config != "", "bos.install.tty": c.TTY != "",
+		"bos.install.force_efi": c.ForceEFI, "bos.install.power_off": c.PowerOff,
+		"bos.install.no_format": c.NoFormat, "bos.install.silent": c.Silent, "bos.install.debug": c.Debug,
+	}
+	var bad []string
+	for _, p := range l.Problems {
+		install := p.Key == "bos.install" || strings.HasPrefix(p.Key, "bos.install.")
+		if (install && !given[p.Key]) || p.Key == "" {
+			bad = append(bad, p.String())
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return errors.Wrapf(cli.ErrBadInput, "the config's bos.install settings are refused, nothing was changed: fix them, or give the setting as a flag:\n  %s",
+		strings.Join(bad, "\n  "))
+}
+
 // Run installs.
 func (c *InstallCLI) Run(env *cli.Env) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -83,6 +110,9 @@ func (c *InstallCLI) Run(env *cli.Env) error {
 	if l, err := config.Load(config.Options{Root: env.Root, FS: env.FS}); err != nil {
 		env.Log.Printf("warning: reading the bos.install settings: %v", err)
 	} else {
+		if err := c.refused(l); err != nil {
+			return err
+		}
 		for _, p := range l.Problems {
 			env.Log.Printf("warning: config: %s", p)
 		}

@@ -115,7 +115,7 @@ func TestFullExampleBoot(t *testing.T) {
 	files := map[string]want{
 		"etc/local.d/example.start":         {"#!/bin/bash\necho hello, local service start", 0o755, [2]int{0, 0}},
 		"etc/shadow":                        {"root:*:19000:0:99999:7:::\nbhojpur:" + hash + ":19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", 0o640, [2]int{0, 42}},
-		"home/bhojpur/.ssh/authorized_keys": {docRSAKey + "\n", 0o600, [2]int{1000, 1000}},
+		"home/bhojpur/.ssh/authorized_keys": {keysBlock(docRSAKey), 0o600, [2]int{1000, 1000}},
 		"etc/hostname":                      {"myhost\n", 0o644, [2]int{0, 0}},
 		"etc/hosts":                         {"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tmyhost\n", 0o644, [2]int{0, 0}},
 		"proc/sys/kernel/printk":            {"4 4 1 7\n", 0o644, [2]int{0, 0}},
@@ -125,7 +125,7 @@ func TestFullExampleBoot(t *testing.T) {
 		"var/lib/connman/bos-wifi.config": {"# Written by bos-config apply from bos.wifi; edits are lost.\n" +
 			"\n[service_bos_wifi_0]\nType = wifi\nName = home\nSecurity = psk\nPassphrase = mypassword\n" +
 			"\n[service_bos_wifi_1]\nType = wifi\nName = nothome\nSecurity = psk\nPassphrase = somethingelse\n", 0o600, [2]int{0, 0}},
-		"etc/environment": {"http_proxy='http://myserver'\nhttps_proxy='http://myserver'\n", 0o644, [2]int{0, 0}},
+		"etc/environment": {"http_proxy='http://myserver'\nhttps_proxy='http://myserver'\n", 0o600, [2]int{0, 0}},
 		"etc/bhojpur/dcp.conf": {"# Written by bos-config apply: the argv and environment of DCP, one per\n# line, read by /etc/bhojpur/dcp-exec without shell evaluation.\n" +
 			"arg dcp\narg server\narg --cluster-init\n" +
 			"arg --node-label\narg region=us-west-1\narg --node-label\narg somekey=somevalue\n" +
@@ -228,7 +228,7 @@ func TestRuntimeFetchesGitHubKeys(t *testing.T) {
 			t.Fatalf("apply %s: %v\nlog:\n%s", phase, err, tt.log)
 		}
 	}
-	want := docRSAKey + "\n" + githubKey + "\n"
+	want := keysBlock(docRSAKey, "# from github:bhojpur", githubKey)
 	if got := readRoot(t, root, "home/bhojpur/.ssh/authorized_keys"); got != want {
 		t.Errorf("authorized_keys (-want +got):\n%s", cmp.Diff(want, got))
 	}
@@ -269,7 +269,7 @@ func TestRuntimeKeyErrors(t *testing.T) {
 			t.Errorf("error lacks %q: %v", msg, err)
 		}
 	}
-	if got := readRoot(t, root, "home/bhojpur/.ssh/authorized_keys"); got != githubKey+"\n" {
+	if got := readRoot(t, root, "home/bhojpur/.ssh/authorized_keys"); got != keysBlock("# from github:good", githubKey) {
 		t.Errorf("authorized_keys = %q, want only the valid fetched key", got)
 	}
 }

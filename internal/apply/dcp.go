@@ -37,11 +37,13 @@ func dcpInvocation(cfg *config.Config, n dcp.Node) dcp.Invocation {
 // The settings file (0600: it holds the token) has one line per argv
 // element ("arg VALUE") and per environment variable ("env NAME=VALUE").
 // The service runs a tiny POSIX sh wrapper (dcp-exec) that reads the lines
-// with `IFS= read -r`, appends args with `set -- "$@" "$value"` and sets
-// variables with `export "$assignment"`: values are never parsed by a shell
-// (no eval, no command_args, which OpenRC evals), so quotes, $, backticks,
-// spaces and globs in the config reach DCP as they are. Values holding a
-// line break or NUL cannot be carried and are refused.
+// with `IFS= read -r` and execs `env NAME=VALUE... DCP ARGS...`, each
+// element appended with `set -- "$@" "$value"`: values are never parsed by
+// a shell (no eval, no command_args, which OpenRC evals), so quotes, $,
+// backticks, spaces and globs in the config reach DCP as they are. No line
+// sets a variable of the wrapper itself, so a bos.environment name such as
+// bin or PATH cannot change which program it runs. Values holding a line
+// break or NUL cannot be carried and are refused.
 type dcpStep struct {
 	Invocation dcp.Invocation
 	Restart    bool

@@ -181,7 +181,12 @@ func keyfileEscape(v string) string {
 	return b.String()
 }
 
-// environmentStep writes bos.environment to etc/environment.
+// environmentStep writes bos.environment to etc/environment, mode 0600
+// root:root whatever the image had: the values are often proxy URLs with
+// credentials. Its readers run as root: pam_env in the login, sshd and sudo
+// sessions (it sets the variables before the session drops to the user, so
+// bhojpur's shells still get them), and bos-config. DCP and the config's
+// commands get the variables from bos-config, not from the file.
 type environmentStep struct{ Env map[string]string }
 
 func (s environmentStep) String() string { return "environment (/etc/environment)" }
@@ -205,9 +210,20 @@ func (s environmentStep) Apply(ctx context.Context, t *Target) error {
 	if err := checkEnv(s.Env); err != nil {
 		return err
 	}
-	_, err := t.updateFile("etc/environment", func(b []byte) []byte { return SetEnvironment(b, s.Env) }, 0o644, keepMode, 0, 0)
+	const name = "etc/environment"
+	if _, err := t.updateFile(name, func(b []byte) []byte { return SetEnvironment(b, s.Env) }, EnvironmentMode, EnvironmentMode, 0, 0); err != nil {
+		return err
+	}
+	fi, err := t.FS.Lstat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil // nothing was written (no variables, no file)
+	}
+	_, err = t.fixAttrs(name, fi, EnvironmentMode, 0, 0)
 	return err
 }
+
+// EnvironmentMode is the mode of /etc/environment.
+const EnvironmentMode = 0o600
 
 // ShellQuote quotes a value for a POSIX shell: single quotes, with each
 // single quote written as '\”.

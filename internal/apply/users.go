@@ -103,9 +103,13 @@ func (t *Target) closeShadow() error {
 	return err
 }
 
-// authorizedKeysStep merges ssh_authorized_keys into the user's
-// ~/.ssh/authorized_keys. Remote entries (github:USER, gitlab:USER,
-// https://...) are fetched only when Fetch is set (the runtime phase).
+// authorizedKeysStep writes ssh_authorized_keys into the user's
+// ~/.ssh/authorized_keys as a block between two marker lines that every
+// apply rewrites (see RewriteKeys), so a key removed from the config is
+// revoked; the user's own lines outside the block are kept. Remote entries
+// (github:USER, gitlab:USER, https://...) are fetched only when Fetch is
+// set (the runtime phase); until then, or when a fetch fails, the keys last
+// fetched for an entry still in the config stay.
 type authorizedKeysStep struct {
 	User  string
 	Keys  []string
@@ -123,32 +127,33 @@ func isRemoteKey(k string) bool {
 
 func (s authorizedKeysStep) Apply(ctx context.Context, t *Target) error {
 	var errs []string
-	var keys []string
+	srcs := []KeySource{{}} // the literal keys first
 	for _, k := range s.Keys {
 		k = strings.TrimSpace(k)
 		switch {
 		case k == "":
 		case isRemoteKey(k):
-			if !s.Fetch {
-				continue // needs the network: fetched at runtime
+			src := KeySource{Ref: keyRefLabel(k), Keep: true}
+			if s.Fetch {
+				got, answered, err := t.fetchKeys(ctx, k)
+				if err != nil {
+					errs = append(errs, err.Error())
+				}
+				if answered {
+					src.Keys, src.Keep = got, false
+				}
 			}
-			got, err := t.fetchKeys(ctx, k)
-			if err != nil {
-				errs = append(errs, err.Error())
-			}
-			keys = append(keys, got...)
+			srcs = append(srcs, src)
 		default:
 			if err := checkKey(k); err != nil {
 				errs = append(errs, fmt.Sprintf("%.40q: %v", k, err))
 				continue
 			}
-			keys = append(keys, k)
+			srcs[0].Keys = append(srcs[0].Keys, k)
 		}
 	}
-	if len(keys) > 0 {
-		if err := t.addKeys(s.User, keys); err != nil {
-			errs = append(errs, err.Error())
-		}
+	if err := t.writeKeys(s.User, srcs); err != nil {
+		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -156,9 +161,19 @@ func (s authorizedKeysStep) Apply(ctx context.Context, t *Target) error {
 	return nil
 }
 
-// addKeys merges keys into the user's authorized_keys, keeping the lines
-// already there and adding only keys not present (same type and blob).
-func (t *Target) addKeys(user string, keys []string) error {
+// keyRefLabel is how a remote key entry is named in the block: the entry
+// itself, without the credentials of a URL (the file is the user's).
+func keyRefLabel(ref string) string {
+	if u, err := url.Parse(ref); err == nil && u.User != nil {
+		u.User = nil
+		return u.String()
+	}
+	return ref
+}
+
+// writeKeys rewrites the config's block of the user's authorized_keys.
+// Nothing to write and no file yet: no file (and no home directory) is made.
+func (t *Target) writeKeys(user string, srcs []KeySource) error {
 	passwd, err := readFile(t.FS, "etc/passwd")
 	if err != nil {
 		return errors.Wrap(err, "read /etc/passwd")
@@ -167,15 +182,33 @@ func (t *Target) addKeys(user string, keys []string) error {
 	if err != nil {
 		return errors.Wrap(err, "/etc/passwd")
 	}
-	if u.UID == 0 {
-		return errors.Errorf("user %s has uid 0: root never gets an SSH key", user)
-	}
-	if u.Home == "" || u.Home == "/" {
-		return errors.Errorf("user %s has no home directory in /etc/passwd", user)
+	have := false
+	for _, s := range srcs {
+		have = have || len(s.Keys) > 0 || s.Ref != ""
 	}
 	home := fsPath(u.Home)
 	sshDir := path.Join(home, ".ssh")
 	file := path.Join(sshDir, "authorized_keys")
+	if u.UID == 0 {
+		if !have {
+			return nil
+		}
+		return errors.Errorf("user %s has uid 0: root never gets an SSH key", user)
+	}
+	if u.Home == "" || u.Home == "/" {
+		if !have {
+			return nil
+		}
+		return errors.Errorf("user %s has no home directory in /etc/passwd", user)
+	}
+	old, err := readFile(t.FS, file)
+	if err != nil && !isNotExist(err) {
+		return errors.Wrapf(err, "read %s", show(file))
+	}
+	next := RewriteKeys(old, srcs)
+	if old == nil && len(next) == 0 {
+		return nil // no file and nothing to write (a remote entry not fetched yet)
+	}
 	if !exists(t.FS, home) {
 		if err := t.ensureDir(home, 0o755, u.UID, u.GID); err != nil {
 			return err
@@ -184,38 +217,114 @@ func (t *Target) addKeys(user string, keys []string) error {
 	if err := t.ensureDir(sshDir, 0o700, u.UID, u.GID); err != nil {
 		return err
 	}
-	old, err := readFile(t.FS, file)
-	if err != nil && !isNotExist(err) {
-		return errors.Wrapf(err, "read %s", show(file))
-	}
-	_, err = t.writeFile(file, MergeKeys(old, keys), 0o600, u.UID, u.GID)
+	_, err = t.writeFile(file, next, 0o600, u.UID, u.GID)
 	return err
 }
 
-// MergeKeys returns authorized_keys contents with keys appended unless a key
-// with the same type and blob is already there. Existing lines are kept as
-// they are.
-func MergeKeys(old []byte, keys []string) []byte {
-	seen := map[string]bool{}
-	var out bytes.Buffer
-	out.Write(old)
-	if len(old) > 0 && old[len(old)-1] != '\n' {
-		out.WriteByte('\n')
+// The marker lines of the config's block in authorized_keys.
+const (
+	KeysBegin = "# BEGIN bos-config ssh_authorized_keys: rewritten at every boot from the config; add your own keys outside this block"
+	KeysEnd   = "# END bos-config ssh_authorized_keys"
+	keysFrom  = "# from "
+)
+
+// KeySource is one group of keys in the block: the config's literal keys
+// (Ref "") or those of a remote entry (Ref github:USER ...). Keep says the
+// entry was not fetched this time: the keys the block holds for it stay.
+type KeySource struct {
+	Ref  string
+	Keys []string
+	Keep bool
+}
+
+// RewriteKeys returns authorized_keys contents whose block (between
+// KeysBegin and KeysEnd) holds exactly the keys of srcs: a key no longer in
+// the config is gone, a remote entry kept (Keep) has the keys the old block
+// had for it. Lines outside the block are the user's and stay as they are,
+// except when the file has no block yet (written before keys were managed
+// as a block): lines there that are keys of the block move into it. A
+// BEGIN without an END is dropped, the lines after it are kept. No keys,
+// no block.
+func RewriteKeys(old []byte, srcs []KeySource) []byte {
+	lines := strings.SplitAfter(string(old), "\n")
+	if n := len(lines); n > 0 && lines[n-1] == "" {
+		lines = lines[:n-1]
 	}
-	for _, line := range keyLines(old) {
-		if id, ok := keyID(line); ok {
-			seen[id] = true
+	begin, end := -1, -1
+	for i, l := range lines {
+		switch strings.TrimRight(l, "\r\n") {
+		case KeysBegin:
+			if begin < 0 {
+				begin = i
+			}
+		case KeysEnd:
+			if begin >= 0 && end < 0 {
+				end = i
+			}
 		}
 	}
-	for _, k := range keys {
-		id, ok := keyID(k)
-		if !ok || seen[id] {
+	var before, after, block []string
+	switch {
+	case begin >= 0 && end > begin:
+		before, block, after = lines[:begin], lines[begin+1:end], lines[end+1:]
+	case begin >= 0:
+		before = append(append(before, lines[:begin]...), lines[begin+1:]...)
+	default:
+		before = lines
+	}
+	// What the old block had for each remote entry.
+	had := map[string][]string{}
+	ref := ""
+	for _, l := range block {
+		l = strings.TrimSpace(l)
+		if r, ok := strings.CutPrefix(l, keysFrom); ok {
+			ref = r
 			continue
 		}
-		seen[id] = true
-		out.WriteString(k)
-		out.WriteByte('\n')
+		if ref != "" && l != "" && !strings.HasPrefix(l, "#") {
+			had[ref] = append(had[ref], l)
+		}
 	}
+	seen := map[string]bool{}
+	var b strings.Builder
+	for _, s := range srcs {
+		keys := s.Keys
+		if s.Keep {
+			keys = had[s.Ref]
+		}
+		header := s.Ref != ""
+		for _, k := range keys {
+			id, ok := keyID(k)
+			if !ok || seen[id] {
+				continue
+			}
+			seen[id] = true
+			if header {
+				b.WriteString(keysFrom + s.Ref + "\n")
+				header = false
+			}
+			b.WriteString(k + "\n")
+		}
+	}
+	var out bytes.Buffer
+	keep := func(ls []string) {
+		for _, l := range ls {
+			if end < 0 {
+				if id, ok := keyID(strings.TrimSpace(l)); ok && seen[id] {
+					continue // a key an older apply appended: now in the block
+				}
+			}
+			out.WriteString(l)
+			if !strings.HasSuffix(l, "\n") {
+				out.WriteByte('\n')
+			}
+		}
+	}
+	keep(before)
+	if len(seen) > 0 {
+		out.WriteString(KeysBegin + "\n" + b.String() + KeysEnd + "\n")
+	}
+	keep(after)
 	return out.Bytes()
 }
 
@@ -275,20 +384,21 @@ func (t *Target) keyURL(ref string) (string, error) {
 const maxKeysBody = 1 << 20
 
 // fetchKeys downloads a key list through t.Get and returns the lines that
-// are SSH public keys; bad lines are reported.
-func (t *Target) fetchKeys(ctx context.Context, ref string) ([]string, error) {
+// are SSH public keys; bad lines are reported. answered says the service
+// gave a list (perhaps with no key: the keys there were removed).
+func (t *Target) fetchKeys(ctx context.Context, ref string) (keys []string, answered bool, err error) {
 	u, err := t.keyURL(ref)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if t.Get == nil {
-		return nil, errors.Errorf("fetch %s: no network client here", ref)
+		return nil, false, errors.Errorf("fetch %s: no network client here", ref)
 	}
 	body, err := t.Get(ctx, u, maxKeysBody)
 	if err != nil {
-		return nil, errors.Wrapf(err, "fetch %s", ref)
+		return nil, false, errors.Wrapf(err, "fetch %s", ref)
 	}
-	var keys, bad []string
+	var bad []string
 	for i, line := range keyLines(body) {
 		if err := checkKey(line); err != nil {
 			bad = append(bad, fmt.Sprint(i+1))
@@ -300,10 +410,10 @@ func (t *Target) fetchKeys(ctx context.Context, ref string) ([]string, error) {
 		t.logf("fetched %d SSH keys from %s", len(keys), ref)
 	}
 	if len(bad) > 0 {
-		return keys, errors.Errorf("%s: line %s not an SSH public key (dropped)", ref, strings.Join(bad, ", "))
+		return keys, true, errors.Errorf("%s: line %s not an SSH public key (dropped)", ref, strings.Join(bad, ", "))
 	}
 	if len(keys) == 0 {
-		return nil, errors.Errorf("%s: no SSH keys", ref)
+		return nil, true, errors.Errorf("%s: no SSH keys", ref)
 	}
-	return keys, nil
+	return keys, true, nil
 }

@@ -26,7 +26,7 @@ type Options struct {
 	Device   string // disk, or partition with NoFormat
 	ISO      string // ISO URL, ISO path or directory; "" for the running system
 	Config   string // config URL or path; "" for none (or the questions)
-	TTY      string
+	TTY      string // "" or "auto": the default consoles
 	ForceEFI bool
 	PowerOff bool
 	Takeover bool
@@ -87,6 +87,9 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 	}
 	if o.Takeover && !o.NoFormat {
 		return nil, errors.Wrap(cli.ErrUsage, "--takeover needs --no-format and DEVICE the partition of /")
+	}
+	if err := CheckTTY(o.TTY); err != nil {
+		return nil, errors.Wrap(cli.ErrBadInput, err.Error())
 	}
 	interactive := !o.Silent && in.Terminal
 	if o.Device == "" {

@@ -193,6 +193,37 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 			}
 			m.mounts("/dev/dm-0 /var ext4 rw 0 0")
 		}, cli.ExitBadInput, "holds the running system (/dev/dm-0 is mounted at /var)"},
+		{"no /proc/mounts", func(m *machine, o *Options) {
+			if err := os.Remove(m.path("proc/mounts")); err != nil {
+				m.t.Fatal(err)
+			}
+		}, cli.ExitBadInput, "read /proc/mounts"},
+		{"an empty /proc/mounts", func(m *machine, o *Options) { m.write("proc/mounts", "") }, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		{"--no-format without /proc/mounts", func(m *machine, o *Options) {
+			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "BOS_STATE"), true
+			m.write("proc/mounts", "\n")
+		}, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		{"a regular file under /dev", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/sdb"), 4*GiB) // what dd of=/dev/sdb leaves when there is no sdb
+			o.Device = "/dev/sdb"
+		}, cli.ExitBadInput, "device /dev/sdb is a regular file under /dev (/dev/sdb), not a device"},
+		{"a regular file under /dev through a link", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/disk/by-id/gone"), 4*GiB)
+			if err := os.Symlink("../dev/disk/by-id/gone", m.path("images/disk.img")); err != nil {
+				if err = os.MkdirAll(m.path("images"), 0o755); err == nil {
+					err = os.Symlink("../dev/disk/by-id/gone", m.path("images/disk.img"))
+				}
+				if err != nil {
+					m.t.Fatal(err)
+				}
+			}
+			o.Device = "/images/disk.img"
+		}, cli.ExitBadInput, "is a regular file under /dev (/dev/disk/by-id/gone)"},
+		{"a regular file under /dev through ..", func(m *machine, o *Options) {
+			sparse(m.t, m.path("dev/sdc"), 4*GiB)
+			m.mkdir("images")
+			o.Device = "/images/../dev/sdc"
+		}, cli.ExitBadInput, "is a regular file under /dev (/dev/sdc)"},
 		{"disk used as swap", func(m *machine, o *Options) {
 			m.partition("vda", 1, 3*GiB, false, "")
 			m.write("proc/swaps", "Filename Type Size Used Priority\n/dev/vda1 partition 1 0 -2\n")
@@ -223,6 +254,8 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 			o.Config = m.path("config.yaml")
 			m.write("config.yaml", "hostname: node1\nbos:\n  pasword: x\n")
 		}, cli.ExitBadInput, "config.yaml:3:3: bos.pasword: unknown key"},
+		{"tty with a kernel argument", func(m *machine, o *Options) { o.TTY = "ttyS0,115200 init=/bin/sh" }, cli.ExitBadInput, "is not a console TTY"},
+		{"tty with a GRUB command", func(m *machine, o *Options) { o.TTY = "ttyS1\nset root=evil" }, cli.ExitBadInput, "is not a console TTY"},
 		{"config that is not there", func(m *machine, o *Options) { o.Config = m.path("nope.yaml") }, cli.ExitBadInput, "nope.yaml"},
 		{"unreachable config URL", func(m *machine, o *Options) { o.Config = closedURL }, cli.ExitDownload, "download " + closedURL},
 		{"wrong ISO checksum", func(m *machine, o *Options) {
@@ -436,8 +469,9 @@ func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
 		"terminal_input serial console",
 		"terminal_output serial console",
 		"load_env -f /boot/grub/grubenv",
-		"linux /bos/system/kernel/${bos_kernel}/vmlinuz panic=10 console=tty0 console=ttyS0,115200\n",
-		"initrd /bos/system/kernel/${bos_kernel}/initrd",
+		`linux /bos/system/kernel/"${bos_kernel}"/vmlinuz panic=10 console=tty0 console=ttyS0,115200` + "\n",
+		`initrd /bos/system/kernel/"${bos_kernel}"/initrd`,
+		"menuentry 'Bhojpur OS' {",
 		"linux /bos/system/kernel/previous/vmlinuz",
 		"bos.mode=shell",
 	} {
@@ -772,7 +806,7 @@ func TestConsolesAndGrubSerial(t *testing.T) {
 		if got := strings.Join(b.Args(), " "); got != tc.args {
 			t.Errorf("Boot{TTY: %q}.Args() = %q, want %q", tc.tty, got, tc.args)
 		}
-		if cfg := string(b.GrubConfig()); !strings.Contains(cfg, tc.serial+"\n") {
+		if cfg := string(grubConfig(t, b)); !strings.Contains(cfg, tc.serial+"\n") {
 			t.Errorf("Boot{TTY: %q}.GrubConfig() lacks %q:\n%s", tc.tty, tc.serial, cfg)
 		}
 	}
@@ -789,7 +823,7 @@ func TestGrubConfigParses(t *testing.T) {
 		t.Skip("grub-script-check (grub-common) is not installed")
 	}
 	p := filepath.Join(t.TempDir(), "grub.cfg")
-	if err := os.WriteFile(p, Boot{Debug: true}.GrubConfig(), 0o644); err != nil {
+	if err := os.WriteFile(p, grubConfig(t, Boot{Debug: true}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command(check, p).CombinedOutput(); err != nil {
@@ -842,8 +876,8 @@ func TestGrubModulesCoverGrubCfg(t *testing.T) {
 		have[m] = true
 	}
 	for name, cfg := range map[string]string{
-		"grub.cfg":               string(Boot{}.GrubConfig()),
-		"grub.cfg --tty --debug": string(Boot{TTY: "ttyS1", Debug: true}.GrubConfig()),
+		"grub.cfg":               string(grubConfig(t, Boot{})),
+		"grub.cfg --tty --debug": string(grubConfig(t, Boot{TTY: "ttyS1", Debug: true})),
 		"trial-boot fragment":    grubenv.GrubScript,
 	} {
 		for i, line := range strings.Split(cfg, "\n") {

@@ -349,7 +349,11 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 		p.Loader = append(p.Loader, "the existing GRUB, pointed at "+grubCfg)
 	}
 	p.GrubCfg = grubCfg
-	add(writeStep{Path: grubCfg, Data: p.Boot.GrubConfig(), Mode: 0o644, What: "boot menu"})
+	menu, err := p.Boot.GrubConfig()
+	if err != nil {
+		return nil, errors.Wrap(cli.ErrBadInput, err.Error())
+	}
+	add(writeStep{Path: grubCfg, Data: menu, Mode: 0o644, What: "boot menu"})
 	env, err := grubenv.New().Bytes()
 	if err != nil {
 		return nil, err

@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/cli"
 )
 
 // Kind is what a DEVICE argument names.
@@ -65,6 +67,30 @@ func (p Probe) hostPath(name string) string {
 		return abs
 	}
 	return name
+}
+
+// underDev tells whether a resolved path (EvalSymlinks of hostPath) is in
+// the target's /dev. A disk image is a regular file the user names outside
+// /dev; a regular file in /dev is never one.
+func (p Probe) underDev(real string) bool {
+	dev := filepath.Join(p.Root, "dev")
+	if r, err := filepath.EvalSymlinks(dev); err == nil {
+		dev = r
+	}
+	rel, err := filepath.Rel(dev, filepath.Clean(real))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// targetPath is a path of this machine as the target system names it.
+func (p Probe) targetPath(real string) string {
+	root := p.Root
+	if r, err := filepath.EvalSymlinks(root); err == nil {
+		root = r
+	}
+	if rel, err := filepath.Rel(root, real); err == nil && !strings.HasPrefix(rel, "..") {
+		return "/" + rel
+	}
+	return real
 }
 
 // sysBlock is the sysfs directory of a block device, relative to the root.
@@ -124,6 +150,8 @@ func (p Probe) Device(arg string) (Device, error) {
 	case fi.Mode().IsRegular():
 		if p.Root != "/" && p.exists(sysBlock(filepath.Base(real))) {
 			d.Name = filepath.Base(real) // a test root's stand-in for a device
+		} else if p.underDev(real) {
+			return d, errors.Errorf("device %s is a regular file under /dev (%s), not a device: there is no such disk (a file there is what a write to a missing device leaves; remove it); a disk image must be a file outside /dev", arg, p.targetPath(real))
 		}
 	default:
 		return d, errors.Errorf("device %s is neither a block device nor a disk image file", arg)
@@ -256,18 +284,23 @@ type Mount struct {
 	Source, Target, FSType string
 }
 
-// Mounts reads /proc/mounts under the root.
+// maxMountsBytes bounds /proc/mounts (a few KiB on a real system).
+const maxMountsBytes = 16 << 20
+
+// Mounts reads /proc/mounts under the root. Without it the installer
+// cannot tell which disks the running system uses, so a missing, unreadable
+// or empty /proc/mounts (every Linux system has at least / mounted) is an
+// error, never "nothing is in use".
 func (p Probe) Mounts() ([]Mount, error) {
+	const how = "without it bos-install cannot tell which disks the running system uses (mount it: mount -t proc proc /proc)"
 	f, err := p.FS.Open("proc/mounts")
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, errors.Wrap(err, "read /proc/mounts")
+		return nil, errors.Wrapf(cli.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
 	}
 	defer f.Close()
 	var ms []Mount
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(f, maxMountsBytes))
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) < 3 {
@@ -275,7 +308,13 @@ func (p Probe) Mounts() ([]Mount, error) {
 		}
 		ms = append(ms, Mount{Source: unescapeMount(fields[0]), Target: unescapeMount(fields[1]), FSType: fields[2]})
 	}
-	return ms, sc.Err()
+	if err := sc.Err(); err != nil {
+		return nil, errors.Wrapf(cli.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
+	}
+	if len(ms) == 0 {
+		return nil, errors.Wrapf(cli.ErrBadInput, "/proc/mounts lists no mount: %s", how)
+	}
+	return ms, nil
 }
 
 // unescapeMount undoes the octal escapes of /proc/mounts (\040 for space).
