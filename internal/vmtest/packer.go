@@ -50,6 +50,7 @@ func RunPacker(t TB, dir string, timeout time.Duration, args ...string) (string,
 	name := strings.ReplaceAll(t.Name(), "/", "_")
 	logPath := filepath.Join(ArtifactLogDir(), name+".packer.log")
 	out := newConsole(t, logPath)
+	out.label = "packer"
 	defer out.close()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
