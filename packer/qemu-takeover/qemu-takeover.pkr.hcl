@@ -99,6 +99,7 @@ source "qemu" "bos" {
   iso_url              = var.base_image
   iso_checksum         = var.base_image_checksum
   disk_image           = true
+  skip_resize_disk     = true # the image keeps the base image's size and partitions
   output_directory     = var.output_directory
   vm_name              = "bos-amd64-takeover.${var.format}"
   format               = var.format
