@@ -345,8 +345,8 @@ func overrides(t *testing.T, dir string, keystone string) []string {
 	return nil
 }
 
-// TestValidate: every template validates with Packer and its example
-// variables; without any one of its required variables it fails, naming
+// TestValidate: every template is formatted as packer fmt has it and
+// validates with Packer and its example variables; without any one of its required variables it fails, naming
 // the variable; a value its validation refuses fails with its message.
 func TestValidate(t *testing.T) {
 	vmtest.NeedPacker(t)
@@ -354,6 +354,9 @@ func TestValidate(t *testing.T) {
 	root := repoRoot(t)
 	for dir := range Templates {
 		t.Run(dir, func(t *testing.T) {
+			if out, err := vmtest.RunPacker(t, root, time.Minute, "fmt", "-check", "-diff", filepath.Join("packer", dir)); err != nil {
+				t.Errorf("packer fmt: %v\n%s", err, out)
+			}
 			example := filepath.Join(root, "packer", dir, "example.pkrvars.hcl")
 			over := overrides(t, dir, keystone)
 			if out, err := validate(t, dir, example, over...); err != nil {
@@ -363,10 +366,12 @@ func TestValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			required := 0
 			for name, hasDefault := range variables(t, readTemplate(t, dir)) {
 				if hasDefault {
 					continue
 				}
+				required++
 				lineRe := regexp.MustCompile(`(?m)^` + name + `\s*=.*\n`)
 				if !lineRe.Match(b) {
 					t.Errorf("%s does not set the required variable %s", example, name)
@@ -380,6 +385,9 @@ func TestValidate(t *testing.T) {
 				if want := fmt.Sprintf("Unset variable %q", name); err == nil || !strings.Contains(out, want) {
 					t.Errorf("packer validate without %s: %v; want a failure saying %s:\n%s", name, err, want, out)
 				}
+			}
+			if required == 0 {
+				t.Errorf("%s has no required variable: nothing proves a missing one is refused", dir)
 			}
 		})
 	}
