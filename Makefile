@@ -11,18 +11,19 @@ LDFLAGS  := -s -w -X github.com/bhojpur/os/internal/version.Version=$(VERSION) -
 CMDS     := bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel
 BINDIR   := dist/bin$(if $(filter $(HOSTARCH),$(ARCH)),,/$(ARCH))
 # The Go trees, named so that go never walks build/ or dist/ (image trees).
-PKGS     := ./cmd/... ./internal/... ./images/...
+PKGS     := ./cmd/... ./internal/... ./images/... ./packer/...
 
 # System packages the builds and tests need (Debian names).
 APT_PKGS := qemu-system-x86 qemu-utils grub-pc-bin grub-efi-amd64-bin grub-common grub2-common \
 	xorriso mtools squashfs-tools zstd busybox-static ovmf gdisk parted dosfstools e2fsprogs cpio kmod \
-	mmdebstrap openssh-client openssl shellcheck ca-certificates curl
+	mmdebstrap openssh-client openssl shellcheck ca-certificates curl packer
 # The command each package provides, to see whether it is installed already.
 APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 
 -include dcp/dcp.mk
 -include images/images.mk
 -include images/upgrade.mk
+-include packer/packer.mk
 
 .PHONY: build deps test lint bench fuzz clean
 # build writes the one static multi-call binary $(BINDIR)/bos and a link to
@@ -54,7 +55,7 @@ test: deps build dcp iso debian-disk
 	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
 
 lint: deps
-	@out=$$(gofmt -l cmd internal images dcp); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal images packer dcp); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	cd dcp && $(GO) vet ./...
 

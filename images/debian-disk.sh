@@ -1,8 +1,12 @@
 #!/bin/sh
 # debian-disk.sh OUT WORK: a small Debian bookworm system on a raw GPT disk
 # image that boots from its own GRUB (BIOS), for the takeover test
-# (images/takeover_e2e_test.go): systemd with root logged in on ttyS0,
-# DHCP by systemd-networkd, curl, and the Debian kernel.
+# (images/takeover_e2e_test.go) and for packer/qemu-takeover, where it
+# stands in for a cloud's base image: systemd with root logged in on ttyS0,
+# DHCP by systemd-networkd, curl, sshd, and the Debian kernel. root's SSH
+# key is not on the disk: QEMU hands it over at boot through fw_cfg
+# (-fw_cfg name=opt/net.bhojpur/authorized_keys,file=KEY.pub), and sshd's
+# host keys are made at the first boot.
 #
 # The host kernel cannot scan partitions of loop devices and grub-install
 # misbehaves on the host, so: mmdebstrap a tree, write a GPT (a BIOS boot
@@ -17,7 +21,7 @@ work=$2
 accel=${BOS_QEMU_ACCEL:-tcg}
 size_mib=3072       # the root partition must hold a 2 GiB BOS_STATE
 uuid=6b0f1d2e-5a1c-4c3e-9d27-0b05da7a4e01
-pkgs="systemd systemd-sysv udev linux-image-amd64 initramfs-tools grub-pc e2fsprogs kmod curl"
+pkgs="systemd systemd-sysv udev linux-image-amd64 initramfs-tools grub-pc e2fsprogs kmod curl openssh-server"
 
 hook=$(cd "$(dirname "$0")" && pwd)/debian-disk-hook.sh
 rm -rf "$work"

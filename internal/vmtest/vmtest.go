@@ -279,10 +279,11 @@ type Console struct {
 	closed bool
 	notify chan struct{}
 	start  time.Time
+	label  string // what t.Logf calls each line: console, or packer
 }
 
 func newConsole(t TB, path string) *Console {
-	c := &Console{t: t, notify: make(chan struct{}), start: time.Now()}
+	c := &Console{t: t, notify: make(chan struct{}), start: time.Now(), label: "console"}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
 		c.file, _ = os.Create(path)
 	}
@@ -300,7 +301,7 @@ func (c *Console) Write(p []byte) (int, error) {
 	for _, b := range p {
 		if b == '\n' {
 			if !c.closed {
-				c.t.Logf("console %6.1fs: %s", time.Since(c.start).Seconds(), strings.TrimRight(string(c.line), "\r"))
+				c.t.Logf("%s %6.1fs: %s", c.label, time.Since(c.start).Seconds(), strings.TrimRight(string(c.line), "\r"))
 			}
 			c.line = c.line[:0]
 			continue
