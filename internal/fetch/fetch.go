@@ -403,6 +403,9 @@ func (f *Fetcher) PublishedSum(ctx context.Context, artifact, arch string) (sum,
 	return sum, list, nil
 }
 
+// RedactURL is a URL for a log line: no password, no query.
+func RedactURL(s string) string { return logURLString(s) }
+
 // logURLString is logURL for a URL as a string.
 func logURLString(s string) string {
 	if u, err := url.Parse(s); err == nil {
