@@ -161,3 +161,36 @@ func TestNetbootInstall(t *testing.T) {
 		powerOff(t, vm, key)
 	})
 }
+
+// TestNetbootLive boots the live system the same way (bos.mode=live and
+// bos.install.iso_url, no CD): the ISO in RAM is the media, loop-mounted,
+// and the system takes SSH with the cmdline's key.
+func TestNetbootLive(t *testing.T) {
+	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64", "sha256sum-amd64.txt")
+	key := vmtest.NewKey(t)
+	var srv artifactServer
+	port := srv.start(t, art, "")
+	vm := vmtest.Start(t, vmtest.Options{
+		Kernel: filepath.Join(art, "bos-vmlinuz-amd64"),
+		Initrd: filepath.Join(art, "bos-initrd-amd64"),
+		Append: fmt.Sprintf(`%s bos.mode=live bos.install.iso_url=http://10.0.2.2:%d/rel/bos-amd64.iso bos.ssh_authorized_keys="%s"`,
+			baseCmdline, port, key.Authorized),
+		SSH:      true,
+		MemoryMB: 2560,
+		Timeout:  20 * time.Minute,
+	})
+	vm.WaitFor(MarkModeLive, bootTimeout)
+	vm.WaitFor(MarkDownloaded, downloadWait)
+	vm.WaitFor(MarkPhaseRun, bootTimeout)
+	if err := vm.WaitSSH(key, "bhojpur", 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	runChecks(t, vm, key, "netboot live", []check{
+		{"mode", "cat /run/bos/mode", "live"},
+		{"the media is the ISO in RAM", "awk '$2 == \"/run/bos/media\" {print $3}' /proc/mounts; sudo cat /sys/block/$(awk '$2 == \"/run/bos/media\" {print substr($1, 6)}' /proc/mounts)/loop/backing_file",
+			"iso9660\n/run/bos/netboot/media.iso"},
+		{"the tmpfs that holds it", "awk '$2 == \"/run/bos/netboot\" {print $3}' /proc/mounts", "tmpfs"},
+		{"where it came from", "sudo cat /run/bos/media-url", fmt.Sprintf("http://10.0.2.2:%d/rel/bos-amd64.iso", port)},
+	})
+	powerOff(t, vm, key)
+}

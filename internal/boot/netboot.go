@@ -299,14 +299,16 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, DownloadTimeout, errors.Errorf("the download took more than %v", DownloadTimeout))
 	defer cancel()
-	max := b.isoMax
+	// The tmpfs's own free space, in case something else took some of it.
+	limit := b.isoMax
 	var st unix.Statfs_t
 	if unix.Statfs(b.path(NetbootDir), &st) == nil {
-		if free := int64(st.Bavail) * st.Bsize; free < max || max == 0 {
-			max = free
-		}
+		limit = min(limit, int64(st.Bavail)*st.Bsize)
 	}
-	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, MaxSize: max, Progress: consoleProgress(b.logf)}
+	if limit <= 0 {
+		return errors.Errorf("no room for the ISO in %s (%s)", NetbootDir, b.isoBudget)
+	}
+	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, MaxSize: limit, Progress: consoleProgress(b.logf)}
 	sum, list, err := f.PublishedSum(ctx, s.url, arch)
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
@@ -320,7 +322,7 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	}
 	part := filepath.Base(NetbootISO) + ".part"
 	start := b.Now()
-	b.logf("downloading %s (at most %d MiB: %s)", fetch.RedactURL(s.url), max/mib, b.isoBudget)
+	b.logf("downloading %s (at most %d MiB: %s)", fetch.RedactURL(s.url), limit/mib, b.isoBudget)
 	res, err := f.Download(ctx, s.url, fsys, part, sum, nil)
 	switch {
 	case errors.Is(err, fetch.ErrChecksum):

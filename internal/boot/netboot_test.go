@@ -314,3 +314,22 @@ func TestBootNetbootRefused(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseLease: whatever a DHCP server sends, a lease that parses has
+// only checked values: an interface name and addresses that print as
+// addresses.
+func FuzzParseLease(f *testing.F) {
+	f.Add([]byte(`{"interface":"eth0","ip":"10.0.2.15","subnet":"255.255.255.0","router":"10.0.2.2","dns":"10.0.2.3","domain":"lab"}`))
+	f.Add([]byte(`{"interface":"eth0","ip":"10.0.2.15","subnet":"255.255.255.0","router":"  "}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		l, err := parseLease(data)
+		if err != nil {
+			return
+		}
+		for _, s := range append([]string{l.Interface, l.IP, l.Router, l.Domain, l.CIDR()}, l.DNS...) {
+			if strings.ContainsAny(s, " \t\n/\\;") && s != l.CIDR() {
+				t.Fatalf("parseLease(%q) let %q through", data, s)
+			}
+		}
+	})
+}
