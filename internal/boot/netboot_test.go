@@ -146,8 +146,13 @@ func TestISOBudget(t *testing.T) {
 // (udhcpc runs the real script code) unless lease is false, and an HTTP
 // server with the files given (path -> content).
 func netMachine(t *testing.T, cmdline string, memAvail int64, lease bool, files map[string][]byte) (string, *fakeSys, string) {
+	root, fs, srv := netMachineWith(t, httptest.NewServer, cmdline, memAvail, lease, files)
+	return root, fs, srv.URL
+}
+
+func netMachineWith(t *testing.T, newServer func(http.Handler) *httptest.Server, cmdline string, memAvail int64, lease bool, files map[string][]byte) (string, *fakeSys, *httptest.Server) {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := files[r.URL.Path]
 		if !ok {
 			http.NotFound(w, r)
@@ -170,7 +175,7 @@ func netMachine(t *testing.T, cmdline string, memAvail int64, lease bool, files 
 		}
 		return nil
 	}
-	return root, fs, srv.URL
+	return root, fs, srv
 }
 
 func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -238,6 +243,34 @@ func TestBootNetbootInstall(t *testing.T) {
 		if !strings.Contains(logs, w) {
 			t.Errorf("no %q in the log", w)
 		}
+	}
+}
+
+// TestBootNetbootHTTPS: an https URL is fetched over verified TLS (the
+// test server's certificate is the client's only root), with no warning.
+func TestBootNetbootHTTPS(t *testing.T) {
+	iso, err := os.ReadFile(isoImage(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{"/bos-amd64.iso": iso, "/sha256sum-amd64.txt": []byte(hexSum(iso) + "  bos-amd64.iso\n")}
+	root, fs, srv := netMachineWith(t, httptest.NewTLSServer, "bos.mode=live bos.install.iso_url=SERVER/bos-amd64.iso", 2048*mib, true, files)
+	b, log := newTestBoot(t, root, fs)
+	b.HTTP = &http.Client{}
+	if err := b.Boot(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("Boot with a client that does not trust the server = %v, want a certificate error", err)
+	}
+	root, fs, srv = netMachineWith(t, httptest.NewTLSServer, "bos.mode=live bos.install.iso_url=SERVER/bos-amd64.iso", 2048*mib, true, files)
+	b, log = newTestBoot(t, root, fs)
+	b.HTTP = srv.Client()
+	if err := b.Boot(context.Background()); !errors.Is(err, errSwitched) {
+		t.Fatalf("Boot = %v, want the switch_root", err)
+	}
+	if b.Mode != ModeLive {
+		t.Errorf("mode %q, want live", b.Mode)
+	}
+	if logs := strings.Join(log.lines, "\n"); strings.Contains(logs, "plain http") || !strings.Contains(logs, "sha256 verified against https://") {
+		t.Errorf("log:\n%s", logs)
 	}
 }
 
