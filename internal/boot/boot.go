@@ -12,6 +12,7 @@ package boot
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,8 @@ type Boot struct {
 	// OnKernelFS runs once /dev, /proc and /sys are mounted (PID 1 reopens
 	// its console there).
 	OnKernelFS func()
+	// HTTP downloads the ISO of a netboot; nil: http.DefaultClient.
+	HTTP *http.Client
 
 	Params Params
 	Media  Media
@@ -88,6 +91,10 @@ type Boot struct {
 	modules      *modLoader
 	modeReason   string
 	bootPrevious bool // the menu's previous entry started this boot
+
+	netIface  string // the interface a netboot configured
+	isoMax    int64  // the RAM a netboot's ISO may take
+	isoBudget string // how isoMax was reckoned, for messages
 }
 
 // Layout is where the system files of the chosen media are, resolved
@@ -173,6 +180,11 @@ func (b *Boot) Boot(ctx context.Context) error {
 	b.logf("mode %s (%s)", b.Mode, b.modeReason)
 	if b.Mode == ModeShell {
 		return errors.New(b.modeReason)
+	}
+	if needsNetboot(b.Mode, b.Media) {
+		if err := b.run(ctx, NetbootSteps(b.Params.ISOURL)); err != nil {
+			return err
+		}
 	}
 	if err := b.run(ctx, MediaSteps(b.Mode, b.Media)); err != nil {
 		return err

@@ -337,6 +337,7 @@ type fakeSys struct {
 	root    string
 	calls   []string
 	onMount map[string]func(dir string)
+	onRun   func(name string, args []string) error
 	loaded  []string
 	shells  int
 }
@@ -378,6 +379,10 @@ func (f *fakeSys) AttachLoop(file string) (string, func(), error) {
 }
 
 func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...string) error {
+	f.calls = append(f.calls, "run "+name+" "+strings.Join(args, " "))
+	if f.onRun != nil {
+		return f.onRun(name, args)
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ type Params struct {
 	Mode         string    // bos.mode
 	FallbackMode string    // bos.fallback_mode
 	Debug        bool      // bos.debug
+	ISOURL       string    // bos.install.iso_url: the ISO to download when there are no media
 	Consoles     []Console // console=, in cmdline order; the last one is /dev/console
 }
 
@@ -35,6 +36,7 @@ func parseCmdline(s string) (Params, []string) {
 			warnings = append(warnings, w.String())
 		}
 		p.Mode, p.FallbackMode, p.Debug = l.Config.Bos.Mode, l.Config.Bos.FallbackMode, l.Config.Bos.Debug
+		p.ISOURL = l.Config.Bos.Install.ISOURL
 	}
 	for _, w := range config.CmdlineWords(s) {
 		value, ok := strings.CutPrefix(w, "console=")

@@ -29,6 +29,7 @@ type Device struct {
 	Path   string // /dev/sda
 	FSType string
 	Label  string
+	File   bool // an image file (a downloaded ISO), mounted through a loop device
 }
 
 func (d *Device) String() string {
@@ -62,7 +63,8 @@ func pick(devs []Device) Media {
 
 // decideMode applies DESIGN.md's rules: bos.mode forces a mode; a
 // BOS_STATE means disk; with none, bos.fallback_mode=install installs from
-// the ISO; the ISO alone means live. With nothing it returns ModeShell and
+// the ISO; the ISO alone means live. Live and install without the ISO boot
+// from bos.install.iso_url when it is set (needsNetboot). With nothing it returns ModeShell and
 // why. An error means a forced mode cannot be honoured.
 func decideMode(p Params, m Media) (Mode, string, error) {
 	if p.Mode != "" {
@@ -76,8 +78,11 @@ func decideMode(p Params, m Media) (Mode, string, error) {
 			}
 			return ModeDisk, "bos.mode=disk", nil
 		case ModeLive, ModeInstall:
+			if m.ISO == nil && p.ISOURL == "" {
+				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found (without a CD or USB stick, bos.install.iso_url names an ISO to download)", mode, LabelISO)
+			}
 			if m.ISO == nil {
-				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found", mode, LabelISO)
+				return mode, "bos.mode=" + string(mode) + ", no media labelled " + LabelISO + ": the ISO of bos.install.iso_url", nil
 			}
 			return mode, "bos.mode=" + string(mode), nil
 		case ModeLocal:
@@ -91,8 +96,14 @@ func decideMode(p Params, m Media) (Mode, string, error) {
 		return ModeDisk, "found " + LabelState + " on " + m.State.Path, nil
 	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && m.ISO != nil:
 		return ModeInstall, "no " + LabelState + " and bos.fallback_mode=install", nil
+	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && p.ISOURL != "":
+		return ModeInstall, "no " + LabelState + " and bos.fallback_mode=install, no media labelled " + LabelISO + ": the ISO of bos.install.iso_url", nil
 	case m.ISO != nil:
 		return ModeLive, "found the " + LabelISO + " media on " + m.ISO.Path, nil
 	}
-	return ModeShell, fmt.Sprintf("no boot media found: no ext4 %s and no %s (ISO) device", LabelState, LabelISO), nil
+	why := fmt.Sprintf("no boot media found: no ext4 %s and no %s (ISO) device", LabelState, LabelISO)
+	if p.ISOURL != "" {
+		why += "; bos.install.iso_url is downloaded with bos.mode=install, bos.mode=live or bos.fallback_mode=install"
+	}
+	return ModeShell, why, nil
 }

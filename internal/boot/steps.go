@@ -49,11 +49,12 @@ func (s mountStep) Apply(_ context.Context, b *Boot) error {
 	return errors.Wrapf(b.Sys.Mount(src, b.path(s.target), s.fstype, s.flags, s.data), "mount %s on %s (%s)", s.source, s.target, s.fstype)
 }
 
-// loopMountStep mounts a squashfs image file read-only through a loop device.
-type loopMountStep struct{ file, target string }
+// loopMountStep mounts an image file (squashfs, an ISO) read-only through a
+// loop device.
+type loopMountStep struct{ file, target, fstype string }
 
 func (s loopMountStep) String() string {
-	return fmt.Sprintf("mount %s on %s (squashfs, loop, ro)", s.file, s.target)
+	return fmt.Sprintf("mount %s on %s (%s, loop, ro)", s.file, s.target, s.fstype)
 }
 
 func (s loopMountStep) Apply(_ context.Context, b *Boot) error {
@@ -68,7 +69,7 @@ func (s loopMountStep) Apply(_ context.Context, b *Boot) error {
 		return errors.Wrapf(err, "loop device for %s", s.file)
 	}
 	defer release()
-	return errors.Wrapf(b.Sys.Mount(dev, b.path(s.target), FSSquashfs, unix.MS_RDONLY, ""), "mount %s (%s) on %s", s.file, dev, s.target)
+	return errors.Wrapf(b.Sys.Mount(dev, b.path(s.target), s.fstype, unix.MS_RDONLY, ""), "mount %s (%s) on %s", s.file, dev, s.target)
 }
 
 // bindStep binds a directory onto another, read-only if asked.
@@ -293,9 +294,13 @@ func MediaSteps(mode Mode, m Media) []Step {
 			Required{funcStep{"find the current versions under " + StateDir, func(b *Boot, _ context.Context) error { return b.resolve(StateDir) }}},
 		}
 	case ModeLive, ModeInstall:
+		var mount Step = mountStep{m.ISO.Path, MediaDir, FSISO9660, unix.MS_RDONLY, ""}
+		if m.ISO.File {
+			mount = loopMountStep{m.ISO.Path, MediaDir, FSISO9660}
+		}
 		return []Step{
 			load,
-			Required{mountStep{m.ISO.Path, MediaDir, FSISO9660, unix.MS_RDONLY, ""}},
+			Required{mount},
 			Required{funcStep{"find the current versions under " + MediaDir, func(b *Boot, _ context.Context) error { return b.resolve(MediaDir) }}},
 		}
 	}
@@ -307,8 +312,8 @@ func MediaSteps(mode Mode, m Media) []Step {
 func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 	steps := []Step{
 		Required{mountStep{"tmpfs", NewRoot, "tmpfs", 0, "mode=0755"}},
-		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", RootfsDir}},
-		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", KernelDir}},
+		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", RootfsDir, FSSquashfs}},
+		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", KernelDir, FSSquashfs}},
 		Required{skeletonStep{RootfsDir, NewRoot}},
 		Required{bindStep{RootfsDir + "/usr", NewRoot + "/usr", true}},
 		Required{bindStep{KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},

@@ -42,6 +42,11 @@ var (
 	// ErrInsecureRedirect: a redirect would lower https to http; never
 	// followed, never retried. errors.Is(err, ErrFetch) holds too.
 	ErrInsecureRedirect error = insecureRedirect{}
+	// ErrTooLarge: the artifact is larger than Fetcher.MaxSize; never
+	// retried, and what was downloaded of it is deleted.
+	ErrTooLarge = errors.New("too large")
+	// ErrNotListed: a checksum list does not name the artifact.
+	ErrNotListed = errors.New("not in the checksum list")
 )
 
 type notFound struct{}
@@ -113,6 +118,11 @@ type Fetcher struct {
 	// Progress, when set, returns a writer that is told of every byte of
 	// an artifact of the given size (-1 unknown), starting at done.
 	Progress func(name string, size, done int64) io.WriteCloser
+	// MaxSize, when above 0, bounds what Download writes: an artifact
+	// whose size the server gives (Content-Length, Content-Range) above it
+	// is refused before its body is read, one whose size it does not give
+	// is cut when it passes it (ErrTooLarge; the part file is deleted).
+	MaxSize int64
 }
 
 func (f *Fetcher) logf(format string, args ...any) {
@@ -342,6 +352,68 @@ func ParseSums(r io.Reader) (Sums, error) {
 	return sums, sc.Err()
 }
 
+// MaxSumsSize bounds a downloaded checksum list.
+const MaxSumsSize = 4 << 20
+
+// SumsName is the checksum list a release publishes beside its artifacts.
+func SumsName(arch string) string { return "sha256sum-" + arch + ".txt" }
+
+// SumsURL is the URL of the checksum list beside an artifact's URL: the
+// same directory, no query or fragment.
+func SumsURL(artifact, arch string) (string, error) {
+	u, err := url.Parse(artifact)
+	if err != nil {
+		return "", errors.Wrapf(err, "URL %q", artifact)
+	}
+	u.Path = path.Join(path.Dir(u.Path), SumsName(arch))
+	u.RawPath, u.RawQuery, u.Fragment, u.ForceQuery = "", "", "", false
+	return u.String(), nil
+}
+
+// ArtifactName is the file name an artifact URL ends in, as the checksum
+// list names it.
+func ArtifactName(artifact string) string {
+	if u, err := url.Parse(artifact); err == nil {
+		return path.Base(u.Path)
+	}
+	return path.Base(artifact)
+}
+
+// PublishedSum fetches the checksum list beside an artifact's URL and
+// returns the artifact's sum and the list's URL. No list (ErrNotFound) and
+// a list without the artifact (ErrNotListed) are errors errors.Is tells
+// apart; a list that does not parse is ErrFetch.
+func (f *Fetcher) PublishedSum(ctx context.Context, artifact, arch string) (sum, list string, err error) {
+	list, err = SumsURL(artifact, arch)
+	if err != nil {
+		return "", "", errors.Wrap(ErrFetch, err.Error())
+	}
+	data, _, err := f.Get(ctx, list, MaxSumsSize)
+	if err != nil {
+		return "", list, err
+	}
+	sums, err := ParseSums(strings.NewReader(string(data)))
+	if err != nil {
+		return "", list, errors.Wrapf(ErrFetch, "checksum list %s: %v", logURLString(list), err)
+	}
+	name := ArtifactName(artifact)
+	if sum = sums[name]; sum == "" {
+		return "", list, errors.Wrapf(ErrNotListed, "%s does not list %s", logURLString(list), name)
+	}
+	return sum, list, nil
+}
+
+// RedactURL is a URL for a log line: no password, no query.
+func RedactURL(s string) string { return logURLString(s) }
+
+// logURLString is logURL for a URL as a string.
+func logURLString(s string) string {
+	if u, err := url.Parse(s); err == nil {
+		return logURL(u)
+	}
+	return s
+}
+
 // Result is a verified download.
 type Result struct {
 	Size int64
@@ -444,6 +516,10 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 	default:
 		return Result{}, false, statusError(u, resp)
 	}
+	if f.MaxSize > 0 && size > f.MaxSize {
+		fsys.RemoveAll(part)
+		return Result{}, false, errors.Wrapf(ErrTooLarge, "GET %s: the server says %d bytes, more than the %d this download may take", u, size, f.MaxSize)
+	}
 
 	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND
 	if have == 0 {
@@ -501,6 +577,13 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 	var netErr error
 	for {
 		n, rerr := body.Read(buf)
+		if f.MaxSize > 0 && have+got+int64(n) > f.MaxSize {
+			out.Close()
+			out = nil
+			feed(ErrTooLarge)
+			fsys.RemoveAll(part)
+			return Result{}, false, errors.Wrapf(ErrTooLarge, "GET %s: more than the %d bytes this download may take (the server gave no size)", u, f.MaxSize)
+		}
 		if n > 0 {
 			stall.Reset(r.Stall)
 			chunk := buf[:n]

@@ -407,3 +407,101 @@ func FuzzParseSums(f *testing.F) {
 		}
 	})
 }
+
+// TestDownloadMaxSize: a size the server gives above MaxSize is refused
+// before the body is read; without a size the stream is cut at MaxSize.
+// Either way nothing of it stays, and it is not retried.
+func TestDownloadMaxSize(t *testing.T) {
+	data := payload(1 << 20)
+	for _, tc := range []struct {
+		name    string
+		chunked bool
+		max     int64
+		wantErr bool
+	}{
+		{"Content-Length above the bound", false, 1<<20 - 1, true},
+		{"no size given, the stream passes the bound", true, 1<<20 - 1, true},
+		{"exactly the bound", false, 1 << 20, false},
+		{"no size given, within the bound", true, 1 << 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			requests, sent := 0, 0
+			srv, fsys, dir := setup(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				requests++
+				mu.Unlock()
+				if !tc.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+				}
+				for i := 0; i < len(data); i += 64 << 10 {
+					n, err := w.Write(data[i : i+64<<10])
+					mu.Lock()
+					sent += n
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+				}
+			}))
+			f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 3, Base: time.Millisecond}, MaxSize: tc.max}
+			_, err := f.Download(context.Background(), srv.URL+"/bos-amd64.iso", fsys, "a.part", sum(data), nil)
+			if tc.wantErr != (err != nil) || (err != nil && !errors.Is(err, ErrTooLarge)) {
+				t.Fatalf("Download with MaxSize %d = %v, want ErrTooLarge %v", tc.max, err, tc.wantErr)
+			}
+			if !tc.wantErr {
+				return
+			}
+			if requests != 1 {
+				t.Errorf("%d requests, want 1 (never retried)", requests)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "a.part")); !os.IsNotExist(err) {
+				t.Errorf("the part file stayed: %v", err)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprint(tc.max)) {
+				t.Errorf("%q does not name the bound", err)
+			}
+		})
+	}
+}
+
+func TestSumsURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"http://10.0.2.2:8080/bos/bos-amd64.iso", "http://10.0.2.2:8080/bos/sha256sum-amd64.txt"},
+		{"https://h/r/v1/bos-amd64.iso?token=x#frag", "https://h/r/v1/sha256sum-amd64.txt"},
+		{"https://h/bos-amd64.iso", "https://h/sha256sum-amd64.txt"},
+	} {
+		got, err := SumsURL(tc.in, "amd64")
+		if err != nil || got != tc.want {
+			t.Errorf("SumsURL(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	if got := ArtifactName("https://h/r/bos-amd64.iso?x=1"); got != "bos-amd64.iso" {
+		t.Errorf("ArtifactName = %q", got)
+	}
+}
+
+func TestPublishedSum(t *testing.T) {
+	iso := strings.Repeat("a", 64)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/good/sha256sum-amd64.txt", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s  bos-amd64.iso\n%s  bos-initrd-amd64\n", iso, strings.Repeat("b", 64))
+	})
+	mux.HandleFunc("/other/sha256sum-amd64.txt", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s  bos-initrd-amd64\n", iso)
+	})
+	mux.HandleFunc("/bad/sha256sum-amd64.txt", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>nope</html>\n") })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	f := &Fetcher{Client: srv.Client(), Retry: Retry{Attempts: 1}}
+	got, list, err := f.PublishedSum(context.Background(), srv.URL+"/good/bos-amd64.iso", "amd64")
+	if err != nil || got != iso || list != srv.URL+"/good/sha256sum-amd64.txt" {
+		t.Errorf("PublishedSum(good) = %q, %q, %v", got, list, err)
+	}
+	for dir, want := range map[string]error{"/other": ErrNotListed, "/missing": ErrNotFound, "/bad": ErrFetch} {
+		if _, _, err := f.PublishedSum(context.Background(), srv.URL+dir+"/bos-amd64.iso", "amd64"); !errors.Is(err, want) {
+			t.Errorf("PublishedSum(%s) = %v, want %v", dir, err, want)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -122,18 +121,16 @@ func HashFile(name string) (string, error) {
 }
 
 // SumsName is the checksum list published beside the artifacts.
-func SumsName(arch string) string { return "sha256sum-" + arch + ".txt" }
+func SumsName(arch string) string { return fetch.SumsName(arch) }
 
 // sumsRef is the checksum list beside an ISO URL or path.
 func sumsRef(iso, arch string) string {
 	if IsRemote(iso) {
-		u, err := url.Parse(iso)
+		u, err := fetch.SumsURL(iso, arch)
 		if err != nil {
 			return ""
 		}
-		u.Path = path.Join(path.Dir(u.Path), SumsName(arch))
-		u.RawQuery, u.Fragment = "", ""
-		return u.String()
+		return u
 	}
 	return filepath.Join(filepath.Dir(localPath(iso)), SumsName(arch))
 }
@@ -141,9 +138,7 @@ func sumsRef(iso, arch string) string {
 // isoName is the base name of an ISO URL or path.
 func isoName(iso string) string {
 	if IsRemote(iso) {
-		if u, err := url.Parse(iso); err == nil {
-			return path.Base(u.Path)
-		}
+		return fetch.ArtifactName(iso)
 	}
 	return filepath.Base(localPath(iso))
 }
@@ -153,16 +148,23 @@ func isoName(iso string) string {
 // not an error (the note says so); a list that cannot be read is.
 func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note string, err error) {
 	ref := sumsRef(iso, arch)
-	if !IsRemote(ref) {
-		if _, err := os.Stat(ref); os.IsNotExist(err) {
-			return "", "no " + SumsName(arch) + " beside the ISO: not verified", nil
+	if IsRemote(iso) {
+		sum, _, err := f.http().PublishedSum(ctx, iso, arch)
+		switch {
+		case errors.Is(err, fetch.ErrNotFound):
+			return "", "no " + SumsName(arch) + " published beside the ISO: not verified", nil
+		case errors.Is(err, fetch.ErrNotListed):
+			return "", ref + " does not list " + isoName(iso) + ": not verified", nil
+		case err != nil:
+			return "", "", classify(cli.ErrDownload, err, "checksum list %s", ref)
 		}
+		return sum, "sha256 verified against " + ref, nil
+	}
+	if _, err := os.Stat(ref); os.IsNotExist(err) {
+		return "", "no " + SumsName(arch) + " beside the ISO: not verified", nil
 	}
 	data, err := f.Bytes(ctx, ref)
 	if err != nil {
-		if errors.Is(err, fetch.ErrNotFound) {
-			return "", "no " + SumsName(arch) + " published beside the ISO: not verified", nil
-		}
 		return "", "", err
 	}
 	sums, err := fetch.ParseSums(bytes.NewReader(data))

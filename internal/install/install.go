@@ -19,6 +19,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/fetch"
 )
 
 // Options are bos-install's flags (or the bos.install config keys).
@@ -120,7 +121,12 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 	if o.Takeover && o.ISO == "" {
 		return nil, bad("--takeover needs ISO_URL: the running system has no Bhojpur OS to copy")
 	}
-	src, err := in.openSource(ctx, o.ISO, in.Arch)
+	iso := o.ISO
+	if iso != "" && !o.Takeover && in.bootedFrom(iso) {
+		in.Log.Printf("%s is the ISO this system booted from (downloaded and verified by bos-init): installing from the booted media", fetch.RedactURL(iso))
+		iso = ""
+	}
+	src, err := in.openSource(ctx, iso, in.Arch)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/bhojpur/os/internal/boot"
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install/takeover"
@@ -906,5 +907,39 @@ func TestGrubModulesCoverGrubCfg(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestInstallsFromTheNetbootedMedia: when the ISO URL is the one bos-init
+// downloaded at boot (a netboot), the installer copies the booted media and
+// does not download the ISO again; another URL is downloaded as usual.
+func TestInstallsFromTheNetbootedMedia(t *testing.T) {
+	if MediaURLFile != strings.TrimPrefix(boot.MediaURLFile, "/") {
+		t.Fatalf("MediaURLFile %q is not bos-init's %q", MediaURLFile, boot.MediaURLFile)
+	}
+	var hits []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits = append(hits, r.URL.Path)
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	booted := srv.URL + "/v1/bos-amd64.iso"
+	m := newMachine(t)
+	m.disk("vda", 4*GiB, "QEMU HARDDISK")
+	systemTree(t, m.root)
+	m.write(MediaURLFile, booted+"\n")
+	o := Options{Device: "/dev/vda", ISO: booted, Silent: true, DryRun: true}
+	if err := m.installer().Install(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 0 {
+		t.Errorf("the booted ISO was fetched again: %q", hits)
+	}
+	if !strings.Contains(m.out.String(), "the running system's /bos/system") {
+		t.Errorf("the plan does not copy the booted media:\n%s", m.out.String())
+	}
+	o.ISO = srv.URL + "/v2/bos-amd64.iso"
+	if err := m.installer().Install(context.Background(), o); err == nil || len(hits) == 0 {
+		t.Errorf("another ISO URL: Install = %v with requests %q; want it fetched (and not found)", err, hits)
 	}
 }

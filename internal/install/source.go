@@ -119,6 +119,22 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 	return s, nil
 }
 
+// MediaURLFile names the URL that bos-init downloaded the booted ISO from
+// (a netboot: no CD, bos.install.iso_url); internal/boot writes it.
+const MediaURLFile = "run/bos/media-url"
+
+// bootedFrom tells whether ref is the URL of the ISO this system booted
+// from: its bos/system is the booted media, downloaded into RAM and
+// verified against the checksum list at boot, so it is not downloaded a
+// second time.
+func (in *Installer) bootedFrom(ref string) bool {
+	if !IsRemote(ref) {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(in.Root, MediaURLFile))
+	return err == nil && len(data) <= 64<<10 && strings.TrimSpace(string(data)) == ref
+}
+
 func checkSum(ref, want, got string) error {
 	if want == "" || strings.EqualFold(want, got) {
 		return nil
