@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-billy/v5/util"
 )
 
 // loadWithin runs Load and fails the test if it does not return within d:
@@ -168,5 +170,39 @@ func TestAFIFOSwappedInAfterTheStatIsRefused(t *testing.T) {
 	}
 	if l.Config.Hostname != "big" || len(l.Config.WriteFiles) != 1 || len(l.Config.WriteFiles[0].Content) != 512<<10 || len(l.Config.Bos.Modules) != 1 {
 		t.Errorf("the regular files did not load whole: hostname %q, %d write_files", l.Config.Hostname, len(l.Config.WriteFiles))
+	}
+}
+
+// TestLoadFromMemfs: sources on memfs (as tests of other packages use) are
+// read: memfs refuses reads of a file opened with any flag but O_RDONLY,
+// so it alone gets no O_NONBLOCK. osfs, plain, bound or chrooted, and any
+// other file system keep it.
+func TestLoadFromMemfs(t *testing.T) {
+	fs := memfs.New()
+	for rel, content := range map[string]string{
+		SystemConfig:                  "hostname: from-system\n",
+		RuntimeConfigD + "/10-a.yaml": "bos:\n  modules: [loop]\n",
+	} {
+		if err := util.WriteFile(fs, rel, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := Load(Options{Root: "/", FS: fs})
+	if err != nil {
+		t.Fatalf("Load from memfs: %v", err)
+	}
+	if l.Config.Hostname != "from-system" || len(l.Config.Bos.Modules) != 1 {
+		t.Errorf("config from memfs = %+v, want both files' values", l.Config)
+	}
+	root := t.TempDir()
+	bound, plain := osfs.New(root, osfs.WithBoundOS()), osfs.New(root)
+	chrooted, err := bound.Chroot("var")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fs := range map[string]billy.Filesystem{"bound": bound, "plain": plain, "chrooted": chrooted, "wrapped": swapped{bound, ""}} {
+		if openFlags(fs)&syscall.O_NONBLOCK == 0 {
+			t.Errorf("osfs (%s): no O_NONBLOCK", name)
+		}
 	}
 }
