@@ -72,15 +72,14 @@ func checkMerge(a, b, merged reflect.Value, path string, replace bool) string {
 			}
 			return ""
 		}
+		// Entries are strings or structs of strings: comparable, so
+		// sets of them are maps (the sources may hold 10,000 entries).
 		var want []any
+		in := map[any]bool{}
 		for _, src := range []reflect.Value{a, b} {
 			for i := 0; i < src.Len(); i++ {
-				e := src.Index(i).Interface()
-				dup := false
-				for _, w := range want {
-					dup = dup || reflect.DeepEqual(w, e)
-				}
-				if !dup {
+				if e := src.Index(i).Interface(); !in[e] {
+					in[e] = true
 					want = append(want, e)
 				}
 			}
@@ -99,21 +98,15 @@ func checkMerge(a, b, merged reflect.Value, path string, replace bool) string {
 		// is (keys in the same order), so two spellings of one entry
 		// may both stay: each merged entry is one of the sources', and
 		// each source entry is in the merged list.
+		have := map[any]bool{}
 		for _, g := range got {
-			found := false
-			for _, w := range want {
-				found = found || reflect.DeepEqual(g, w)
-			}
-			if !found {
+			if !in[g] {
 				return fmt.Sprintf("%s holds %+v, which is in neither source", path, g)
 			}
+			have[g] = true
 		}
 		for _, w := range want {
-			found := false
-			for _, g := range got {
-				found = found || reflect.DeepEqual(g, w)
-			}
-			if !found {
+			if !have[w] {
 				return fmt.Sprintf("%s lost %+v", path, w)
 			}
 		}
