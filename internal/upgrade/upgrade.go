@@ -12,7 +12,7 @@
 //     is bounded (Caps), checked for room before it is written, hashed as
 //     it streams to a file and checked against sha256sum-<arch>.txt; only
 //     a verified rootfs tarball is unpacked, within bounds derived from
-//     its size (archive.Limits) and after a check for the room it needs;
+//     its size (archive.Limits), each file after a check for its room;
 //  4. only then: commit each staged tree as <component>/<version> (rename)
 //     and switch the links, dcp before bos so that bos/current on the new
 //     version means the whole upgrade is in place;

@@ -45,6 +45,9 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntries bounds the entries extracted (0: no bound).
 	MaxEntries int
+	// Room, when set, is asked before each regular file is created
+	// whether its size bytes fit; its error stops the extraction.
+	Room func(name string, size int64) error
 }
 
 // Bounds of a release tarball (see Limits).
@@ -384,6 +387,11 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte, src *source)
 		}
 		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
 			return err
+		}
+		if x.opt.Room != nil {
+			if err := x.opt.Room(rel, hdr.Size); err != nil {
+				return err
+			}
 		}
 		return x.file(target, perm, r, buf, src)
 	case tar.TypeSymlink:
