@@ -308,7 +308,7 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	if limit <= 0 {
 		return errors.Errorf("no room for the ISO in %s (%s)", NetbootDir, b.isoBudget)
 	}
-	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, MaxSize: limit, Progress: consoleProgress(b.logf)}
+	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, Progress: consoleProgress(b.logf)}
 	sum, list, err := f.PublishedSum(ctx, s.url, arch)
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
@@ -323,7 +323,7 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	part := filepath.Base(NetbootISO) + ".part"
 	start := b.Now()
 	b.logf("downloading %s (at most %d MiB: %s)", fetch.RedactURL(s.url), limit/mib, b.isoBudget)
-	res, err := f.Download(ctx, s.url, fsys, part, sum, nil)
+	res, err := f.Download(ctx, s.url, fsys, part, sum, &fetch.Bounds{Max: limit})
 	switch {
 	case errors.Is(err, fetch.ErrChecksum):
 		return errors.Wrapf(err, "the ISO does not match %s, no disk was touched", fetch.RedactURL(list))

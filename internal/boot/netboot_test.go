@@ -304,7 +304,7 @@ func TestBootNetbootRefused(t *testing.T) {
 			2048 * mib, true, []string{"does not list bos-amd64.iso"}, false},
 		{"larger than the RAM may hold", "SERVER/r/bos-amd64.iso",
 			map[string][]byte{"/r/bos-amd64.iso": big, "/r/sha256sum-amd64.txt": sums("bos-amd64.iso", big)},
-			400 * mib, true, []string{"the server says 20971520 bytes", "does not fit in RAM (MemAvailable 400 MiB less 384 MiB kept for the system)", "give the machine more memory"}, false},
+			400 * mib, true, []string{"20971520 bytes, more than the 16777216", "does not fit in RAM (MemAvailable 400 MiB less 384 MiB kept for the system)", "give the machine more memory"}, false},
 		{"too little RAM at all", "SERVER/r/bos-amd64.iso",
 			map[string][]byte{"/r/bos-amd64.iso": iso, "/r/sha256sum-amd64.txt": sums("bos-amd64.iso", iso)},
 			300 * mib, true, []string{"300 MiB of RAM available: too little"}, false},

@@ -74,13 +74,15 @@ const (
 	ExitDisk           = 5 // a disk or file-system operation failed
 	ExitNotImplemented = 6 // the action is documented but not implemented yet
 	ExitLocked         = 7 // another run holds the lock
+	ExitNoSpace        = 8 // the file system lacks the room the operation needs
 )
 
 // ExitCodesHelp is appended to every command's description.
 const ExitCodesHelp = `
 Exit codes: 0 success; 1 failure (or invalid input to "validate"); 2 usage error;
 3 invalid input (config, device, version); 4 download or checksum error;
-5 disk or file-system error; 6 not implemented yet; 7 another run holds the lock.`
+5 disk or file-system error; 6 not implemented yet; 7 another run holds the lock;
+8 not enough free space.`
 
 // Sentinel errors mapped to exit codes. Wrap them with errors.Wrap.
 var (
@@ -90,6 +92,7 @@ var (
 	ErrDisk           = errors.New("disk operation")
 	ErrNotImplemented = errors.New("not implemented yet")
 	ErrLocked         = errors.New("locked")
+	ErrNoSpace        = errors.New("not enough space")
 )
 
 // ExitError carries an explicit exit code (for example 1 from validate)
@@ -133,6 +136,8 @@ func ExitCode(err error) int {
 		return ExitNotImplemented
 	case errors.Is(err, ErrLocked):
 		return ExitLocked
+	case errors.Is(err, ErrNoSpace):
+		return ExitNoSpace
 	}
 	return ExitFailure
 }

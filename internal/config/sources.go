@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/pkg/errors"
 	"gopkg.in/yaml.v3"
@@ -393,8 +394,8 @@ var errNotRegular = errors.New("not a regular file")
 // readFile reads a source of at most MaxFileSize+1 bytes; a missing file is
 // (nil, nil). Only regular files are read: the type is checked before the
 // open, so a device node is never opened, and again on the opened file,
-// since the name may have been replaced in between. The open does not block
-// on a FIFO (O_NONBLOCK).
+// since the name may have been replaced in between. The open does not
+// block on a FIFO (O_NONBLOCK; see openFlags).
 func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 	fi, err := fs.Stat(rel)
 	if err != nil {
@@ -406,7 +407,7 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 	if err := regular(rel, fi); err != nil {
 		return nil, err
 	}
-	f, err := fs.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := fs.OpenFile(rel, openFlags(fs), 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, nil
@@ -434,6 +435,24 @@ func readFile(fs billy.Filesystem, rel string) ([]byte, error) {
 		data = []byte{}
 	}
 	return data, nil
+}
+
+// openFlags are the flags of a source's open: O_NONBLOCK, so that a FIFO
+// swapped in after the Stat does not block the open (regular files do not
+// care), and O_NOCTTY; but plain O_RDONLY on memfs, which has no FIFOs and
+// refuses reads of a file opened with any other flags.
+func openFlags(fs billy.Filesystem) int {
+	var b billy.Basic = fs
+	for {
+		switch x := b.(type) {
+		case *memfs.Memory:
+			return os.O_RDONLY
+		case interface{ Underlying() billy.Basic }: // billy's chroot helper
+			b = x.Underlying()
+		default:
+			return os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
+		}
+	}
 }
 
 // regular refuses what is not a regular file.

@@ -4,7 +4,10 @@
 // Range request after an interruption (the hash still covers the whole
 // file: the part already on disk is read through it first), retried with
 // backoff on transient errors, and checked against the wanted sum before
-// the caller may use them. A mismatch deletes the download.
+// the caller may use them. A mismatch deletes the download. Nothing reads
+// an artifact before it is whole and verified: the caller unpacks the
+// file afterwards. Bounds cap what one download may write and ask the
+// caller whether it fits before it is written.
 package fetch
 
 import (
@@ -17,6 +20,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -42,12 +46,18 @@ var (
 	// ErrInsecureRedirect: a redirect would lower https to http; never
 	// followed, never retried. errors.Is(err, ErrFetch) holds too.
 	ErrInsecureRedirect error = insecureRedirect{}
-	// ErrTooLarge: the artifact is larger than Fetcher.MaxSize; never
-	// retried, and what was downloaded of it is deleted.
-	ErrTooLarge = errors.New("too large")
+	// ErrTooLarge: the artifact is larger than Bounds.Max allows; never
+	// retried, and the part file is deleted. errors.Is(err, ErrFetch)
+	// holds too.
+	ErrTooLarge error = tooLarge{}
 	// ErrNotListed: a checksum list does not name the artifact.
 	ErrNotListed = errors.New("not in the checksum list")
 )
+
+type tooLarge struct{}
+
+func (tooLarge) Error() string        { return "larger than allowed" }
+func (tooLarge) Is(target error) bool { return target == ErrFetch }
 
 type notFound struct{}
 
@@ -118,11 +128,6 @@ type Fetcher struct {
 	// Progress, when set, returns a writer that is told of every byte of
 	// an artifact of the given size (-1 unknown), starting at done.
 	Progress func(name string, size, done int64) io.WriteCloser
-	// MaxSize, when above 0, bounds what Download writes: an artifact
-	// whose size the server gives (Content-Length, Content-Range) above it
-	// is refused before its body is read, one whose size it does not give
-	// is cut when it passes it (ErrTooLarge; the part file is deleted).
-	MaxSize int64
 }
 
 func (f *Fetcher) logf(format string, args ...any) {
@@ -421,35 +426,49 @@ type Result struct {
 	URL  string // what was fetched, after redirects (for logs: no password or query)
 }
 
+// Bounds limit one download.
+type Bounds struct {
+	// Max is the most bytes the artifact may have (0: no bound). A server
+	// that announces more is refused before anything is written; one that
+	// sends more is cut before the byte past Max is written. Either way
+	// the part file is deleted (ErrTooLarge).
+	Max int64
+	// Room, when set, is asked whether n more bytes fit before they are
+	// written: once with what is left to fetch when the server gives the
+	// size, and before each Step bytes when it does not. Its error ends
+	// the download as it is, without a retry; the part already on disk
+	// stays, to be resumed once there is room.
+	Room func(n int64) error
+	// Step is what Room is asked about at a time when the size is not
+	// known (0: RoomStep).
+	Step int64
+}
+
+// RoomStep is the default Bounds.Step.
+const RoomStep = 64 << 20
+
 // Download fetches u into the file part of fsys, resuming what part
 // already holds, and verifies it against want (hex sha256, any case). An
 // empty want verifies nothing: the caller gets the sum in the Result and
 // compares it itself (the installer, when no checksum list is published).
-// When consume
-// is set, it is given the whole artifact as a stream, from its first byte,
-// while it downloads (once per attempt); its result counts only when the
-// checksum matches. On a mismatch the part file is deleted. The caller
-// renames or removes part afterwards.
-func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, want string, consume func(io.Reader) error) (Result, error) {
+// b, when not nil, bounds the download. On a mismatch the part file is
+// deleted. The caller renames or removes part afterwards.
+func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, want string, b *Bounds) (Result, error) {
 	var res Result
+	if b == nil {
+		b = &Bounds{}
+	}
 	name := path.Base(u)
 	err := f.retry(ctx, name, func() (bool, error) {
 		var err error
 		var progress bool
-		res, progress, err = f.attempt(ctx, u, fsys, part, consume)
+		res, progress, err = f.attempt(ctx, u, fsys, part, *b)
 		return progress, err
 	})
-	want = strings.ToLower(want)
-	mismatch := want != "" && res.Sum != want
-	if err != nil && !(IsConsumeError(err) && mismatch) {
-		if IsConsumeError(err) { // whole and verified, but unusable: nothing to resume
-			if rerr := fsys.RemoveAll(part); rerr != nil {
-				f.logf("remove %s: %v", part, rerr)
-			}
-		}
+	if err != nil {
 		return res, err
 	}
-	if mismatch {
+	if want = strings.ToLower(want); want != "" && res.Sum != want {
 		if rerr := fsys.RemoveAll(part); rerr != nil {
 			f.logf("remove %s: %v", part, rerr)
 		}
@@ -458,13 +477,16 @@ func (f *Fetcher) Download(ctx context.Context, u string, fsys store.FS, part, w
 	return res, nil
 }
 
-// consumeError is an error of the consumer, not of the download.
-type consumeError struct{ error }
-
-func (c consumeError) Unwrap() error { return c.error }
+// tooLargeError deletes part and says why.
+func (f *Fetcher) tooLargeError(fsys store.FS, part, format string, args ...any) error {
+	if err := fsys.RemoveAll(part); err != nil {
+		f.logf("remove %s: %v", part, err)
+	}
+	return errors.Wrapf(ErrTooLarge, format+"; the download was deleted", args...)
+}
 
 // attempt is one try of Download.
-func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part string, consume func(io.Reader) error) (Result, bool, error) {
+func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part string, b Bounds) (Result, bool, error) {
 	var have int64
 	if fi, err := fsys.Lstat(part); err == nil && fi.Mode().IsRegular() {
 		have = fi.Size()
@@ -516,9 +538,26 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 	default:
 		return Result{}, false, statusError(u, resp)
 	}
-	if f.MaxSize > 0 && size > f.MaxSize {
-		fsys.RemoveAll(part)
-		return Result{}, false, errors.Wrapf(ErrTooLarge, "GET %s: the server says %d bytes, more than the %d this download may take", u, size, f.MaxSize)
+
+	// Bounds, before a byte is written.
+	if b.Max > 0 && max(size, have) > b.Max {
+		return Result{}, false, f.tooLargeError(fsys, part, "GET %s: %d bytes, more than the %d this artifact may have", u, max(size, have), b.Max)
+	}
+	allowed := int64(math.MaxInt64) // bytes Room agreed to, past have
+	if b.Step <= 0 {
+		b.Step = RoomStep
+	}
+	if b.Room != nil {
+		ask := b.Step
+		if size >= 0 {
+			ask = size - have
+		}
+		if err := b.Room(ask); err != nil {
+			return Result{}, false, err
+		}
+		if size < 0 {
+			allowed = ask
+		}
 	}
 
 	flag := os.O_WRONLY | os.O_CREATE | os.O_APPEND
@@ -535,30 +574,10 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 		}
 	}()
 
+	// The part already on disk: through the hash.
 	h := sha256.New()
-	var pipe *chunkPipe
-	var done chan error
-	if consume != nil {
-		pipe = newChunkPipe(16, 256<<10)
-		done = make(chan error, 1)
-		go func() {
-			err := consume(pipe)
-			pipe.CloseRead()
-			done <- err
-		}()
-	}
-	feed := func(err error) error { // ends the consumer's stream, returns its error
-		if pipe == nil {
-			return nil
-		}
-		pipe.CloseWrite(err)
-		return <-done
-	}
-
-	// The part already on disk: through the hash (and the consumer).
 	if have > 0 {
-		if err := replay(fsys, part, have, h, pipe); err != nil {
-			feed(err)
+		if err := replay(fsys, part, have, h); err != nil {
 			return Result{}, false, err
 		}
 	}
@@ -568,7 +587,7 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 		defer prog.Close()
 	}
 
-	// The network: one buffer goes to the consumer, the hash and the file.
+	// The network: one buffer goes to the hash and the file.
 	r := f.Retry.withDefaults()
 	stall := time.AfterFunc(r.Stall, func() { cancel(errors.Errorf("no data for %v", r.Stall)) })
 	defer stall.Stop()
@@ -577,22 +596,25 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 	var netErr error
 	for {
 		n, rerr := body.Read(buf)
-		if f.MaxSize > 0 && have+got+int64(n) > f.MaxSize {
-			out.Close()
-			out = nil
-			feed(ErrTooLarge)
-			fsys.RemoveAll(part)
-			return Result{}, false, errors.Wrapf(ErrTooLarge, "GET %s: more than the %d bytes this download may take (the server gave no size)", u, f.MaxSize)
-		}
 		if n > 0 {
 			stall.Reset(r.Stall)
-			chunk := buf[:n]
-			if pipe != nil {
-				pipe.Write(chunk)
+			if b.Max > 0 && have+got+int64(n) > b.Max {
+				out.Close()
+				out = nil
+				return Result{}, false, f.tooLargeError(fsys, part, "GET %s: more than %d bytes, the most this artifact may have", u, b.Max)
 			}
+			for got+int64(n) > allowed { // size unknown: ask again
+				if err := b.Room(b.Step); err != nil {
+					if serr := out.Sync(); serr != nil {
+						return Result{}, got > 0, errors.Wrapf(serr, "sync %s", part)
+					}
+					return Result{}, got > 0, err
+				}
+				allowed += b.Step
+			}
+			chunk := buf[:n]
 			h.Write(chunk)
 			if _, err := out.Write(chunk); err != nil {
-				feed(err)
 				return Result{}, got > 0, errors.Wrapf(err, "write %s", part)
 			}
 			if prog != nil {
@@ -616,41 +638,30 @@ func (f *Fetcher) attempt(ctx context.Context, u string, fsys store.FS, part str
 	}
 	// Keep what arrived, for the next attempt or the next run.
 	if err := out.Sync(); err != nil {
-		feed(err)
 		return Result{}, got > 0, errors.Wrapf(err, "sync %s", part)
 	}
 	err = out.Close()
 	out = nil
 	if err != nil {
-		feed(err)
 		return Result{}, got > 0, errors.Wrapf(err, "close %s", part)
 	}
 	if netErr != nil {
-		feed(netErr)
 		if ctx.Err() != nil && context.Cause(ctx) == ctx.Err() {
 			return Result{}, got > 0, ctx.Err()
 		}
 		return Result{}, got > 0, transient{errors.Wrapf(netErr, "GET %s after %d bytes", u, have+got)}
 	}
-	res := Result{Size: have + got, Sum: hex.EncodeToString(h.Sum(nil)), URL: logURL(resp.Request.URL)}
-	if cerr := feed(nil); cerr != nil {
-		return res, true, consumeError{cerr}
-	}
-	return res, true, nil
+	return Result{Size: have + got, Sum: hex.EncodeToString(h.Sum(nil)), URL: logURL(resp.Request.URL)}, true, nil
 }
 
-// replay reads the first n bytes of part through h and the pipe.
-func replay(fsys store.FS, part string, n int64, h hash.Hash, pipe *chunkPipe) error {
+// replay reads the first n bytes of part through h.
+func replay(fsys store.FS, part string, n int64, h hash.Hash) error {
 	in, err := fsys.Open(part)
 	if err != nil {
 		return errors.Wrapf(err, "open %s", part)
 	}
 	defer in.Close()
-	w := io.Writer(h)
-	if pipe != nil {
-		w = io.MultiWriter(pipe, h)
-	}
-	if _, err := io.CopyBuffer(w, io.LimitReader(in, n), make([]byte, 256<<10)); err != nil {
+	if _, err := io.CopyBuffer(h, io.LimitReader(in, n), make([]byte, 256<<10)); err != nil {
 		return errors.Wrapf(err, "read %s", part)
 	}
 	return nil
@@ -676,11 +687,4 @@ func contentRange(v string) (start, total int64, ok bool) {
 	s, _, found := strings.Cut(rng, "-")
 	start, err = strconv.ParseInt(s, 10, 64)
 	return start, total, found && err == nil
-}
-
-// IsConsumeError says whether err came from Download's consumer (for
-// example an unsafe archive) rather than from the download.
-func IsConsumeError(err error) bool {
-	var c consumeError
-	return errors.As(err, &c)
 }

@@ -227,6 +227,8 @@ type server struct {
 	cut    map[string]int64 // artifact name: bytes after which to drop the first answer
 	ranges []string         // Range headers received, as "name range"
 	gets   map[string]int
+	// handlers answer paths themselves (a hostile server's streams).
+	handlers map[string]http.HandlerFunc
 }
 
 func newServer(t testing.TB, rels ...release) *server {
@@ -243,7 +245,7 @@ func newPlainServer(t testing.TB, rels ...release) *server {
 }
 
 func newUnstarted(t testing.TB, rels ...release) *server {
-	s := &server{t: t, files: map[string][]byte{}, cut: map[string]int64{}, gets: map[string]int{}}
+	s := &server{t: t, files: map[string][]byte{}, cut: map[string]int64{}, gets: map[string]int{}, handlers: map[string]http.HandlerFunc{}}
 	for _, r := range rels {
 		for n, b := range r.artifacts(t) {
 			s.files["/"+r.version+"/"+n] = b
@@ -275,7 +277,12 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	if cutting {
 		delete(s.cut, name)
 	}
+	h := s.handlers[r.URL.Path]
 	s.mu.Unlock()
+	if h != nil {
+		h(w, r)
+		return
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return

@@ -3,6 +3,7 @@ package upgrade
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -20,15 +21,27 @@ import (
 func rootfsArtifact(arch string) string { return "bos-rootfs-" + arch + ".tar.gz" }
 func sumsArtifact(arch string) string   { return "sha256sum-" + arch + ".txt" }
 
-// kernelFiles maps the kernel's release artifacts to their names in the
-// version directory.
-func kernelFiles(arch string) [][2]string {
-	return [][2]string{
-		{"bos-vmlinuz-" + arch, "vmlinuz"},
-		{"bos-initrd-" + arch, "initrd"},
-		{"bos-kernel-" + arch + ".squashfs", "kernel.squashfs"},
-		{"bos-kernel-version-" + arch, "version"},
+// kernelFile is one of the kernel's release artifacts.
+type kernelFile struct {
+	artifact, name string // the release's name, the name in the version directory
+	max            int64
+}
+
+// kernelFiles are the kernel's release artifacts, with their caps.
+func kernelFiles(arch string, c Caps) []kernelFile {
+	return []kernelFile{
+		{"bos-vmlinuz-" + arch, "vmlinuz", c.boot()},
+		{"bos-initrd-" + arch, "initrd", c.boot()},
+		{"bos-kernel-" + arch + ".squashfs", "kernel.squashfs", c.image()},
+		{"bos-kernel-version-" + arch, "version", versionCap},
 	}
+}
+
+// bounds are a download's: its cap, and room for it in dir.
+func bounds(env *Env, dir string, max int64) *fetch.Bounds {
+	return &fetch.Bounds{Max: max, Room: func(n int64) error {
+		return store.NeedSpace(env.FS, dir, n, "the download")
+	}}
 }
 
 // source is a local bos/system tree.
@@ -144,7 +157,10 @@ func upgrade(ctx context.Context, opt Options, env *Env, st *store.Store) (bool,
 		parts, err = stageRootfs(ctx, env, opt, v, staging)
 	}
 	if err != nil {
-		discard(env, staging, errors.Is(err, fetch.ErrChecksum))
+		// A bad download, or a verified one that is no release: start
+		// over next time. Anything else (the network, no room) keeps
+		// what was downloaded, to resume.
+		discard(env, staging, errors.Is(err, fetch.ErrChecksum) || errors.Is(err, archive.ErrUnsafe) || errors.Is(err, archive.ErrFormat))
 		return false, err
 	}
 
@@ -268,8 +284,8 @@ func want(s fetch.Sums, sumsName, artifact string) (string, error) {
 	return w, nil
 }
 
-// stageRootfs downloads the rootfs tarball and unpacks it as it arrives
-// into staging/tree; the tree counts only once the checksum matched.
+// stageRootfs downloads the rootfs tarball to a file, verifies it, and
+// only then unpacks it into staging/tree.
 func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) ([]staged, error) {
 	s, sumsName, err := sums(ctx, env, opt, v)
 	if err != nil {
@@ -284,19 +300,14 @@ func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) 
 	part := path.Join(staging, name+".part")
 	u := fetch.ArtifactURL(opt.URL, v, name)
 	env.logf("downloading %s", u)
-	_, err = env.Fetcher.Download(ctx, u, env.FS, part, w, func(r io.Reader) error {
-		if err := env.FS.RemoveAll(tree); err != nil {
-			return errors.Wrapf(err, "remove %s", tree)
-		}
-		if err := env.FS.Mkdir(tree, 0o755); err != nil {
-			return errors.Wrapf(err, "create %s", tree)
-		}
-		return archive.Extract(r, env.FS, tree, archive.Options{Strip: 1})
-	})
+	res, err := env.Fetcher.Download(ctx, u, env.FS, part, w, bounds(env, opt.Dest, opt.Caps.image()))
 	if err != nil {
 		return nil, errors.Wrapf(err, "%s", name)
 	}
 	env.logf("%s: sha256 verified against %s", name, sumsName)
+	if err := unpack(env, part, tree, name, res.Size, opt.Dest); err != nil {
+		return nil, err
+	}
 	if err := env.FS.RemoveAll(part); err != nil {
 		return nil, errors.Wrapf(err, "remove %s", part)
 	}
@@ -323,23 +334,55 @@ func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) 
 	return parts, nil
 }
 
+// unpack extracts the verified tarball part (size bytes) into tree,
+// within the bounds of its size, checking before each file that it fits
+// on the file system of dest. It reads the archive once: a second pass to
+// measure it first would double the time of an upgrade on one slow CPU.
+func unpack(env *Env, part, tree, name string, size int64, dest string) error {
+	opt := archive.Limits(size)
+	opt.Strip = 1
+	opt.Room = func(file string, n int64) error {
+		return store.NeedSpace(env.FS, dest, n, fmt.Sprintf("unpacking %s (%s)", name, file))
+	}
+	if err := env.FS.RemoveAll(tree); err != nil {
+		return errors.Wrapf(err, "remove %s", tree)
+	}
+	if err := env.FS.Mkdir(tree, 0o755); err != nil {
+		return errors.Wrapf(err, "create %s", tree)
+	}
+	in, err := env.FS.Open(part)
+	if err != nil {
+		return errors.Wrapf(err, "open %s", part)
+	}
+	defer in.Close()
+	err = archive.Extract(in, env.FS, tree, opt)
+	switch {
+	case errors.Is(err, archive.ErrUnsafe):
+		return errors.Wrapf(err, "%s (%s) is refused: a release may unpack to at most %d times its size (at least %s) in %d entries",
+			name, store.MiB(size), archive.ExpansionRatio, store.MiB(archive.Limits(0).MaxBytes), archive.MaxEntries)
+	case errors.Is(err, store.ErrNoSpace):
+		return err
+	}
+	return errors.Wrapf(err, "%s", name)
+}
+
 // stageKernel downloads the kernel artifacts into staging/kernel.
 func stageKernel(ctx context.Context, env *Env, opt Options, v, staging string) ([]staged, error) {
 	s, sumsName, err := sums(ctx, env, opt, v)
 	if err != nil {
 		return nil, err
 	}
-	files := kernelFiles(opt.Arch)
+	files := kernelFiles(opt.Arch, opt.Caps)
 	for _, f := range files { // every sum known before any download
-		if _, err := want(s, sumsName, f[0]); err != nil {
+		if _, err := want(s, sumsName, f.artifact); err != nil {
 			return nil, err
 		}
 	}
 	for _, f := range files {
-		u := fetch.ArtifactURL(opt.URL, v, f[0])
+		u := fetch.ArtifactURL(opt.URL, v, f.artifact)
 		env.logf("downloading %s", u)
-		if _, err := env.Fetcher.Download(ctx, u, env.FS, path.Join(staging, f[0]+".part"), s[f[0]], nil); err != nil {
-			return nil, errors.Wrapf(err, "%s", f[0])
+		if _, err := env.Fetcher.Download(ctx, u, env.FS, path.Join(staging, f.artifact+".part"), s[f.artifact], bounds(env, opt.Dest, f.max)); err != nil {
+			return nil, errors.Wrapf(err, "%s", f.artifact)
 		}
 	}
 	env.logf("kernel artifacts: sha256 verified against %s", sumsName)
@@ -351,8 +394,8 @@ func stageKernel(ctx context.Context, env *Env, opt Options, v, staging string) 
 		return nil, errors.Wrapf(err, "create %s", dir)
 	}
 	for _, f := range files {
-		if err := env.FS.Rename(path.Join(staging, f[0]+".part"), path.Join(dir, f[1])); err != nil {
-			return nil, errors.Wrapf(err, "move %s into %s", f[0], dir)
+		if err := env.FS.Rename(path.Join(staging, f.artifact+".part"), path.Join(dir, f.name)); err != nil {
+			return nil, errors.Wrapf(err, "move %s into %s", f.artifact, dir)
 		}
 	}
 	if err := env.FS.SyncDir(dir); err != nil {
@@ -473,8 +516,8 @@ func plan(opt Options, env *Env, st *store.Store, src *source, v, cur string) er
 		arts := []string{rootfsArtifact(opt.Arch)}
 		if opt.Component == Kernel {
 			arts = nil
-			for _, f := range kernelFiles(opt.Arch) {
-				arts = append(arts, f[0])
+			for _, f := range kernelFiles(opt.Arch, opt.Caps) {
+				arts = append(arts, f.artifact)
 			}
 		}
 		for _, a := range arts {

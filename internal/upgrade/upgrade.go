@@ -8,9 +8,11 @@
 //  1. take the lock, remount /bos read-write (--remount);
 //  2. resolve the version (--release, the --source tree, or the channel);
 //     the version already current is a no-op (leftovers are still cleaned);
-//  3. stage every component under <dest>/.upgrade/<version>/: downloads are
-//     hashed as they stream and the rootfs tarball is unpacked as it
-//     arrives; every artifact is checked against sha256sum-<arch>.txt;
+//  3. stage every component under <dest>/.upgrade/<version>/: each download
+//     is bounded (Caps), checked for room before it is written, hashed as
+//     it streams to a file and checked against sha256sum-<arch>.txt; only
+//     a verified rootfs tarball is unpacked, within bounds derived from
+//     its size (archive.Limits), each file after a check for its room;
 //  4. only then: commit each staged tree as <component>/<version> (rename)
 //     and switch the links, dcp before bos so that bos/current on the new
 //     version means the whole upgrade is in place;
@@ -81,6 +83,39 @@ type Options struct {
 	// its checksums alike. Redirects from https to http are refused even
 	// so.
 	InsecureHTTP bool
+	// Caps bound the downloads (zero fields: the defaults).
+	Caps Caps
+}
+
+// Caps bound the size of a release's artifacts. A download larger than
+// its cap stops there and is deleted. Unpacking is bounded by the
+// verified tarball's own size (archive.Limits).
+type Caps struct {
+	Image int64 // the rootfs tarball and kernel.squashfs (DefaultImageCap)
+	Boot  int64 // vmlinuz and initrd (DefaultBootCap)
+}
+
+// Default caps: a release's rootfs tarball is a few hundred MiB, its
+// kernel and initrd tens of MiB.
+const (
+	DefaultImageCap = 2 << 30
+	DefaultBootCap  = 512 << 20
+	// versionCap bounds bos-kernel-version, one line.
+	versionCap = 64 << 10
+)
+
+func (c Caps) image() int64 {
+	if c.Image > 0 {
+		return c.Image
+	}
+	return DefaultImageCap
+}
+
+func (c Caps) boot() int64 {
+	if c.Boot > 0 {
+		return c.Boot
+	}
+	return DefaultBootCap
 }
 
 // Runner runs external programs (mount, reboot).
@@ -144,12 +179,14 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, c := range []error{cli.ErrLocked, cli.ErrDownload, cli.ErrBadInput, cli.ErrDisk} {
+	for _, c := range []error{cli.ErrLocked, cli.ErrDownload, cli.ErrBadInput, cli.ErrDisk, cli.ErrNoSpace} {
 		if errors.Is(err, c) {
 			return err
 		}
 	}
 	switch {
+	case errors.Is(err, store.ErrNoSpace), errors.Is(err, syscall.ENOSPC):
+		return classed{err, cli.ErrNoSpace}
 	case errors.Is(err, lock.ErrHeld):
 		return classed{err, cli.ErrLocked}
 	case errors.Is(err, fetch.ErrChecksum), errors.Is(err, fetch.ErrFetch):

@@ -45,6 +45,9 @@ type Options struct {
 	MaxBytes int64
 	// MaxEntries bounds the entries extracted (0: no bound).
 	MaxEntries int
+	// Room, when set, is asked before each regular file is created
+	// whether its size bytes fit; its error stops the extraction.
+	Room func(name string, size int64) error
 }
 
 // Bounds of a release tarball (see Limits).
@@ -77,9 +80,10 @@ type Totals struct {
 // and the number of entries, refused (ErrUnsafe) over opt's bounds. It
 // checks the names as Extract does, not the links (they need the tree).
 func Measure(r io.Reader, opt Options) (Totals, error) {
-	zr, err := gzip.NewReader(r)
+	src := &source{r: r}
+	zr, err := gzip.NewReader(src)
 	if err != nil {
-		return Totals{}, errors.Wrapf(ErrFormat, "gzip: %v", err)
+		return Totals{}, src.format("gzip", err)
 	}
 	x := &extractor{opt: opt}
 	tr := tar.NewReader(zr)
@@ -89,16 +93,39 @@ func Measure(r io.Reader, opt Options) (Totals, error) {
 			break
 		}
 		if err != nil {
-			return x.totals, errors.Wrapf(ErrFormat, "tar: %v", err)
+			return x.totals, src.format("tar", err)
 		}
 		if err := x.count(hdr); err != nil {
 			return x.totals, err
 		}
 	}
 	if _, err := io.Copy(io.Discard, zr); err != nil {
-		return x.totals, errors.Wrapf(ErrFormat, "gzip: %v", err)
+		return x.totals, src.format("gzip", err)
 	}
 	return x.totals, nil
+}
+
+// source is the archive's reader; it keeps the reader's own error, so
+// that a failed read is not taken for a bad archive.
+type source struct {
+	r   io.Reader
+	err error
+}
+
+func (s *source) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+// format is the error of a decoder: the reader's, or ErrFormat.
+func (s *source) format(what string, err error) error {
+	if s.err != nil {
+		return errors.Wrap(s.err, "read the archive")
+	}
+	return errors.Wrapf(ErrFormat, "%s: %v", what, err)
 }
 
 // count adds an entry to the totals, refusing it over the bounds;
@@ -133,9 +160,10 @@ func (v vfs) Readlink(name string) (string, error)   { return v.fs.Readlink(name
 // Extract unpacks the gzipped tar r into dir (which must exist). It reads r
 // to the end of the gzip stream.
 func Extract(r io.Reader, fsys store.FS, dir string, opt Options) error {
-	zr, err := gzip.NewReader(r)
+	src := &source{r: r}
+	zr, err := gzip.NewReader(src)
 	if err != nil {
-		return errors.Wrapf(ErrFormat, "gzip: %v", err)
+		return src.format("gzip", err)
 	}
 	x := &extractor{fs: fsys, dir: path.Clean(dir), opt: opt, dirs: map[string]bool{path.Clean(dir): true}}
 	tr := tar.NewReader(zr)
@@ -146,15 +174,15 @@ func Extract(r io.Reader, fsys store.FS, dir string, opt Options) error {
 			break
 		}
 		if err != nil {
-			return errors.Wrapf(ErrFormat, "tar: %v", err)
+			return src.format("tar", err)
 		}
-		if err := x.entry(hdr, tr, buf); err != nil {
+		if err := x.entry(hdr, tr, buf, src); err != nil {
 			return err
 		}
 	}
 	// The rest of the gzip stream (tar padding), so its CRC is checked.
 	if _, err := io.CopyBuffer(io.Discard, zr, buf); err != nil {
-		return errors.Wrapf(ErrFormat, "gzip: %v", err)
+		return src.format("gzip", err)
 	}
 	return x.syncDirs()
 }
@@ -335,7 +363,7 @@ func (x *extractor) mkdirs(name string, perm fs.FileMode) error {
 	return nil
 }
 
-func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
+func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte, src *source) error {
 	// Bounds first, from the header: nothing is written past them.
 	if err := x.count(hdr); err != nil {
 		return err
@@ -360,7 +388,12 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 		if err := x.mkdirs(path.Dir(target), 0o755); err != nil {
 			return err
 		}
-		return x.file(target, perm, r, buf)
+		if x.opt.Room != nil {
+			if err := x.opt.Room(rel, hdr.Size); err != nil {
+				return err
+			}
+		}
+		return x.file(target, perm, r, buf, src)
 	case tar.TypeSymlink:
 		link := hdr.Linkname
 		target, err := x.resolve(rel)
@@ -406,13 +439,16 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader, buf []byte) error {
 	return errors.Wrapf(ErrUnsafe, "%s: entry type %q is not allowed in a release", hdr.Name, hdr.Typeflag)
 }
 
-func (x *extractor) file(name string, perm fs.FileMode, r io.Reader, buf []byte) error {
+func (x *extractor) file(name string, perm fs.FileMode, r io.Reader, buf []byte, src *source) error {
 	f, err := x.fs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return errors.Wrapf(err, "create %s", name)
 	}
 	if _, err := io.CopyBuffer(onlyWriter{f}, r, buf); err != nil {
 		f.Close()
+		if src.err != nil {
+			return errors.Wrapf(src.err, "read the archive for %s", name)
+		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return errors.Wrapf(ErrFormat, "%s: archive truncated", name)
 		}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -440,4 +441,52 @@ func TestMeasure(t *testing.T) {
 			t.Errorf("Measure(%+v) = %+v, %v; want %+v", tc.opt, got, err, tc.want)
 		}
 	}
+}
+
+// failing reads n bytes of r, then fails with err.
+type failing struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (f *failing) Read(b []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, f.err
+	}
+	n, err := f.r.Read(b[:min(len(b), f.n)])
+	f.n -= n
+	return n, err
+}
+
+// TestAReadErrorIsNotABadArchive: when the reader fails (an I/O error on
+// the downloaded file), Extract and Measure return that error, not
+// ErrFormat: the file may be fine, and is not to be thrown away as bad.
+func TestAReadErrorIsNotABadArchive(t *testing.T) {
+	b := tarball(t, entry{typ: tar.TypeReg, name: "top/big", body: noise(1 << 20)})
+	eio := errors.New("input/output error")
+	for _, at := range []int{0, 5, 100, len(b) / 2, len(b) - 10} {
+		_, fsys := setup(t)
+		err := Extract(&failing{bytes.NewReader(b), at, eio}, fsys, "t", Options{Strip: 1})
+		if !errors.Is(err, eio) || errors.Is(err, ErrFormat) {
+			t.Errorf("Extract failing after %d bytes = %v, want the read error and not ErrFormat", at, err)
+		}
+		_, err = Measure(&failing{bytes.NewReader(b), at, eio}, Options{Strip: 1})
+		if !errors.Is(err, eio) || errors.Is(err, ErrFormat) {
+			t.Errorf("Measure failing after %d bytes = %v, want the read error and not ErrFormat", at, err)
+		}
+	}
+}
+
+// noise is n bytes that gzip cannot shrink.
+func noise(n int) string {
+	var b strings.Builder
+	x := uint64(88172645463325252)
+	for b.Len() < n {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		b.WriteByte(byte(x))
+	}
+	return b.String()
 }
