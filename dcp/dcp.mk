@@ -15,7 +15,13 @@
 # containerd, the CNI plugins and CoreDNS are upstream's, built from the
 # versions that dcp/third_party/*/go.mod pin (checksummed by go.sum).
 
-DCP_LDFLAGS := -s -w -X github.com/bhojpur/os/dcp/internal/cli.Version=$(VERSION)
+# Kubernetes' own version stamps (kubectl version, the node's kubelet
+# version), from the k8s.io/kubernetes that dcp/go.mod requires.
+K8S_VERSION := $(shell sed -n 's/^[[:space:]]*k8s.io\/kubernetes v\([0-9.]*\)$$/v\1/p' dcp/go.mod 2>/dev/null)
+K8S_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+	-X $(p).gitVersion=$(K8S_VERSION) -X $(p).gitMajor=$(word 2,$(subst ., ,$(subst v,v ,$(K8S_VERSION)))) \
+	-X $(p).gitMinor=$(word 3,$(subst ., ,$(subst v,v ,$(K8S_VERSION)))) -X $(p).gitTreeState=clean)
+DCP_LDFLAGS := -s -w -X github.com/bhojpur/os/dcp/internal/cli.Version=$(VERSION) $(K8S_LDFLAGS)
 DCP_SRC     := $(shell find dcp -path dcp/third_party -prune -o -name '*.go' ! -name '*_test.go' -print 2>/dev/null | LC_ALL=C sort) dcp/go.mod dcp/go.sum
 DCP_ROOT    := dist/dcp$(if $(filter $(HOSTARCH),$(ARCH)),,-$(ARCH))
 DCP_GO      := CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '-s -w'

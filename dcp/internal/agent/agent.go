@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -39,10 +38,24 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-
 	if err := prepareHost(c, log); err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
+	// Not an errgroup: the kubelet does not stop when ctx is done (it
+	// stops on SIGTERM), so waiting for every part would hide the first
+	// failure. The first part to fail ends Run; the process then exits.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failed := make(chan error, 4)
+	part := func(name string, f func() error) {
+		go func() {
+			err := f()
+			if err == nil && ctx.Err() == nil {
+				err = errors.Errorf("%s stopped", name)
+			}
+			failed <- err
+		}()
+	}
 	started := make(chan struct{})
-	g.Go(func() error { return Containerd(ctx, c, containerdLog, started) })
-	g.Go(func() error {
+	part("containerd", func() error { return Containerd(ctx, c, containerdLog, started) })
+	part("the node's start", func() error {
 		if err := wait(ctx, started, "containerd"); err != nil {
 			return err
 		}
@@ -53,12 +66,20 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-
 		if err := wait(ctx, apiReady, "kube-apiserver"); err != nil {
 			return err
 		}
-		g.Go(func() error { return x.Kubelet(ctx, KubeletArgs(c)) })
-		g.Go(func() error { return x.KubeProxy(ctx, KubeProxyArgs(c)) })
+		part("kubelet", func() error { return x.Kubelet(ctx, KubeletArgs(c)) })
+		part("kube-proxy", func() error { return x.KubeProxy(ctx, KubeProxyArgs(c)) })
 		log.Printf("kubelet and kube-proxy started after %.1fs", time.Since(start).Seconds())
 		return network(ctx, c, start, log)
 	})
-	return g.Wait()
+	select {
+	case err := <-failed:
+		if ctx.Err() != nil && errors.Cause(err) == context.Canceled {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return nil
+	}
 }
 
 // prepareHost loads the kernel modules and sets the sysctls that pods'
