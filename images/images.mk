@@ -4,14 +4,17 @@
 #
 # Inputs: Debian bookworm packages (mmdebstrap, apt-get download), our
 # static multi-call binary (make build: dist/bin/bos and its links), the
-# initrd's dist/bin/bos-initrd, and images/overlay/. Optional DCP=path puts
-# a DCP binary into the image. Repeatable: every time stamp is
+# initrd's dist/bin/bos-initrd, images/overlay/, and the DCP tree (make
+# dcp-root; DCP= for none). Repeatable: every time stamp is
 # SOURCE_DATE_EPOCH, inputs are sorted, gzip -n.
 
 ART        := dist/artifacts
 IMG        := build/images
 IMG_BIN    := dist/bin
-DCP        ?=
+# DCP: the tree that make dcp-root lays out (default), another tree or a
+# lone dcp binary; DCP= (empty) builds an image without it.
+DCP        ?= $(DCP_ROOT)
+DCP_DEPS   := $(if $(filter $(DCP_ROOT),$(DCP)),$(DCP_ROOT)/dcp $(DCP_BINS) $(DCP_IMAGES),$(DCP))
 # Time stamp of every file in the images: the last commit, else a constant.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 1704067200)
 export SOURCE_DATE_EPOCH
@@ -45,7 +48,7 @@ $(IMG)/rootfs.squashfs: images/rootfs.sh $(IMG)/base.done $(IMG_BINS) $(IMG_OVER
 	@mkdir -p $(ART)
 	images/rootfs.sh $(IMG)/base $(IMG_BIN) images/overlay $(IMG)/rootfs $(IMG)/rootfs.squashfs
 
-$(ART)/bos-amd64.iso $(ART)/bos-rootfs-amd64.tar.gz &: images/iso.sh $(IMG)/rootfs.squashfs $(IMG_KERNEL) $(ART)/bos-initrd-amd64 $(IMG_BINS) $(DCP)
+$(ART)/bos-amd64.iso $(ART)/bos-rootfs-amd64.tar.gz &: images/iso.sh $(IMG)/rootfs.squashfs $(IMG_KERNEL) $(ART)/bos-initrd-amd64 $(IMG_BINS) $(DCP_DEPS)
 	images/iso.sh $(ART) $(IMG)/rootfs.squashfs $(IMG_BIN) $(VERSION) $(IMG)/iso $(ART)/bos-amd64.iso $(ART)/bos-rootfs-amd64.tar.gz $(DCP)
 
 $(ART)/sha256sum-amd64.txt: $(IMG_ALL)

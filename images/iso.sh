@@ -26,7 +26,12 @@ cp "$art/bos-kernel-amd64.squashfs" "$sys/kernel/$version/kernel.squashfs"
 echo "$kver" > "$sys/kernel/$version/version"
 ln -s "$version" "$sys/bos/current"
 ln -s "$version" "$sys/kernel/current"
-if [ -n "$dcp" ]; then
+# DCP: a tree (make dcp-root: dcp, bin/, images/) or a lone binary.
+if [ -d "$dcp" ]; then
+	mkdir -p "$sys/dcp"
+	cp -a "$dcp" "$sys/dcp/$version"
+	ln -s "$version" "$sys/dcp/current"
+elif [ -n "$dcp" ]; then
 	mkdir -p "$sys/dcp/$version"
 	install -m 0755 "$dcp" "$sys/dcp/$version/dcp"
 	ln -s "$version" "$sys/dcp/current"
@@ -120,12 +125,15 @@ find "$stage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 # A hybrid image (BIOS El Torito + MBR, EFI El Torito + a GPT/MBR
 # partition for USB sticks) with the options grub-mkrescue uses, and every
 # date fixed: the volume's from --modification-date and SOURCE_DATE_EPOCH,
-# the files' from their mtimes.
+# the files' from their mtimes. The DCP tree is stored zisofs-compressed
+# (zlib, 128 KiB blocks): Linux's isofs reads it back transparently, and
+# nothing else (GRUB) reads it.
 rm -f "$out"
 xorriso -as mkisofs -graft-points -V BOS --modification-date="$date" \
 	-b boot/grub/i386-pc/eltorito.img -no-emul-boot -boot-load-size 4 -boot-info-table \
 	--grub2-boot-info --grub2-mbr "$g/i386-pc/boot_hybrid.img" \
 	--efi-boot efi.img -efi-boot-part --efi-boot-image --protective-msdos-label \
-	-r -o "$out" --sort-weight 0 / --sort-weight 1 /boot "$stage" 2>&1 |
+	-r -o "$out" --sort-weight 0 / --sort-weight 1 /boot "$stage" \
+	-- -zisofs level=9:block_size=128k ${dcp:+-set_filter_r --zisofs /bos/system/dcp --} 2>&1 |
 	grep -vE '^(xorriso : (UPDATE|NOTE)|Drive current|Media (current|status|summary)|Added to ISO|ISO image produced|Written to medium|Writing to|xorriso [0-9.]+ : RockRidge)' || true
 [ -s "$out" ] || { echo "iso.sh: xorriso wrote no image" >&2; exit 1; }

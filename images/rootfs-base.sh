@@ -8,7 +8,7 @@ dir=$1
 : "${SOURCE_DATE_EPOCH:?SOURCE_DATE_EPOCH must be set}"
 pkgs="busybox-static openrc connman wpasupplicant openssh-server sudo e2fsprogs dosfstools
 grub-pc-bin grub-efi-amd64-bin grub2-common kmod iproute2 ca-certificates util-linux fdisk gdisk
-iptables procps less usr-is-merged"
+iptables procps less runc usr-is-merged"
 rm -rf "$dir"
 # shellcheck disable=SC2086 # $pkgs is a word list
 # shellcheck disable=SC2016 # $1 is the hook's argument, expanded by mmdebstrap

@@ -46,6 +46,8 @@ grep -q '^rc_cgroup_mode="unified"' etc/rc.conf
 mkdir -p etc/bhojpur
 install -m 0755 "$scripts/dcp.initd" etc/init.d/dcp
 install -m 0755 "$scripts/dcp-exec" etc/bhojpur/dcp-exec
+# kubectl on every user's PATH: dcp is kubectl when called by that name.
+ln -sfn /bos/system/dcp/current/dcp usr/bin/kubectl
 # kmod loads /etc/modules and modules-load.d, which are empty: the config
 # phases load bos.modules.
 rm -f etc/runlevels/sysinit/kmod

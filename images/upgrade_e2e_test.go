@@ -368,7 +368,7 @@ func TestUpgradeAndRollback(t *testing.T) {
 		runChecks(t, vm, key, "after the fallback", []check{
 			{"fallback in /run/bos", "cat /run/bos/fallback", relBroken},
 			{"bos/previous is the failed version", "readlink /bos/system/bos/previous", relBroken},
-			{"DCP node label", "sudo bos-config show --dcp -o json | grep -c 'os.bhojpur.net/fallback=" + relBroken + "'", "1"},
+			{"DCP node label", "sudo bos-config show --dcp -o json | grep -c 'bhojpur.net/fallback=" + relBroken + "'", "1"},
 		})
 		mustSSH(t, vm, key, "printf '%s' '"+strings.ReplaceAll(hangConfig, "'", `'\''`)+"' | sudo tee /var/lib/bhojpur/os/config.yaml >/dev/null")
 		mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relHang)+" --trial-timeout 60s")

@@ -124,6 +124,20 @@ func TestServer(t *testing.T) {
 	bin := binary(t)
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "dcp.yaml")
+	// A manifest that is there before the first start (as write_files puts
+	// it) is applied.
+	mdir := filepath.Join(dir, "data", "server", "manifests", "apps")
+	if err := os.MkdirAll(mdir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	manifest := func(value string) {
+		t.Helper()
+		doc := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-manifest\n  namespace: default\ndata:\n  key: " + value + "\n"
+		if err := os.WriteFile(filepath.Join(mdir, "app.yaml"), []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	manifest("first")
 	s := start(t, bin, dir)
 
 	out, err := kubectl(t, bin, kc, "get", "--raw", "/readyz")
@@ -151,6 +165,17 @@ func TestServer(t *testing.T) {
 		if want := "K10" + hex.EncodeToString(sum[:]) + "::server:"; !strings.HasPrefix(string(tok), want) {
 			t.Errorf("token %q, want it to start with %q (the sha256 of server-ca.crt)", tok, want)
 		}
+	})
+
+	t.Run("manifests", func(t *testing.T) {
+		waitFor(t, bin, kc, "first", "get", "configmap", "from-manifest", "-o", "jsonpath={.data.key}")
+		// A change is applied again, by server-side apply.
+		manifest("second")
+		waitFor(t, bin, kc, "second", "get", "configmap", "from-manifest", "-o", "jsonpath={.data.key}")
+		waitFor(t, bin, kc, "dcp", "get", "configmap", "from-manifest", "-o", "jsonpath={.metadata.managedFields[0].manager}")
+		// The cluster DNS addon is a manifest that dcp writes itself.
+		waitFor(t, bin, kc, "10.43.0.10", "-n", "kube-system", "get", "service", "kube-dns", "-o", "jsonpath={.spec.clusterIP}")
+		waitFor(t, bin, kc, "bhojpur.net/dcp/coredns:1.15.0", "-n", "kube-system", "get", "deployment", "coredns", "-o", "jsonpath={.spec.template.spec.containers[0].image}")
 	})
 
 	t.Run("anonymous", func(t *testing.T) {
@@ -199,6 +224,50 @@ func TestServer(t *testing.T) {
 	}
 	if out, err := kubectl(t, bin, kc, "get", "namespace", "kept-across-restarts", "-o", "name"); err != nil || strings.TrimSpace(out) != "namespace/kept-across-restarts" {
 		t.Errorf("after a restart: %q, %v; want the namespace created before it", out, err)
+	}
+}
+
+// waitFor runs kubectl until it prints want (the manifests directory is
+// looked at every 10 seconds).
+func waitFor(t *testing.T, bin, kc, want string, args ...string) {
+	t.Helper()
+	var out string
+	var err error
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(2 * time.Second) {
+		if out, err = kubectl(t, bin, kc, args...); err == nil && strings.TrimSpace(out) == want {
+			return
+		}
+	}
+	t.Errorf("kubectl %q = %q, %v; want %q", args, out, err, want)
+}
+
+// TestBadInputDelay: under its supervisor, dcp waits before it exits on bad
+// input (no hot restart loop), and SIGTERM ends the wait.
+func TestBadInputDelay(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin, "server", "--no-such-flag")
+	cmd.Env = append(os.Environ(), "DCP_BAD_INPUT_DELAY=1h")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		t.Fatalf("dcp exited at once with DCP_BAD_INPUT_DELAY=1h: %s", out.String())
+	case <-time.After(3 * time.Second):
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("dcp did not end its wait on SIGTERM")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 2 || !strings.Contains(out.String(), "unknown flag --no-such-flag") || !strings.Contains(out.String(), "waiting 1h0m0s") {
+		t.Errorf("exit %d, output %q; want exit 2, the flag named and the wait said", code, out.String())
 	}
 }
 

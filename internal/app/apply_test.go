@@ -75,7 +75,7 @@ func TestApplyCLI(t *testing.T) {
 		t.Errorf("boot phase stamp = %q (%v), want done", b, err)
 	}
 	conf, err := os.ReadFile(filepath.Join(root, "etc/bhojpur/dcp.conf"))
-	if err != nil || !strings.Contains(string(conf), "arg os.bhojpur.net/mode=disk\n") {
+	if err != nil || !strings.Contains(string(conf), "arg bhojpur.net/mode=disk\n") {
 		t.Errorf("dcp.conf (%v):\n%s", err, conf)
 	}
 

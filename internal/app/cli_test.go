@@ -140,8 +140,8 @@ func TestShowDCP(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatal(err)
 	}
-	wantArgv := []string{"dcp", "agent", "--node-label", "zone=a", "--node-label", "os.bhojpur.net/mode=disk",
-		"--node-label", "os.bhojpur.net/version=v2", "--node-label", "os.bhojpur.net/fallback=v3", "--node-taint", "k=v:NoExecute"}
+	wantArgv := []string{"dcp", "agent", "--node-label", "zone=a", "--node-label", "bhojpur.net/mode=disk",
+		"--node-label", "bhojpur.net/version=v2", "--node-label", "bhojpur.net/fallback=v3", "--node-taint", "k=v:NoExecute"}
 	if diff := cmp.Diff(wantArgv, got.Argv); diff != "" {
 		t.Errorf("argv (-want +got):\n%s", diff)
 	}

@@ -129,8 +129,8 @@ func TestFullExampleBoot(t *testing.T) {
 		"etc/bhojpur/dcp.conf": {"# Written by bos-config apply: the argv and environment of DCP, one per\n# line, read by /etc/bhojpur/dcp-exec without shell evaluation.\n" +
 			"arg dcp\narg server\narg --cluster-init\n" +
 			"arg --node-label\narg region=us-west-1\narg --node-label\narg somekey=somevalue\n" +
-			"arg --node-label\narg os.bhojpur.net/mode=local\narg --node-label\narg os.bhojpur.net/version=v1.2.3\n" +
-			"arg --node-taint\narg key1=value1:NoSchedule\narg --node-taint\narg key1=value1:NoExecute\n" +
+			"arg --node-label\narg bhojpur.net/mode=local\narg --node-label\narg bhojpur.net/version=v1.2.3\n" +
+			"arg --node-taint\narg key1=value1:NoSchedule\narg --node-taint\narg key1=value1:NoExecute\narg --write-kubeconfig-user\narg bhojpur\n" +
 			"env DCP_CLUSTER_SECRET=TOKEN_VALUE\nenv DCP_URL=https://someserver:6443\n" +
 			"env http_proxy=http://myserver\nenv https_proxy=http://myserver\n", 0o600, [2]int{0, 0}},
 		"etc/init.d/dcp":       {DCPServiceScript, 0o755, [2]int{0, 0}},

@@ -12,12 +12,15 @@ import (
 
 // Label keys added to every node.
 const (
-	ModeLabel    = "os.bhojpur.net/mode"
-	VersionLabel = "os.bhojpur.net/version"
+	ModeLabel    = "bhojpur.net/mode"
+	VersionLabel = "bhojpur.net/version"
 	// FallbackLabel is added after GRUB fell back from a failed trial boot
 	// of an upgrade: its value is the version that failed.
-	FallbackLabel = "os.bhojpur.net/fallback"
+	FallbackLabel = "bhojpur.net/fallback"
 )
+
+// LoginUser is the system's login user, who gets a kubeconfig.
+const LoginUser = "bhojpur"
 
 // Node is what the node labels say about the running system.
 type Node struct {
@@ -60,6 +63,11 @@ func For(cfg *config.Config, n Node) Invocation {
 	}
 	for _, t := range b.Taints {
 		argv = append(argv, "--node-taint", t)
+	}
+	if argv[1] == "server" {
+		// kubectl as the login user just works (its own 0600 copy of the
+		// admin kubeconfig; the admin file stays root's).
+		argv = append(argv, "--write-kubeconfig-user", LoginUser)
 	}
 	env := map[string]string{}
 	for k, v := range b.Environment {

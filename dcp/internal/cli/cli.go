@@ -12,10 +12,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/dcp/internal/agent"
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/control"
 	"github.com/bhojpur/os/dcp/internal/executor"
@@ -42,7 +44,7 @@ type Env struct {
 
 // CLI is the command tree.
 type CLI struct {
-	Server  ServerCmd        `cmd:"" help:"Run a server: etcd, kube-apiserver, kube-controller-manager, kube-scheduler."`
+	Server  ServerCmd        `cmd:"" help:"Run a server: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and, unless --disable-agent, the node's kubelet, kube-proxy and containerd."`
 	Kubectl KubectlCmd       `cmd:"" help:"Run kubectl (also as the kubectl link)." passthrough:""`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 }
@@ -81,9 +83,17 @@ type ServerCmd struct {
 	ClusterSecret   string   `name:"cluster-secret" env:"DCP_CLUSTER_SECRET" help:"Shared secret of the cluster's token."`
 	ServerURL       string   `name:"server" short:"s" env:"DCP_URL" help:"Server to join (not yet supported for servers)."`
 	WriteKubeconfig string   `name:"write-kubeconfig" short:"o" default:"/etc/bhojpur/dcp/dcp.yaml" help:"Where the admin kubeconfig is written (0600)."`
+	KubeconfigUser  string   `name:"write-kubeconfig-user" help:"Also write this user's ~/.kube/config (0600, owned by the user) with the admin credentials."`
 	APIServerArg    []string `name:"kube-apiserver-arg" sep:"none" help:"Extra kube-apiserver flag (repeatable)."`
 	KCMArg          []string `name:"kube-controller-manager-arg" sep:"none" help:"Extra kube-controller-manager flag (repeatable)."`
 	SchedulerArg    []string `name:"kube-scheduler-arg" sep:"none" help:"Extra kube-scheduler flag (repeatable)."`
+	KubeletArg      []string `name:"kubelet-arg" sep:"none" help:"Extra kubelet flag (repeatable)."`
+	KubeProxyArg    []string `name:"kube-proxy-arg" sep:"none" help:"Extra kube-proxy flag (repeatable)."`
+	BinDir          string   `name:"bin-dir" help:"containerd, its shim, ctr and cni/ (default: bin beside the dcp binary)."`
+	Images          []string `name:"images" sep:"none" help:"Directory of image archives (*.tar) to import before the kubelet starts (repeatable; default: images beside the dcp binary and <data-dir>/agent/images)."`
+	Runc            string   `name:"runc" default:"/usr/sbin/runc" help:"The OCI runtime."`
+	Snapshotter     string   `name:"snapshotter" default:"overlayfs" help:"containerd's snapshotter (overlayfs or native)."`
+	ResolvConf      string   `name:"resolv-conf" default:"/etc/resolv.conf" help:"resolv.conf for the kubelet (pods with dnsPolicy Default)."`
 }
 
 // Config checks the flags and builds the configuration.
@@ -99,18 +109,37 @@ func (s *ServerCmd) Config() (*config.Config, error) {
 		}
 		name = h
 	}
+	binDir, images := s.BinDir, s.Images
+	if binDir == "" || len(images) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, errors.Wrap(err, "where dcp is (for --bin-dir)")
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err != nil {
+			return nil, errors.Wrap(err, "where dcp is (for --bin-dir)")
+		}
+		if binDir == "" {
+			binDir = filepath.Join(filepath.Dir(exe), "bin")
+		}
+		if len(images) == 0 {
+			images = []string{filepath.Join(filepath.Dir(exe), "images"), filepath.Join(s.DataDir, "agent", "images")}
+		}
+	}
 	return config.New(config.Input{
 		DataDir: s.DataDir, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
 		ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, NodeName: name,
 		NodeIP: s.NodeIP, BindAddress: s.BindAddress, HTTPSPort: s.HTTPSPort,
 		Labels: s.NodeLabel, Taints: s.NodeTaint, DisableAgent: s.DisableAgent,
 		ClusterInit: s.ClusterInit, Token: s.Token, ClusterSecret: s.ClusterSecret,
-		Kubeconfig: s.WriteKubeconfig,
+		Kubeconfig: s.WriteKubeconfig, KubeconfigUser: s.KubeconfigUser,
 		ExtraArgs: map[string][]string{
 			control.APIServer:         s.APIServerArg,
 			control.ControllerManager: s.KCMArg,
 			control.Scheduler:         s.SchedulerArg,
+			agent.Kubelet:             s.KubeletArg,
+			agent.KubeProxy:           s.KubeProxyArg,
 		},
+		BinDir: binDir, ImageDirs: images, Runc: s.Runc, Snapshotter: s.Snapshotter, ResolvConf: s.ResolvConf,
 	})
 }
 
@@ -119,9 +148,6 @@ func (s *ServerCmd) Run(env *Env) error {
 	c, err := s.Config()
 	if err != nil {
 		return err
-	}
-	if !c.DisableAgent {
-		return errors.Wrap(config.ErrBadInput, "this dcp has no agent yet (kubelet, kube-proxy, containerd): start the server with --disable-agent")
 	}
 	if err := executor.InitLogging(); err != nil {
 		return errors.Wrap(err, "logging")
@@ -153,6 +179,7 @@ func Main(argv0 string, args []string) int {
 	kctx, err := parser.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dcp: %v (see dcp --help)\n", err)
+		badInputDelay(env.Log)
 		return ExitUsage
 	}
 	if err := kctx.Run(env); err != nil {
@@ -164,6 +191,7 @@ func Main(argv0 string, args []string) int {
 func report(l *log.Logger, err error) int {
 	if errors.Is(err, config.ErrBadInput) {
 		l.Printf("%v", trimClass(err))
+		badInputDelay(l)
 		return ExitBadInput
 	}
 	l.Printf("%v", err)
@@ -179,4 +207,30 @@ func trimClass(err error) string {
 		return msg[:len(msg)-len(suffix)]
 	}
 	return msg
+}
+
+// BadInputDelayEnv names the variable that makes dcp wait so long (a Go
+// duration) before it exits on bad input or a usage error. Its supervisor (OpenRC's
+// supervise-daemon) restarts it a few seconds after every exit; the wait
+// turns a hot restart loop over a typo into one line per wait in the log.
+// SIGTERM ends the wait.
+const BadInputDelayEnv = "DCP_BAD_INPUT_DELAY"
+
+func badInputDelay(l *log.Logger) {
+	v := os.Getenv(BadInputDelayEnv)
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.Printf("%s=%q: not a duration, not waiting", BadInputDelayEnv, v)
+		return
+	}
+	l.Printf("waiting %s before exiting (%s): fix the input and restart the service", d, BadInputDelayEnv)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }

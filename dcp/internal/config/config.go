@@ -6,6 +6,7 @@ package config
 import (
 	"net"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/pkg/errors"
@@ -23,6 +24,8 @@ const (
 	DefaultClusterDomain = "cluster.local"
 	DefaultKubeconfig    = "/etc/bhojpur/dcp/dcp.yaml"
 	DefaultHTTPSPort     = 6443
+	DefaultRunDir        = "/run/bhojpur/dcp"
+	DefaultRunc          = "/usr/sbin/runc"
 )
 
 // ErrBadInput marks an error in what the user gave (flags, environment).
@@ -45,11 +48,21 @@ type Config struct {
 	ClusterInit   bool
 	Token         token.Token // empty when none was given
 	Kubeconfig    string      // where the admin kubeconfig is written
+	// KubeconfigUser also gets ~/.kube/config with the admin credentials.
+	KubeconfigUser string
 	// Upstream flags per component ("kube-apiserver": ["--x=y"]), appended
 	// after ours so that they win.
 	ExtraArgs map[string][]string
 	// Ports of the embedded etcd (loopback only).
 	EtcdClientPort, EtcdPeerPort int
+
+	// The agent's programs and files.
+	BinDir      string   // containerd, containerd-shim-runc-v2, ctr; cni/ holds the CNI plugins
+	ImageDirs   []string // OCI archives (*.tar) imported into containerd before the kubelet starts
+	RunDir      string   // sockets and state that a reboot clears
+	Runc        string   // the OCI runtime containerd starts containers with
+	Snapshotter string   // containerd's snapshotter (overlayfs)
+	ResolvConf  string   // the resolv.conf pods with dnsPolicy Default get
 }
 
 // Input is the raw form of Config, as flags and environment give it.
@@ -60,8 +73,10 @@ type Input struct {
 	Labels, Taints                                               []string
 	DisableAgent, ClusterInit                                    bool
 	Token, ClusterSecret                                         string
-	Kubeconfig                                                   string
+	Kubeconfig, KubeconfigUser                                   string
 	ExtraArgs                                                    map[string][]string
+	BinDir, RunDir, Runc, Snapshotter, ResolvConf                string
+	ImageDirs                                                    []string
 }
 
 // New checks in and derives the configuration. Every problem names the
@@ -75,9 +90,16 @@ func New(in Input) (*Config, error) {
 		DisableAgent:   in.DisableAgent,
 		ClusterInit:    in.ClusterInit,
 		Kubeconfig:     in.Kubeconfig,
+		KubeconfigUser: in.KubeconfigUser,
 		ExtraArgs:      in.ExtraArgs,
 		EtcdClientPort: 2379,
 		EtcdPeerPort:   2380,
+		BinDir:         in.BinDir,
+		ImageDirs:      in.ImageDirs,
+		RunDir:         orDefault(in.RunDir, DefaultRunDir),
+		Runc:           orDefault(in.Runc, DefaultRunc),
+		Snapshotter:    orDefault(in.Snapshotter, "overlayfs"),
+		ResolvConf:     orDefault(in.ResolvConf, "/etc/resolv.conf"),
 	}
 	var err error
 	if !filepath.IsAbs(c.DataDir) {
@@ -148,7 +170,46 @@ func New(in Input) (*Config, error) {
 	if !filepath.IsAbs(c.Kubeconfig) {
 		return nil, bad("--write-kubeconfig %q: not an absolute path", c.Kubeconfig)
 	}
+	if !c.DisableAgent {
+		for flag, p := range map[string]string{"--bin-dir": c.BinDir, "--run-dir": c.RunDir, "--runc": c.Runc, "--resolv-conf": c.ResolvConf} {
+			if !filepath.IsAbs(p) {
+				return nil, bad("%s %q: not an absolute path", flag, p)
+			}
+		}
+	}
 	return c, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Flags formats flags as --name=value sorted by name, dropping empty values
+// (upstream's default), then appends extra (a component's --<name>-arg
+// values, with or without their leading --), which upstream parses last and
+// so lets win.
+func Flags(flags map[string]string, extra []string) []string {
+	names := make([]string, 0, len(flags))
+	for k, v := range flags {
+		if v != "" {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	argv := make([]string, 0, len(names)+len(extra))
+	for _, k := range names {
+		argv = append(argv, "--"+k+"="+flags[k])
+	}
+	for _, a := range extra {
+		if !strings.HasPrefix(a, "--") {
+			a = "--" + a
+		}
+		argv = append(argv, a)
+	}
+	return argv
 }
 
 func bad(format string, args ...any) error {
@@ -212,6 +273,21 @@ func (c *Config) EncryptionConfig() string {
 }
 func (c *Config) AgentDir() string  { return filepath.Join(c.DataDir, "agent") }
 func (c *Config) ImagesDir() string { return filepath.Join(c.AgentDir(), "images") }
+
+// AgentFile is a path under the agent's directory.
+func (c *Config) AgentFile(name string) string { return filepath.Join(c.AgentDir(), name) }
+
+// ContainerdStateDir is containerd's state (sockets, task state): cleared by a reboot.
+func (c *Config) ContainerdStateDir() string { return filepath.Join(c.RunDir, "containerd") }
+
+// ContainerdSocket is containerd's API socket.
+func (c *Config) ContainerdSocket() string {
+	return filepath.Join(c.ContainerdStateDir(), "containerd.sock")
+}
+
+// CNIBinDir holds the CNI plugins; CNIConfDir the pod network's conflist.
+func (c *Config) CNIBinDir() string  { return filepath.Join(c.BinDir, "cni") }
+func (c *Config) CNIConfDir() string { return c.AgentFile("etc/cni/net.d") }
 
 // TLS returns the path of a file in the TLS directory.
 func (c *Config) TLS(name string) string { return filepath.Join(c.TLSDir(), name) }

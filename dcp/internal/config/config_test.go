@@ -11,7 +11,7 @@ func input() Input {
 	return Input{
 		DataDir: DefaultDataDir, ClusterCIDR: DefaultClusterCIDR, ServiceCIDR: DefaultServiceCIDR,
 		ClusterDNS: DefaultClusterDNS, ClusterDomain: DefaultClusterDomain, NodeName: "node1", NodeIP: "10.0.2.15",
-		HTTPSPort: DefaultHTTPSPort, Kubeconfig: DefaultKubeconfig,
+		HTTPSPort: DefaultHTTPSPort, Kubeconfig: DefaultKubeconfig, BinDir: "/opt/dcp/bin",
 	}
 }
 
@@ -46,6 +46,8 @@ func TestNewRefuses(t *testing.T) {
 		{"token", func(i *Input) { i.Token = "K10abc::server:x" }, "DCP_TOKEN (--token): not a node token"},
 		{"secret with space", func(i *Input) { i.ClusterSecret = "a b" }, "DCP_CLUSTER_SECRET"},
 		{"relative data dir", func(i *Input) { i.DataDir = "data" }, "--data-dir"},
+		{"relative bin dir", func(i *Input) { i.BinDir = "bin" }, `--bin-dir "bin": not an absolute path`},
+		{"relative runc", func(i *Input) { i.Runc = "runc" }, `--runc "runc"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := input()

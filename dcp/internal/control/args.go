@@ -10,8 +10,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/pkg/errors"
 
@@ -112,28 +110,9 @@ func SchedulerArgs(c *config.Config) []string {
 	})
 }
 
-// withExtra formats flags sorted by name, dropping empty values (upstream's
-// default), then appends the user's --<component>-arg values, which upstream
-// parses last and so lets win.
+// withExtra is config.Flags with the component's --<component>-arg values.
 func withExtra(c *config.Config, component string, flags map[string]string) []string {
-	names := make([]string, 0, len(flags))
-	for k, v := range flags {
-		if v != "" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	argv := make([]string, 0, len(names)+len(c.ExtraArgs[component]))
-	for _, k := range names {
-		argv = append(argv, "--"+k+"="+flags[k])
-	}
-	for _, a := range c.ExtraArgs[component] {
-		if !strings.HasPrefix(a, "--") {
-			a = "--" + a
-		}
-		argv = append(argv, a)
-	}
-	return argv
+	return config.Flags(flags, c.ExtraArgs[component])
 }
 
 func authenticationConfigPath(c *config.Config) string {

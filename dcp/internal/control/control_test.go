@@ -20,7 +20,7 @@ func testConfig(t *testing.T, edit func(*config.Input)) *config.Config {
 	in := config.Input{
 		DataDir: dir, ClusterCIDR: config.DefaultClusterCIDR, ServiceCIDR: config.DefaultServiceCIDR,
 		ClusterDNS: config.DefaultClusterDNS, ClusterDomain: config.DefaultClusterDomain, NodeName: "node1", NodeIP: "10.0.2.15",
-		HTTPSPort: config.DefaultHTTPSPort, Kubeconfig: filepath.Join(dir, "dcp.yaml"),
+		HTTPSPort: config.DefaultHTTPSPort, Kubeconfig: filepath.Join(dir, "dcp.yaml"), BinDir: "/opt/dcp/bin",
 	}
 	if edit != nil {
 		edit(&in)

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/pkg/errors"
@@ -140,5 +143,26 @@ func WriteKubeconfigs(c *config.Config) error {
 			return err
 		}
 	}
-	return kubeconfig.Write(c.Kubeconfig, url, ca, c.TLS("client-admin.crt"), c.TLS("client-admin.key"), 0o600, -1, -1)
+	if err := kubeconfig.Write(c.Kubeconfig, url, ca, c.TLS("client-admin.crt"), c.TLS("client-admin.key"), 0o600, -1, -1); err != nil {
+		return err
+	}
+	if c.KubeconfigUser == "" {
+		return nil
+	}
+	// The login user's own copy: kubectl as that user just works, and the
+	// admin file stays root's.
+	u, err := user.Lookup(c.KubeconfigUser)
+	if err != nil {
+		return errors.Wrapf(config.ErrBadInput, "--write-kubeconfig-user %q: %v", c.KubeconfigUser, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	dir := filepath.Join(u.HomeDir, ".kube")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return errors.WithStack(err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return errors.WithStack(err)
+	}
+	return kubeconfig.Write(filepath.Join(dir, "config"), url, ca, c.TLS("client-admin.crt"), c.TLS("client-admin.key"), 0o600, uid, gid)
 }

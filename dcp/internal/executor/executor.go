@@ -27,8 +27,10 @@ import (
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	kcm "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	kcmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+	kubeproxy "k8s.io/kubernetes/cmd/kube-proxy/app"
 	scheduler "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+	kubelet "k8s.io/kubernetes/cmd/kubelet/app"
 )
 
 // Executor starts the components. Every method blocks until the component
@@ -38,6 +40,8 @@ type Executor interface {
 	APIServer(ctx context.Context, args []string) error
 	ControllerManager(ctx context.Context, args []string) error
 	Scheduler(ctx context.Context, args []string) error
+	Kubelet(ctx context.Context, args []string) error
+	KubeProxy(ctx context.Context, args []string) error
 }
 
 // Etcd is the embedded etcd's configuration: one member, TLS with client
@@ -53,9 +57,11 @@ type Etcd struct {
 // Upstream runs the real components.
 type Upstream struct{}
 
-// InitLogging applies upstream's default logging configuration once for the
-// process (it may be applied only once).
+// InitLogging applies upstream's default logging configuration for the
+// process. The kubelet and kube-proxy apply their own (the same defaults)
+// again: a repeat is allowed when it changes nothing.
 func InitLogging() error {
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 	return logsapi.ValidateAndApply(logsapi.NewLoggingConfiguration(), utilfeature.DefaultFeatureGate)
 }
 
@@ -181,4 +187,44 @@ func (Upstream) Scheduler(ctx context.Context, args []string) error {
 		return errors.Wrap(err, "kube-scheduler options")
 	}
 	return errors.Wrap(scheduler.Run(ctx, cc, sched), "kube-scheduler")
+}
+
+// Kubelet runs the kubelet through its upstream command. It is the one
+// component that does: its RunE does work no exported function repeats
+// (flag precedence over the config file, drop-ins), and it installs the
+// process's signal handler, which is why no other component may. It runs
+// until the process gets SIGTERM; ctx only bounds its start.
+func (Upstream) Kubelet(ctx context.Context, args []string) error {
+	cmd := kubelet.NewKubeletCommand(ctx)
+	cmd.SetArgs(args)
+	cmd.SilenceErrors = true
+	return errors.Wrap(cmd.ExecuteContext(ctx), "kubelet")
+}
+
+// KubeProxy runs kube-proxy from its upstream options.
+func (Upstream) KubeProxy(ctx context.Context, args []string) error {
+	o := kubeproxy.NewOptions()
+	fs := pflag.NewFlagSet("kube-proxy", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return errors.Wrap(err, "kube-proxy arguments")
+	}
+	if fs.NArg() > 0 {
+		return errors.Errorf("kube-proxy: unexpected arguments %q", fs.Args())
+	}
+	if err := o.Complete(fs); err != nil {
+		return errors.Wrap(err, "kube-proxy options")
+	}
+	if err := o.Validate(); err != nil {
+		return errors.Wrap(err, "kube-proxy options")
+	}
+	// Options.Run returns only on an error, not when ctx ends.
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx) }()
+	select {
+	case err := <-done:
+		return errors.Wrap(err, "kube-proxy")
+	case <-ctx.Done():
+		return nil
+	}
 }

@@ -1,7 +1,8 @@
 // Package server runs a DCP server: it prepares the control plane's files
 // (package control), then starts etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler through an executor, in that
-// order, each after the one it needs is ready.
+// order, each after the one it needs is ready, and beside them, unless
+// --disable-agent, the node's agent (package agent).
 package server
 
 import (
@@ -10,14 +11,18 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bhojpur/os/dcp/internal/agent"
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/control"
 	"github.com/bhojpur/os/dcp/internal/executor"
+	"github.com/bhojpur/os/dcp/internal/manifests"
 	"github.com/bhojpur/os/dcp/internal/pki"
 )
 
@@ -42,6 +47,10 @@ func Prepare(c *config.Config, now time.Time) error {
 		return err
 	}
 	if err := control.WriteConfigFiles(c); err != nil {
+		return err
+	}
+	if err := pki.WriteFile(filepath.Join(c.ManifestsDir(), manifests.CoreDNSFile),
+		manifests.CoreDNS(agent.CoreDNSImage, c.ClusterDNS.String(), c.ClusterDomain), 0o600); err != nil {
 		return err
 	}
 	return control.WriteKubeconfigs(c)
@@ -86,7 +95,19 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 			return nil
 		}
 	})
-	err := run(gctx, g, c, x, etcdReady, start, log)
+	apiReady := make(chan struct{})
+	if !c.DisableAgent {
+		if err := os.MkdirAll(c.AgentFile("containerd"), 0o700); err != nil {
+			return errors.WithStack(err)
+		}
+		clog, err := os.OpenFile(c.AgentFile("containerd/containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return errors.WithStack(err)
+		}
+		defer clog.Close()
+		g.Go(func() error { return agent.Run(gctx, c, x, apiReady, clog, start, log) })
+	}
+	err := run(gctx, g, c, x, etcdReady, apiReady, start, log)
 	// Stop etcd last, and do not wait for ever for a component that does not
 	// stop.
 	stopped := make(chan error, 1)
@@ -110,18 +131,20 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 	return err
 }
 
+// ManifestsInterval is how often the manifests directory is looked at.
+const ManifestsInterval = 10 * time.Second
+
 // StopTimeout bounds each part of a shutdown.
 const StopTimeout = 20 * time.Second
 
 // run starts the components in order, each once the one it needs is ready,
 // and returns the first failure or nil when ctx is done.
-func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, etcdReady <-chan struct{}, start time.Time, log Logger) error {
+func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, etcdReady <-chan struct{}, apiReady chan struct{}, start time.Time, log Logger) error {
 	if err := wait(ctx, etcdReady); err != nil {
 		return errors.Wrap(err, "waiting for etcd")
 	}
 	log.Printf("etcd ready after %.1fs", time.Since(start).Seconds())
 	g.Go(func() error { return x.APIServer(ctx, control.APIServerArgs(c)) })
-	apiReady := make(chan struct{})
 	g.Go(func() error { return waitReadyz(ctx, c, apiReady) })
 	if err := wait(ctx, apiReady); err != nil {
 		return errors.Wrap(err, "waiting for kube-apiserver")
@@ -129,6 +152,18 @@ func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Ex
 	log.Printf("kube-apiserver ready after %.1fs", time.Since(start).Seconds())
 	g.Go(func() error { return x.ControllerManager(ctx, control.ControllerManagerArgs(c)) })
 	g.Go(func() error { return x.Scheduler(ctx, control.SchedulerArgs(c)) })
+	rc, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
+	if err != nil {
+		return errors.Wrap(err, "supervisor kubeconfig")
+	}
+	a, err := manifests.NewApplier(rc)
+	if err != nil {
+		return err
+	}
+	g.Go(func() error {
+		manifests.Watch(ctx, c.ManifestsDir(), a, ManifestsInterval, log)
+		return nil
+	})
 	log.Printf("control plane running; admin kubeconfig %s", c.Kubeconfig)
 	<-ctx.Done()
 	return nil

@@ -362,7 +362,7 @@ func TestPlansSelectOptedInNodesOnce(t *testing.T) {
 		want   string // the one plan that takes the node, or ""
 	}{
 		{"unlabelled", labels.Set{}, ""},
-		{"other labels", labels.Set{"os.bhojpur.net/mode": "disk", "kubernetes.io/os": "linux"}, ""},
+		{"other labels", labels.Set{"bhojpur.net/mode": "disk", "kubernetes.io/os": "linux"}, ""},
 		{"latest", labels.Set{upgradeLabel: "latest"}, "bos-latest"},
 		{"true", labels.Set{upgradeLabel: "true"}, "bos-latest"},
 		{"opted out", labels.Set{upgradeLabel: "false"}, ""},
