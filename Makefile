@@ -39,6 +39,7 @@ build:
 deps: $(APT_STAMP)
 	$(GO) mod download
 	cd dcp && $(GO) mod download
+	@for m in dcp/third_party/*/; do (cd $$m && $(GO) mod download) || exit 1; done
 $(APT_STAMP):
 	@missing=$$(for p in $(APT_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
