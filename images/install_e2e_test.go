@@ -140,7 +140,15 @@ func liveVM(t *testing.T, key vmtest.Key, disks ...vmtest.Disk) *vmtest.VM {
 // and SSH.
 func bootDisk(t *testing.T, fw vmtest.Firmware, disk string, key vmtest.Key) *vmtest.VM {
 	t.Helper()
-	vm := vmtest.Start(t, vmtest.Options{Firmware: fw, Disks: []vmtest.Disk{{Path: disk}}, SSH: true})
+	return bootDiskWith(t, vmtest.Options{Firmware: fw}, disk, key)
+}
+
+// bootDiskWith is bootDisk with more of the VM's options (CPUs, memory).
+func bootDiskWith(t *testing.T, opts vmtest.Options, disk string, key vmtest.Key) *vmtest.VM {
+	t.Helper()
+	fw := opts.Firmware
+	opts.Disks, opts.SSH = []vmtest.Disk{{Path: disk}}, true
+	vm := vmtest.Start(t, opts)
 	vm.WaitFor("Bhojpur OS", bootTimeout) // the GRUB menu of the installed disk
 	took := vm.WaitFor(MarkModeDisk, bootTimeout)
 	t.Logf("%s: disk mode after %v", fw, took.Round(time.Millisecond))
@@ -249,22 +257,44 @@ func TestAutomatedInstall(t *testing.T) {
 		{"the motd's sudo bos-config show", "sudo bos-config show | grep -c '^hostname: " + hostname + "$'", "1"},
 	}
 
+	// DCP runs on the installed node: 2 vCPUs, 2 GiB, as TestDCPLive.
+	dcpVM := vmtest.Options{CPUs: 2, MemoryMB: 2048, Timeout: 40 * time.Minute}
 	if !t.Run("bios", func(t *testing.T) {
-		bios := bootDisk(t, vmtest.BIOS, disk, key)
+		opts := dcpVM
+		opts.Firmware = vmtest.BIOS
+		bios := bootDiskWith(t, opts, disk, key)
 		runChecks(t, bios, key, "bios", append(common,
 			check{"write under /var", "sudo sh -c 'echo kept > /var/lib/bos-e2e-persist' && echo ok", "ok"},
 			check{"write under /etc", "sudo sh -c 'echo lost > /etc/bos-e2e-ephemeral' && echo ok", "ok"},
 		))
+		// A cluster object made before the reboot is there after it.
+		g := guest{t, bios, key}
+		if g.until("node Ready", "kubectl get nodes --no-headers", " Ready ", dcpTimeout) {
+			if out, err := g.run("kubectl create configmap kept-across-reboots --from-literal=k=v"); err != nil {
+				t.Errorf("kubectl create configmap: %q, %v", out, err)
+			}
+		}
 		powerOff(t, bios, key)
 	}) {
 		t.FailNow()
 	}
 	t.Run("uefi-after-reboot", func(t *testing.T) {
-		uefi := bootDisk(t, vmtest.UEFI, disk, key)
+		opts := dcpVM
+		opts.Firmware = vmtest.UEFI
+		uefi := bootDiskWith(t, opts, disk, key)
 		runChecks(t, uefi, key, "uefi after a reboot", append(common,
 			check{"/var survives a reboot", "cat /var/lib/bos-e2e-persist", "kept"},
 			check{"/etc does not", "test -e /etc/bos-e2e-ephemeral && echo present || echo gone", "gone"},
+			check{"etcd is on BOS_STATE", "sudo df --output=fstype /var/lib/bhojpur/dcp/server/db | tail -1", "ext4"},
 		))
+		// The node is Ready again with nobody touching it, and keeps the
+		// cluster's objects.
+		g := guest{t, uefi, key}
+		if g.until("node Ready after the reboot", "kubectl get nodes --no-headers", " Ready ", dcpTimeout) {
+			if out, err := g.run("kubectl get configmap kept-across-reboots -o jsonpath='{.data.k}'"); err != nil || out != "v" {
+				t.Errorf("the configmap made before the reboot: %q, %v", out, err)
+			}
+		}
 		powerOff(t, uefi, key)
 	})
 }
