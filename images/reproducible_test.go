@@ -59,8 +59,13 @@ func TestReproducibleBuild(t *testing.T) {
 	if err := os.Rename(filepath.Join(out, "bos-initrd-amd64"), filepath.Join(arts, "bos-initrd-amd64")); err != nil {
 		t.Fatal(err)
 	}
-	run("iso.sh", arts, filepath.Join(out, "rootfs.squashfs"), bin, version, filepath.Join(out, "iso"),
-		filepath.Join(out, "bos-amd64.iso"), filepath.Join(out, "bos-rootfs-amd64.tar.gz"))
+	isoArgs := []string{arts, filepath.Join(out, "rootfs.squashfs"), bin, version, filepath.Join(out, "iso"),
+		filepath.Join(out, "bos-amd64.iso"), filepath.Join(out, "bos-rootfs-amd64.tar.gz")}
+	// The DCP tree, when make iso put one in (make dcp-root's dist/dcp).
+	if _, err := os.Stat(filepath.Join(img, "iso", "bos", "system", "dcp")); err == nil {
+		isoArgs = append(isoArgs, filepath.Join(root, "dist", "dcp"))
+	}
+	run("iso.sh", isoArgs...)
 
 	for _, c := range []struct{ made, want string }{
 		{filepath.Join(arts, "bos-initrd-amd64"), filepath.Join(art, "bos-initrd-amd64")},

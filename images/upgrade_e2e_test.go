@@ -298,8 +298,10 @@ func TestUpgradeAndRollback(t *testing.T) {
 	})
 
 	step("B-boots-and-refuses-a-corrupted-download", func(t *testing.T) {
-		vm := bootDisk(t, vmtest.BIOS, disk, key)
-		vm.WaitFor(markGoodB, bootTimeout)
+		// A boot is marked good once DCP's node is Ready: give DCP a
+		// node of its size and the time it takes under TCG.
+		vm := bootDiskWith(t, vmtest.Options{Firmware: vmtest.BIOS, CPUs: 2, MemoryMB: 2048, Timeout: 30 * time.Minute}, disk, key)
+		vm.WaitFor(markGoodB, dcpTimeout)
 		running(t, vm, key, relB, true)
 		runChecks(t, vm, key, "B", []check{
 			{"trial ended", "sudo grep -c '^bos_trial=' /run/bos/state/boot/grub/grubenv || true", "0"},

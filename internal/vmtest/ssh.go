@@ -33,13 +33,22 @@ func NewKey(t TB) Key {
 	return Key{Private: p, Authorized: strings.TrimSpace(string(pub))}
 }
 
+// SSHTimeout bounds one command run by SSH: long enough for an install
+// or an upgrade of a release with DCP (hundreds of MB under TCG on a
+// loaded machine).
+const SSHTimeout = 10 * time.Minute
+
 // SSH runs command as user in the guest with the real ssh client and
 // returns its standard output; errors carry standard error.
 func (vm *VM) SSH(key Key, user, command string) (string, error) {
+	return vm.sshWithin(key, user, command, SSHTimeout)
+}
+
+func (vm *VM) sshWithin(key Key, user, command string, timeout time.Duration) (string, error) {
 	if vm.SSHPort == 0 {
 		return "", fmt.Errorf("%s has no SSH port (Options.SSH)", vm.Name)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ssh", "-p", strconv.Itoa(vm.SSHPort), "-i", key.Private,
 		"-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
@@ -58,7 +67,7 @@ func (vm *VM) WaitSSH(key Key, user string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var err error
 	for time.Now().Before(deadline) {
-		if _, err = vm.SSH(key, user, "true"); err == nil {
+		if _, err = vm.sshWithin(key, user, "true", time.Minute); err == nil {
 			return nil
 		}
 		select {
