@@ -15,7 +15,9 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/datasource"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/version"
 )
 
@@ -37,7 +39,7 @@ type ApplyCmd struct {
 func (c *ApplyCmd) Run(env *cli.Env) error {
 	phase, err := apply.ParsePhase(c.Phase)
 	if err != nil {
-		return errors.Wrap(cli.ErrUsage, err.Error())
+		return errors.Wrap(exitcode.ErrUsage, err.Error())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -94,7 +96,7 @@ func PhaseStamp(p apply.Phase) string { return "/run/bos/phases/" + string(p) }
 // KeyGetter is how bos-config apply fetches key lists (github:USER, https
 // URLs): the one downloader, with three tries of at most 10 s each, 1 s
 // apart and doubling, TLS verified against the system roots.
-func KeyGetter(log cli.Logger) func(ctx context.Context, url string, limit int64) ([]byte, error) {
+func KeyGetter(log logger.Logger) func(ctx context.Context, url string, limit int64) ([]byte, error) {
 	f := &fetch.Fetcher{Retry: fetch.Retry{Attempts: 3, Base: time.Second, Timeout: 10 * time.Second}, Log: log.Printf}
 	return func(ctx context.Context, url string, limit int64) ([]byte, error) {
 		body, _, err := f.Get(ctx, url, limit)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 type applyTestCLI struct {
@@ -63,7 +64,7 @@ func TestApplyCLI(t *testing.T) {
 	})
 
 	code, stdout, stderr := runApply(t, "--root", root, "apply", "--phase", "boot")
-	if code != cli.ExitOK || stdout != "bos: phase boot done\n" {
+	if code != exitcode.OK || stdout != "bos: phase boot done\n" {
 		t.Fatalf("apply --phase boot = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 	for _, line := range []string{"bos-config: wrote /etc/hostname", "bos-config: no DCP is installed", "is not /): boot_cmd[0] echo hello, boot command"} {
@@ -80,7 +81,7 @@ func TestApplyCLI(t *testing.T) {
 	}
 
 	code, stdout, stderr = runApply(t, "--root", root, "apply", "--phase", "runtime", "--github-url", srv.URL)
-	if code != cli.ExitOK || stdout != "bos: phase runtime done\n" {
+	if code != exitcode.OK || stdout != "bos: phase runtime done\n" {
 		t.Fatalf("apply --phase runtime = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 	keys, err := os.ReadFile(filepath.Join(root, "home/bhojpur/.ssh/authorized_keys"))
@@ -94,14 +95,14 @@ func TestApplyCLI(t *testing.T) {
 	// A failing step: exit 1, the marker still printed, the summary on stderr.
 	t.Setenv("BOS_GITHUB_URL", srv.URL+"/nothing")
 	code, stdout, stderr = runApply(t, "--root", root, "apply", "--phase", "runtime")
-	if code != cli.ExitFailure || stdout != "bos: phase runtime done\n" || !strings.Contains(stderr, "1 of ") || !strings.Contains(stderr, "404 Not Found") {
+	if code != exitcode.Failure || stdout != "bos: phase runtime done\n" || !strings.Contains(stderr, "1 of ") || !strings.Contains(stderr, "404 Not Found") {
 		t.Errorf("failing apply = %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 	if b, err := os.ReadFile(filepath.Join(root, "run/bos/phases/runtime")); string(b) != "failed\n" {
 		t.Errorf("failed runtime phase stamp = %q (%v), want failed", b, err)
 	}
 
-	if code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "later"); code != cli.ExitUsage {
-		t.Errorf("bad phase = %d, want %d:\n%s", code, cli.ExitUsage, stderr)
+	if code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "later"); code != exitcode.Usage {
+		t.Errorf("bad phase = %d, want %d:\n%s", code, exitcode.Usage, stderr)
 	}
 }

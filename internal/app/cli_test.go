@@ -12,6 +12,7 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // run runs one command in-process and returns exit code, stdout, stderr.
@@ -38,11 +39,11 @@ func TestEveryCommandAnswersHelpAndVersion(t *testing.T) {
 
 func TestUsageErrorsExit2(t *testing.T) {
 	code, _, errs := run(t, "bos-config", "show", "-o", "xml")
-	if code != cli.ExitUsage || !strings.Contains(errs, "xml") {
-		t.Errorf("show -o xml = %d, %q; want %d", code, errs, cli.ExitUsage)
+	if code != exitcode.Usage || !strings.Contains(errs, "xml") {
+		t.Errorf("show -o xml = %d, %q; want %d", code, errs, exitcode.Usage)
 	}
 	code, _, errs = run(t, "bos-config", "--root", "/nonexistent/root", "show")
-	if code != cli.ExitBadInput || !strings.Contains(errs, "not a directory") {
+	if code != exitcode.BadInput || !strings.Contains(errs, "not a directory") {
 		t.Errorf("--root /nonexistent = %d, %q", code, errs)
 	}
 }
@@ -50,12 +51,12 @@ func TestUsageErrorsExit2(t *testing.T) {
 func TestInstallRefusesBadInputEarly(t *testing.T) {
 	// bos-install is implemented: a missing device is bad input (exit 3).
 	code, _, errs := run(t, "bos-install", "--silent", "/dev/vdz")
-	if code != cli.ExitBadInput || !strings.Contains(errs, "/dev/vdz does not exist") {
-		t.Errorf("bos-install /dev/vdz = %d, %q; want %d and the device named", code, errs, cli.ExitBadInput)
+	if code != exitcode.BadInput || !strings.Contains(errs, "/dev/vdz does not exist") {
+		t.Errorf("bos-install /dev/vdz = %d, %q; want %d and the device named", code, errs, exitcode.BadInput)
 	}
 	code, _, errs = run(t, "bos-install", "--takeover", "/dev/vdz1")
-	if code != cli.ExitUsage || !strings.Contains(errs, "--no-format") {
-		t.Errorf("bos-install --takeover without --no-format = %d, %q; want %d", code, errs, cli.ExitUsage)
+	if code != exitcode.Usage || !strings.Contains(errs, "--no-format") {
+		t.Errorf("bos-install --takeover without --no-format = %d, %q; want %d", code, errs, exitcode.Usage)
 	}
 }
 
@@ -83,7 +84,7 @@ func TestValidate(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, want) {
 		t.Errorf("validate bad = %d %q; want 1 and %q", code, errs, want)
 	}
-	if code, _, errs := run(t, "bos-config", "validate", filepath.Join(dir, "missing.yaml")); code != cli.ExitBadInput || !strings.Contains(errs, "no such file") {
+	if code, _, errs := run(t, "bos-config", "validate", filepath.Join(dir, "missing.yaml")); code != exitcode.BadInput || !strings.Contains(errs, "no such file") {
 		t.Errorf("validate missing = %d %q", code, errs)
 	}
 }

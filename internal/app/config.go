@@ -16,6 +16,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/version"
 )
 
@@ -72,7 +73,7 @@ func (c *ShowCmd) Run(env *cli.Env) error {
 		return errors.Wrap(err, "write output")
 	}
 	if len(l.Problems) > 0 {
-		return &cli.ExitError{Code: cli.ExitFailure, Err: errors.Errorf("the config has %d problem(s); see above", len(l.Problems))}
+		return &exitcode.Error{Code: exitcode.Failure, Err: errors.Errorf("the config has %d problem(s); see above", len(l.Problems))}
 	}
 	return nil
 }
@@ -85,7 +86,7 @@ func needsRoot(env *cli.Env, sub string, err error) error {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "bos-config %s: needs root (run: sudo bos-config %s)\n", sub, sub)
-	return &cli.ExitError{Code: cli.ExitFailure}
+	return &exitcode.Error{Code: exitcode.Failure}
 }
 
 // ValidateCmd checks config files.
@@ -110,7 +111,7 @@ func (c *ValidateCmd) Run(env *cli.Env) error {
 		if name != "-" {
 			f, err := os.Open(name)
 			if err != nil {
-				return errors.Wrapf(cli.ErrBadInput, "%v", err)
+				return errors.Wrapf(exitcode.ErrBadInput, "%v", err)
 			}
 			defer f.Close()
 			r, display = f, name
@@ -123,7 +124,7 @@ func (c *ValidateCmd) Run(env *cli.Env) error {
 		bad += len(l.Problems)
 	}
 	if bad > 0 {
-		return &cli.ExitError{Code: cli.ExitFailure, Err: errors.Errorf("%d problem(s)", bad)}
+		return &exitcode.Error{Code: exitcode.Failure, Err: errors.Errorf("%d problem(s)", bad)}
 	}
 	fmt.Fprintln(env.Stdout, "valid")
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/datasource"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // DatasourcesCmd probes the cloud data sources and writes what the chosen
@@ -30,7 +31,7 @@ type DatasourcesCmd struct {
 // Validate checks the flags.
 func (c *DatasourcesCmd) Validate() error {
 	if c.Timeout <= 0 || c.Attempt <= 0 {
-		return errors.Wrap(cli.ErrUsage, "--timeout and --attempt-timeout must be positive")
+		return errors.Wrap(exitcode.ErrUsage, "--timeout and --attempt-timeout must be positive")
 	}
 	return nil
 }
@@ -51,7 +52,7 @@ func (c *DatasourcesCmd) Run(env *cli.Env) error {
 		for _, p := range config.SortedIssues(l.Problems) {
 			if p.Key == "bos.data_sources" || strings.HasPrefix(p.Key, "bos.data_sources[") {
 				// left out of the config: say so rather than probe the rest
-				refused = errors.Wrapf(cli.ErrBadInput, "%s", p)
+				refused = errors.Wrapf(exitcode.ErrBadInput, "%s", p)
 				continue
 			}
 			fmt.Fprintf(env.Stderr, "warning: %s\n", p)
@@ -76,15 +77,15 @@ func (c *DatasourcesCmd) Run(env *cli.Env) error {
 	res, err := datasource.Probe(ctx, env.FS, names, opts)
 	if errors.Is(err, datasource.ErrUnknownSource) {
 		if fromFlag {
-			return errors.Wrap(cli.ErrUsage, err.Error())
+			return errors.Wrap(exitcode.ErrUsage, err.Error())
 		}
-		return errors.Wrapf(cli.ErrBadInput, "bos.data_sources: %v", err)
+		return errors.Wrapf(exitcode.ErrBadInput, "bos.data_sources: %v", err)
 	}
 	if res != nil {
 		report(env, res)
 	}
 	if err != nil {
-		return errors.Wrap(cli.ErrDisk, err.Error())
+		return errors.Wrap(exitcode.ErrDisk, err.Error())
 	}
 	return nil
 }

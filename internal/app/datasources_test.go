@@ -11,6 +11,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/datasource/fake"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // dsCLI embeds the command the way bos-config does.
@@ -48,7 +49,7 @@ func TestDatasourcesFromFlag(t *testing.T) {
 	t.Setenv("BOS_DATASOURCE_URL_GCP", s.URL)
 	root := t.TempDir()
 	code, out, _ := runDS(t, "--root", root, "datasources", "--source", "cdrom", "--source", "gcp", "--timeout", "5s", "--attempt-timeout", "500ms")
-	if code != cli.ExitOK || !strings.Contains(out, "source: gcp") || !strings.Contains(out, "cdrom:") {
+	if code != exitcode.OK || !strings.Contains(out, "source: gcp") || !strings.Contains(out, "cdrom:") {
 		t.Fatalf("datasources = %d, %q; want 0 and gcp chosen after cdrom", code, out)
 	}
 	b, err := os.ReadFile(filepath.Join(root, "run/config/userdata"))
@@ -76,7 +77,7 @@ func TestDatasourcesFromConfig(t *testing.T) {
 	root := t.TempDir()
 	writeConfig(t, root, "bos:\n  data_sources: [digitalocean]\n")
 	code, out, _ := runDS(t, "--root", root, "datasources")
-	if code != cli.ExitOK || !strings.Contains(out, "source: digitalocean") {
+	if code != exitcode.OK || !strings.Contains(out, "source: digitalocean") {
 		t.Fatalf("datasources = %d, %q", code, out)
 	}
 	b, _ := os.ReadFile(filepath.Join(root, "run/config/local_hostname"))
@@ -87,18 +88,18 @@ func TestDatasourcesFromConfig(t *testing.T) {
 
 func TestDatasourcesUnknownName(t *testing.T) {
 	root := t.TempDir()
-	if code, _, errs := runDS(t, "--root", root, "datasources", "--source", "azure"); code != cli.ExitUsage || !strings.Contains(errs, `"azure"`) {
-		t.Errorf("--source azure = %d, %q; want %d naming azure", code, errs, cli.ExitUsage)
+	if code, _, errs := runDS(t, "--root", root, "datasources", "--source", "azure"); code != exitcode.Usage || !strings.Contains(errs, `"azure"`) {
+		t.Errorf("--source azure = %d, %q; want %d naming azure", code, errs, exitcode.Usage)
 	}
 	writeConfig(t, root, "bos:\n  data_sources: [azure]\n")
-	if code, _, errs := runDS(t, "--root", root, "datasources"); code != cli.ExitBadInput || !strings.Contains(errs, "bos.data_sources") {
-		t.Errorf("data_sources [azure] = %d, %q; want %d", code, errs, cli.ExitBadInput)
+	if code, _, errs := runDS(t, "--root", root, "datasources"); code != exitcode.BadInput || !strings.Contains(errs, "bos.data_sources") {
+		t.Errorf("data_sources [azure] = %d, %q; want %d", code, errs, exitcode.BadInput)
 	}
 }
 
 func TestDatasourcesNothingConfigured(t *testing.T) {
 	code, out, _ := runDS(t, "--root", t.TempDir(), "datasources")
-	if code != cli.ExitOK || !strings.Contains(out, "no data sources") {
+	if code != exitcode.OK || !strings.Contains(out, "no data sources") {
 		t.Errorf("datasources = %d, %q", code, out)
 	}
 }
@@ -109,7 +110,7 @@ func TestDatasourcesAbsentIsNotAFailure(t *testing.T) {
 	s.Close() // nothing listens there now
 	t.Setenv("BOS_DATASOURCE_URL_AWS", url)
 	code, out, _ := runDS(t, "--root", t.TempDir(), "datasources", "-s", "aws", "-s", "cdrom")
-	if code != cli.ExitOK || !strings.Contains(out, "aws:") || !strings.Contains(out, "unavailable") || !strings.Contains(out, "nothing written") {
+	if code != exitcode.OK || !strings.Contains(out, "aws:") || !strings.Contains(out, "unavailable") || !strings.Contains(out, "nothing written") {
 		t.Errorf("datasources = %d, %q", code, out)
 	}
 }

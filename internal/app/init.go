@@ -6,6 +6,7 @@ import (
 
 	"github.com/bhojpur/os/internal/boot"
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/initrd"
 )
 
@@ -39,7 +40,7 @@ func (c *InitCLI) Run(env *cli.Env) error {
 		return err
 	}
 	if !c.Plan {
-		return fmt.Errorf("bos-init boots only as PID 1 of the initrd; use --plan to see its steps, or --mark-good: %w", cli.ErrUsage)
+		return fmt.Errorf("bos-init boots only as PID 1 of the initrd; use --plan to see its steps, or --mark-good: %w", exitcode.ErrUsage)
 	}
 	var cs []boot.Console
 	for _, s := range c.Consoles {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/grubenv"
 )
 
 // TestInitMarkGood: bos-init --mark-good under --root ends the trial of

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install"
 )
@@ -97,7 +98,7 @@ func (c *InstallCLI) refused(l *config.Loaded) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	return errors.Wrapf(cli.ErrBadInput, "the config's bos.install settings are refused, nothing was changed: fix them, or give the setting as a flag:\n  %s",
+	return errors.Wrapf(exitcode.ErrBadInput, "the config's bos.install settings are refused, nothing was changed: fix them, or give the setting as a flag:\n  %s",
 		strings.Join(bad, "\n  "))
 }
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // installRoot is a machine root for bos-install --dry-run: a 4 GiB disk
@@ -63,18 +63,18 @@ func TestInstallRefusesARefusedTTY(t *testing.T) {
 		want, notWant           string
 	}{
 		{"tty with a kernel argument on the cmdline", `bos.install.tty="ttyS0,115200 init=/bin/sh"`, "", nil,
-			cli.ExitBadInput, "proc/cmdline:1:1: bos.install.tty:", "init=/bin/sh"},
+			exitcode.BadInput, "proc/cmdline:1:1: bos.install.tty:", "init=/bin/sh"},
 		{"tty with a kernel argument in userdata", "", "bos:\n  install:\n    tty: \"ttyS0 init=/bin/sh\"\n", nil,
-			cli.ExitBadInput, "userdata:3:10: bos.install.tty:", "init=/bin/sh"},
+			exitcode.BadInput, "userdata:3:10: bos.install.tty:", "init=/bin/sh"},
 		{"tty with a GRUB command on the command line", "", "", []string{"--tty", "ttyS1\nset root=evil"},
-			cli.ExitBadInput, "is not a console TTY", "set root=evil\n"},
+			exitcode.BadInput, "is not a console TTY", "set root=evil\n"},
 		{"tty with a kernel argument on the command line", "", "", []string{"--tty", "ttyS0 init=/bin/sh"},
-			cli.ExitBadInput, "is not a console TTY", "linux"},
+			exitcode.BadInput, "is not a console TTY", "linux"},
 		{"a refused cmdline tty with --tty given", `bos.install.tty="ttyS0 init=/bin/sh"`, "", []string{"--tty", "ttyS1"},
 			0, "console=ttyS1,115200", "init=/bin/sh"},
 		{"a good cmdline tty", "bos.install.tty=ttyS1,9600", "", nil, 0, "console=ttyS1,9600", "console=tty0"},
 		{"auto is the default consoles", "bos.install.tty=auto", "", nil, 0, "console=tty0 console=ttyS0,115200", "console=auto"},
-		{"a refused device", "bos.install.device=vda", "", nil, cli.ExitBadInput, "bos.install.device:", "linux"},
+		{"a refused device", "bos.install.device=vda", "", nil, exitcode.BadInput, "bos.install.device:", "linux"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := installRoot(t, tc.cmdline, tc.userdata)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // Commands are the toolkit's commands, in the order `bos --help` lists
@@ -75,9 +76,9 @@ func Main(argv []string, pid1 bool, streams cli.IO) int {
 // usage answers `bos`, `bos --help` and unknown names with the list of
 // commands.
 func usage(argv []string, streams cli.IO) int {
-	w, code := streams.Stderr, cli.ExitUsage
+	w, code := streams.Stderr, exitcode.Usage
 	if len(argv) == 2 && (argv[1] == "--help" || argv[1] == "-h" || argv[1] == "help") {
-		w, code = streams.Stdout, cli.ExitOK
+		w, code = streams.Stdout, exitcode.OK
 	} else if len(argv) > 1 && path.Base(argv[0]) == "bos" {
 		fmt.Fprintf(w, "bos: unknown command %q\n", argv[1])
 	} else if len(argv) > 0 && path.Base(argv[0]) != "bos" {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 func TestResolveNamesTheCommand(t *testing.T) {
@@ -53,10 +54,10 @@ func TestBosWithoutACommandListsThem(t *testing.T) {
 		argv []string
 		code int
 	}{
-		{[]string{"bos"}, cli.ExitUsage},
-		{[]string{"bos", "frobnicate"}, cli.ExitUsage},
-		{[]string{"bos", "--help"}, cli.ExitOK},
-		{[]string{"/tmp/renamed"}, cli.ExitUsage},
+		{[]string{"bos"}, exitcode.Usage},
+		{[]string{"bos", "frobnicate"}, exitcode.Usage},
+		{[]string{"bos", "--help"}, exitcode.OK},
+		{[]string{"/tmp/renamed"}, exitcode.Usage},
 	} {
 		var out, errb bytes.Buffer
 		code := Main(tc.argv, false, cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // refusedConfig holds, next to good values, every value validation
@@ -57,8 +57,8 @@ func readIn(t *testing.T, root, name string) string {
 func TestApplyLeavesOutRefusedValues(t *testing.T) {
 	root := refusedRoot(t)
 	code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "boot")
-	if code != cli.ExitFailure || !strings.Contains(stderr, "refused values were left out, the rest was applied") {
-		t.Errorf("apply = %d, want %d and a summary; stderr:\n%s", code, cli.ExitFailure, stderr)
+	if code != exitcode.Failure || !strings.Contains(stderr, "refused values were left out, the rest was applied") {
+		t.Errorf("apply = %d, want %d and a summary; stderr:\n%s", code, exitcode.Failure, stderr)
 	}
 	for _, name := range []string{"etc/ok", "etc/octal", "etc/hostname"} {
 		if _, err := os.Stat(filepath.Join(root, name)); err != nil {
@@ -108,8 +108,8 @@ func TestApplyLeavesOutRefusedValues(t *testing.T) {
 			t.Errorf("a message shows the refused passphrase:\n%s", out)
 		}
 	}
-	if n := strings.Count(errs, "config.yaml:"); code != cli.ExitFailure || n != 8 {
-		t.Errorf("validate = %d with %d messages, want %d and 8:\n%s", code, n, cli.ExitFailure, errs)
+	if n := strings.Count(errs, "config.yaml:"); code != exitcode.Failure || n != 8 {
+		t.Errorf("validate = %d with %d messages, want %d and 8:\n%s", code, n, exitcode.Failure, errs)
 	}
 }
 
@@ -119,7 +119,7 @@ func TestApplyLeavesOutRefusedValues(t *testing.T) {
 func TestApplyHoldsDCPWhenItsRoleIsRefused(t *testing.T) {
 	root := refusedRoot(t)
 	writeTree(t, root, map[string]string{"var/lib/bhojpur/os/config.yaml": "bos:\n  server_url: https://s:6443\n  token: K10abc::node:pw\n"})
-	if code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "boot"); code != cli.ExitOK {
+	if code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "boot"); code != exitcode.OK {
 		t.Fatalf("apply = %d:\n%s", code, stderr)
 	}
 	before := readIn(t, root, "etc/bhojpur/dcp.conf")
@@ -136,8 +136,8 @@ func TestApplyHoldsDCPWhenItsRoleIsRefused(t *testing.T) {
 	} {
 		writeTree(t, root, map[string]string{"var/lib/bhojpur/os/config.d/50-bad.yaml": bad})
 		code, _, stderr := runApply(t, "--root", root, "apply", "--phase", "boot")
-		if code != cli.ExitFailure || !strings.Contains(stderr, "left as they were") {
-			t.Errorf("%q: apply = %d, want %d and DCP held; stderr:\n%s", bad, code, cli.ExitFailure, stderr)
+		if code != exitcode.Failure || !strings.Contains(stderr, "left as they were") {
+			t.Errorf("%q: apply = %d, want %d and DCP held; stderr:\n%s", bad, code, exitcode.Failure, stderr)
 		}
 		if got := readIn(t, root, "etc/bhojpur/dcp.conf"); got != before {
 			t.Errorf("%q: dcp.conf changed:\n%s", bad, got)

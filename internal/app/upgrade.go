@@ -13,8 +13,8 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // UpgradeRootfsDescription is bos-upgrade-rootfs's --help text.

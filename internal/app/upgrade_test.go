@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/upgrade/lock"
 )
 
@@ -134,7 +134,7 @@ func TestUpgradeExitCodes(t *testing.T) {
 		srv := releaseServer(t, true)
 		root := installedRoot(t)
 		code, _, errs := run(t, "bos-upgrade-rootfs", upgradeArgs(srv, root, "--release", "v2")...)
-		if code != cli.ExitDownload || !strings.Contains(errs, "checksum mismatch") || !strings.Contains(errs, "deleted") {
+		if code != exitcode.Download || !strings.Contains(errs, "checksum mismatch") || !strings.Contains(errs, "deleted") {
 			t.Errorf("= %d, %q", code, errs)
 		}
 		if l, _ := os.Readlink(filepath.Join(root, "bos/system/bos/current")); l != "v1" {
@@ -150,7 +150,7 @@ func TestUpgradeExitCodes(t *testing.T) {
 		}
 		defer l.Release()
 		code, _, errs := run(t, "bos-upgrade-rootfs", upgradeArgs(srv, root, "--release", "v2")...)
-		if code != cli.ExitLocked || !strings.Contains(errs, "pid 99: bos-upgrade-kernel") {
+		if code != exitcode.Locked || !strings.Contains(errs, "pid 99: bos-upgrade-kernel") {
 			t.Errorf("= %d, %q", code, errs)
 		}
 	})
@@ -166,7 +166,7 @@ func TestUpgradeExitCodes(t *testing.T) {
 	t.Run("bad version: 3", func(t *testing.T) {
 		srv := releaseServer(t, false)
 		code, _, errs := run(t, "bos-upgrade-rootfs", upgradeArgs(srv, installedRoot(t), "--release", "../x")...)
-		if code != cli.ExitBadInput {
+		if code != exitcode.BadInput {
 			t.Errorf("= %d, %q", code, errs)
 		}
 	})
@@ -175,8 +175,8 @@ func TestUpgradeExitCodes(t *testing.T) {
 		root := installedRoot(t)
 		args := []string{"--root", root, "--arch", "amd64", "--release", "v2", "--release-url", srv.URL + "/{version}/{artifact}"}
 		code, _, errs := run(t, "bos-upgrade-rootfs", args...)
-		if code != cli.ExitBadInput || !strings.Contains(errs, "--insecure-http") {
-			t.Errorf("= %d, %q; want %d naming --insecure-http", code, errs, cli.ExitBadInput)
+		if code != exitcode.BadInput || !strings.Contains(errs, "--insecure-http") {
+			t.Errorf("= %d, %q; want %d naming --insecure-http", code, errs, exitcode.BadInput)
 		}
 		t.Setenv("BOS_INSECURE_HTTP", "1")
 		code, _, errs = run(t, "bos-upgrade-rootfs", args...)

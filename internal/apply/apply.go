@@ -21,9 +21,10 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/apply/account"
+	"github.com/bhojpur/os/internal/account"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Phase is one of the three apply phases.
@@ -55,11 +56,6 @@ type Step interface {
 	String() string
 	// Apply performs the step on the target; it is idempotent.
 	Apply(ctx context.Context, t *Target) error
-}
-
-// Logger is the Printf-shaped logging seam.
-type Logger interface {
-	Printf(format string, args ...any)
 }
 
 // Runner runs external programs. env nil means the runner's own
@@ -94,7 +90,7 @@ type Target struct {
 	// Live is true when Root is "/": non-file actions are run. Otherwise
 	// they are logged as skipped.
 	Live bool
-	Log  Logger
+	Log  logger.Logger
 
 	Runner  Runner
 	Host    Host
@@ -123,7 +119,7 @@ type Target struct {
 // NewTarget is the production target of a run on root (through fs): the
 // root's file system, os/exec, the real hostname syscall, the kernel's
 // module loader and lchown(2). Non-file actions run only when root is "/".
-func NewTarget(root string, fs billy.Filesystem, log Logger) *Target {
+func NewTarget(root string, fs billy.Filesystem, log logger.Logger) *Target {
 	root = filepath.Clean(root)
 	return &Target{
 		FS:      fs,

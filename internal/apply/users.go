@@ -13,7 +13,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bhojpur/os/internal/apply/account"
+	"github.com/bhojpur/os/internal/account"
 )
 
 // DefaultUser is the one user that gets the password and the SSH keys.

@@ -5,7 +5,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/apply/account"
+	"github.com/bhojpur/os/internal/account"
 	"github.com/bhojpur/os/internal/config"
 )
 

@@ -19,8 +19,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 func init() {

@@ -20,7 +20,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Paths inside the initrd (and, after switch_root, inside /run).
@@ -68,7 +68,7 @@ type InitrdPhase func(ctx context.Context, root string) error
 type Boot struct {
 	Root   string // "/" in the initrd; a temporary directory in tests
 	Sys    Sys
-	Log    cli.Logger
+	Log    logger.Logger
 	Now    func() time.Time
 	Sleep  func(time.Duration)
 	Wait   time.Duration // how long to wait for media to appear

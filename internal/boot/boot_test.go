@@ -15,7 +15,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/install/takeover"
+	"github.com/bhojpur/os/internal/takeover"
 )
 
 func TestParseCmdline(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/fetch"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // Netboot: booted from the kernel and initrd alone (PXE, qemu -kernel) with

@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // consoleLog writes each line to the console and, at debug priority (not
@@ -19,9 +19,9 @@ type consoleLog struct {
 }
 
 func (l consoleLog) Printf(format string, args ...any) {
-	cli.WriterLogger{W: l.console, Prefix: "bos-init: "}.Printf(format, args...)
+	logger.Writer{W: l.console, Prefix: "bos-init: "}.Printf(format, args...)
 	if l.kmsg != nil {
-		cli.WriterLogger{W: l.kmsg, Prefix: "<7>bos-init: "}.Printf(format, args...)
+		logger.Writer{W: l.kmsg, Prefix: "<7>bos-init: "}.Printf(format, args...)
 	}
 }
 

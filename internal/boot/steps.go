@@ -13,7 +13,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/install/takeover"
+	"github.com/bhojpur/os/internal/takeover"
 )
 
 // mountStep mounts a file system, making the mount point first.
@@ -455,7 +455,7 @@ func (b *Boot) decide(_ context.Context) error {
 	return writeFileAtomic(b.path(ModeFile), []byte(string(mode)+"\n"), 0o644)
 }
 
-// finishTakeover completes a takeover install (internal/install/takeover)
+// finishTakeover completes a takeover install (internal/takeover)
 // when BOS_STATE holds its marker: everything that is not Bhojpur OS is
 // deleted there. A failure is fatal (the rescue shell says why); when the
 // marker asks for it, the machine powers off once the partition is clean.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // Files under /run/bos that say what runs and how the boot went.

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // trialMachine is a disk machine whose BOS_STATE holds v1 and v2 of bos,

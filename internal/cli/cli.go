@@ -14,6 +14,8 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/version"
 )
 
@@ -34,27 +36,7 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	Log    Logger
-}
-
-// Logger is the one logging seam: Printf-shaped.
-type Logger interface {
-	Printf(format string, args ...any)
-}
-
-// WriterLogger logs lines to a writer.
-type WriterLogger struct {
-	W      io.Writer
-	Prefix string
-}
-
-// Printf writes one log line.
-func (l WriterLogger) Printf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if n := len(msg); n == 0 || msg[n-1] != '\n' {
-		msg += "\n"
-	}
-	fmt.Fprint(l.W, l.Prefix+msg)
+	Log    logger.Logger
 }
 
 // Debugf logs only when debugging is on.
@@ -64,85 +46,7 @@ func (e *Env) Debugf(format string, args ...any) {
 	}
 }
 
-// Exit codes shared by all commands; each command's --help lists them.
-const (
-	ExitOK             = 0
-	ExitFailure        = 1 // the operation failed, or the input did not validate
-	ExitUsage          = 2 // bad flags or arguments
-	ExitBadInput       = 3 // an input (config, device, version) is invalid
-	ExitDownload       = 4 // a download failed or a checksum did not match
-	ExitDisk           = 5 // a disk or file-system operation failed
-	ExitNotImplemented = 6 // the action is documented but not implemented yet
-	ExitLocked         = 7 // another run holds the lock
-	ExitNoSpace        = 8 // the file system lacks the room the operation needs
-)
-
-// ExitCodesHelp is appended to every command's description.
-const ExitCodesHelp = `
-Exit codes: 0 success; 1 failure (or invalid input to "validate"); 2 usage error;
-3 invalid input (config, device, version); 4 download or checksum error;
-5 disk or file-system error; 6 not implemented yet; 7 another run holds the lock;
-8 not enough free space.`
-
-// Sentinel errors mapped to exit codes. Wrap them with errors.Wrap.
-var (
-	ErrUsage          = errors.New("usage")
-	ErrBadInput       = errors.New("invalid input")
-	ErrDownload       = errors.New("download")
-	ErrDisk           = errors.New("disk operation")
-	ErrNotImplemented = errors.New("not implemented yet")
-	ErrLocked         = errors.New("locked")
-	ErrNoSpace        = errors.New("not enough space")
-)
-
-// ExitError carries an explicit exit code (for example 1 from validate)
-// after its message has already been printed.
-type ExitError struct {
-	Code int
-	Err  error
-}
-
-func (e *ExitError) Error() string {
-	if e.Err == nil {
-		return fmt.Sprintf("exit %d", e.Code)
-	}
-	return e.Err.Error()
-}
-
-func (e *ExitError) Unwrap() error { return e.Err }
-
-// NotImplemented is what a documented but not yet built action returns.
-func NotImplemented(what string) error {
-	return errors.Wrapf(ErrNotImplemented, "%s", what)
-}
-
-// ExitCode maps an error to a documented exit code.
-func ExitCode(err error) int {
-	var ee *ExitError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ee):
-		return ee.Code
-	case errors.Is(err, ErrUsage):
-		return ExitUsage
-	case errors.Is(err, ErrBadInput):
-		return ExitBadInput
-	case errors.Is(err, ErrDownload):
-		return ExitDownload
-	case errors.Is(err, ErrDisk):
-		return ExitDisk
-	case errors.Is(err, ErrNotImplemented):
-		return ExitNotImplemented
-	case errors.Is(err, ErrLocked):
-		return ExitLocked
-	case errors.Is(err, ErrNoSpace):
-		return ExitNoSpace
-	}
-	return ExitFailure
-}
-
-// globalsOf finds the embedded Globals of a command struct.
+// hasGlobals is a command struct that embeds Globals.
 type hasGlobals interface{ globals() *Globals }
 
 func (g *Globals) globals() *Globals { return g }
@@ -164,7 +68,7 @@ type exitPanic int
 func Run(name, description string, cmd hasGlobals, args []string, streams IO) (code int) {
 	parser, err := kong.New(cmd,
 		kong.Name(name),
-		kong.Description(description+"\n"+ExitCodesHelp),
+		kong.Description(description+"\n"+exitcode.Help),
 		kong.UsageOnError(),
 		kong.Vars{"version": name + " " + version.String()},
 		kong.Writers(streams.Stdout, streams.Stderr),
@@ -173,7 +77,7 @@ func Run(name, description string, cmd hasGlobals, args []string, streams IO) (c
 	)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "%s: internal error building the CLI: %v\n", name, err)
-		return ExitFailure
+		return exitcode.Failure
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -190,20 +94,20 @@ func Run(name, description string, cmd hasGlobals, args []string, streams IO) (c
 		if ctx != nil {
 			_ = ctx.PrintUsage(true)
 		}
-		return ExitUsage
+		return exitcode.Usage
 	}
 	g := cmd.globals()
 	env, err := NewEnv(g, streams, name)
 	if err != nil {
 		fmt.Fprintf(streams.Stderr, "%s: %v\n", name, err)
-		return ExitBadInput
+		return exitcode.BadInput
 	}
 	err = ctx.Run(env)
 	if err == nil {
-		return ExitOK
+		return exitcode.OK
 	}
-	code = ExitCode(err)
-	var ee *ExitError
+	code = exitcode.Of(err)
+	var ee *exitcode.Error
 	if errors.As(err, &ee) && ee.Err == nil {
 		return code
 	}
@@ -235,6 +139,6 @@ func NewEnv(g *Globals, streams IO, name string) (*Env, error) {
 		Stdin:  streams.Stdin,
 		Stdout: streams.Stdout,
 		Stderr: streams.Stderr,
-		Log:    WriterLogger{W: streams.Stderr, Prefix: name + ": "},
+		Log:    logger.Writer{W: streams.Stderr, Prefix: name + ": "},
 	}, nil
 }

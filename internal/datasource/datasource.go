@@ -18,16 +18,9 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/logger"
 )
-
-// Logger is the Printf-shaped logging seam.
-type Logger interface {
-	Printf(format string, args ...any)
-}
-
-type discard struct{}
-
-func (discard) Printf(string, ...any) {}
 
 // Data is what one provider gives. UserData is the raw payload as served
 // (it may be gzip-compressed); nil means the provider has none.
@@ -99,7 +92,7 @@ type Options struct {
 	// unless this is set.
 	Transport http.RoundTripper
 	// Log receives progress lines; never userdata contents.
-	Log Logger
+	Log logger.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -119,7 +112,7 @@ func (o Options) withDefaults() Options {
 		o.MaxUserData = DefaultMaxUserData
 	}
 	if o.Log == nil {
-		o.Log = discard{}
+		o.Log = logger.Discard
 	}
 	return o
 }

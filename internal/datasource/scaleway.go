@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Scaleway instance metadata: GET /conf?format=json (hostname,
@@ -65,7 +67,7 @@ func (p *scalewayProvider) Fetch(ctx context.Context) (*Data, error) {
 // privilegedDial dials from a random local port in 512..1023, trying a few
 // ports when one is taken. Without the privilege to bind one (not root),
 // it logs that and dials from an ordinary port.
-func privilegedDial(timeout time.Duration, log Logger) func(ctx context.Context, network, addr string) (net.Conn, error) {
+func privilegedDial(timeout time.Duration, log logger.Logger) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var last error
 		for i := 0; i < 8; i++ {

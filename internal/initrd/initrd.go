@@ -18,8 +18,8 @@ import (
 
 	"github.com/bhojpur/os/internal/apply"
 	"github.com/bhojpur/os/internal/boot"
-	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/version"
 )
 
@@ -43,7 +43,7 @@ func Phase(ctx context.Context, root string) error {
 	}
 	defer func() { _ = unix.Unmount(procDir, unix.MNT_DETACH) }()
 	fs := osfs.New(root, osfs.WithBoundOS())
-	t := apply.NewTarget(root, fs, cli.WriterLogger{W: os.Stdout, Prefix: "bos-config: "})
+	t := apply.NewTarget(root, fs, logger.Writer{W: os.Stdout, Prefix: "bos-config: "})
 	t.Live = true // the initrd's kernel is the system's: act on it
 	load := func() (apply.Input, error) {
 		l, err := config.Load(config.Options{Root: root, FS: fs})

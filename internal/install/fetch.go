@@ -14,9 +14,9 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // Fetcher gets configs, checksum lists and ISOs from local paths, or over
@@ -52,19 +52,19 @@ func localPath(ref string) string {
 const MaxConfigSize = 4 << 20
 
 // Bytes fetches a small file: a config or a checksum list. A failed
-// download is cli.ErrDownload (fetch.ErrNotFound stays visible to
-// errors.Is); a missing local file cli.ErrBadInput.
+// download is exitcode.ErrDownload (fetch.ErrNotFound stays visible to
+// errors.Is); a missing local file exitcode.ErrBadInput.
 func (f *Fetcher) Bytes(ctx context.Context, ref string) ([]byte, error) {
 	if !IsRemote(ref) {
 		b, err := os.ReadFile(localPath(ref))
 		if err != nil {
-			return nil, errors.Wrapf(cli.ErrBadInput, "read %s: %v", ref, err)
+			return nil, errors.Wrapf(exitcode.ErrBadInput, "read %s: %v", ref, err)
 		}
 		return b, nil
 	}
 	data, _, err := f.http().Get(ctx, ref, MaxConfigSize)
 	if err != nil {
-		return nil, classify(cli.ErrDownload, err, "download %s", ref)
+		return nil, classify(exitcode.ErrDownload, err, "download %s", ref)
 	}
 	return data, nil
 }
@@ -72,22 +72,22 @@ func (f *Fetcher) Bytes(ctx context.Context, ref string) ([]byte, error) {
 // Download fetches an ISO into the file dst, hashing it on the way, and
 // checks it against want, the published sum ("" when none is: not
 // verified). It returns the sha256 in hex. Download and checksum failures
-// are cli.ErrDownload; failures to write dst cli.ErrDisk.
+// are exitcode.ErrDownload; failures to write dst exitcode.ErrDisk.
 func (f *Fetcher) Download(ctx context.Context, u, dst, want string) (string, error) {
 	fsys, err := store.NewOSFS(filepath.Dir(dst))
 	if err != nil {
-		return "", classify(cli.ErrDisk, err, "download %s", u)
+		return "", classify(exitcode.ErrDisk, err, "download %s", u)
 	}
 	res, err := f.http().Download(ctx, u, fsys, filepath.Base(dst), want, nil)
 	switch {
 	case err == nil:
 		return res.Sum, nil
 	case errors.Is(err, fetch.ErrChecksum):
-		return "", classify(cli.ErrDownload, err, "ISO %s does not match the published sha256", u)
+		return "", classify(exitcode.ErrDownload, err, "ISO %s does not match the published sha256", u)
 	case errors.Is(err, fetch.ErrFetch) || ctx.Err() != nil:
-		return "", classify(cli.ErrDownload, err, "download %s", u)
+		return "", classify(exitcode.ErrDownload, err, "download %s", u)
 	default: // the file, not the network
-		return "", classify(cli.ErrDisk, err, "download %s", u)
+		return "", classify(exitcode.ErrDisk, err, "download %s", u)
 	}
 }
 
@@ -156,7 +156,7 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 		case errors.Is(err, fetch.ErrNotListed):
 			return "", ref + " does not list " + isoName(iso) + ": not verified", nil
 		case err != nil:
-			return "", "", classify(cli.ErrDownload, err, "checksum list %s", ref)
+			return "", "", classify(exitcode.ErrDownload, err, "checksum list %s", ref)
 		}
 		return sum, "sha256 verified against " + ref, nil
 	}
@@ -169,7 +169,7 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 	}
 	sums, err := fetch.ParseSums(bytes.NewReader(data))
 	if err != nil {
-		return "", "", classify(cli.ErrDownload, err, "checksum list %s", ref)
+		return "", "", classify(exitcode.ErrDownload, err, "checksum list %s", ref)
 	}
 	sum = sums[isoName(iso)]
 	if sum == "" {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/grubenv"
 )
 
 // SystemDir is where the system files live on BOS_STATE (and on the ISO).

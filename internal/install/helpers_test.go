@@ -48,9 +48,9 @@ func (s *fakeSystem) RereadPartitions(disk string, parts []string) error {
 func (s *fakeSystem) Reboot() error   { s.calls = append(s.calls, "reboot"); return nil }
 func (s *fakeSystem) PowerOff() error { s.calls = append(s.calls, "poweroff"); return nil }
 
-type logger struct{ t *testing.T }
+type testLog struct{ t *testing.T }
 
-func (l logger) Printf(format string, args ...any) { l.t.Helper(); l.t.Logf(format, args...) }
+func (l testLog) Printf(format string, args ...any) { l.t.Helper(); l.t.Logf(format, args...) }
 
 // machine is a fake system root: sysfs and /proc describing disks whose
 // device nodes are image files.
@@ -168,8 +168,8 @@ func (m *machine) mounts(lines ...string) {
 func (m *machine) installer() *Installer {
 	return &Installer{
 		Root: m.root, FS: osfs.New(m.root, osfs.WithBoundOS()),
-		Run: m.run, Sys: m.sys, Log: logger{m.t},
-		Fetch:  &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 2, Base: time.Millisecond}, Log: logger{m.t}.Printf}},
+		Run: m.run, Sys: m.sys, Log: testLog{m.t},
+		Fetch:  &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 2, Base: time.Millisecond}, Log: testLog{m.t}.Printf}},
 		Stdin:  strings.NewReader(""),
 		Stdout: &m.out,
 		Arch:   "amd64", TempDir: m.t.TempDir(),

@@ -25,7 +25,7 @@ func realMachine(t *testing.T) *machine {
 
 func realInstaller(m *machine) *Installer {
 	in := m.installer()
-	in.Run = ExecRunner{Log: logger{m.t}, Debug: true}
+	in.Run = ExecRunner{Log: testLog{m.t}, Debug: true}
 	return in
 }
 

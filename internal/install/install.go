@@ -18,8 +18,9 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Options are bos-install's flags (or the bos.install config keys).
@@ -55,7 +56,7 @@ type Installer struct {
 	Run   Runner
 	Sys   System
 	Fetch *Fetcher
-	Log   cli.Logger
+	Log   logger.Logger
 	Debug bool
 
 	Stdin  io.Reader
@@ -87,10 +88,10 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 		in.Arch = runtime.GOARCH
 	}
 	if o.Takeover && !o.NoFormat {
-		return nil, errors.Wrap(cli.ErrUsage, "--takeover needs --no-format and DEVICE the partition of /")
+		return nil, errors.Wrap(exitcode.ErrUsage, "--takeover needs --no-format and DEVICE the partition of /")
 	}
 	if err := CheckTTY(o.TTY); err != nil {
-		return nil, errors.Wrap(cli.ErrBadInput, err.Error())
+		return nil, errors.Wrap(exitcode.ErrBadInput, err.Error())
 	}
 	interactive := !o.Silent && in.Terminal
 	if o.Device == "" {
@@ -173,7 +174,7 @@ func (in *Installer) Install(ctx context.Context, o Options) error {
 			return err
 		}
 		if !ok {
-			return errors.Wrap(cli.ErrBadInput, "not confirmed: nothing was changed")
+			return errors.Wrap(exitcode.ErrBadInput, "not confirmed: nothing was changed")
 		}
 	}
 	if err := in.Apply(ctx, p); err != nil {

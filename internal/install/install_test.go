@@ -18,10 +18,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bhojpur/os/internal/boot"
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
-	"github.com/bhojpur/os/internal/install/takeover"
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/takeover"
 )
 
 const goodConfig = `hostname: node1
@@ -175,16 +175,16 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 		{"too small", func(m *machine, o *Options) {
 			m.disk("vdb", 2*GiB, "small")
 			o.Device = "/dev/vdb"
-		}, cli.ExitBadInput, "Bhojpur OS needs at least 2.1 GiB"},
-		{"missing device", func(m *machine, o *Options) { o.Device = "/dev/vdz" }, cli.ExitBadInput, "/dev/vdz does not exist"},
+		}, exitcode.BadInput, "Bhojpur OS needs at least 2.1 GiB"},
+		{"missing device", func(m *machine, o *Options) { o.Device = "/dev/vdz" }, exitcode.BadInput, "/dev/vdz does not exist"},
 		{"partition without --no-format", func(m *machine, o *Options) {
 			o.Device = m.partition("vda", 1, 3*GiB, true, "")
-		}, cli.ExitBadInput, "is a partition of /dev/vda"},
-		{"whole disk with --no-format", func(m *machine, o *Options) { o.NoFormat = true }, cli.ExitBadInput, "is a whole disk"},
+		}, exitcode.BadInput, "is a partition of /dev/vda"},
+		{"whole disk with --no-format", func(m *machine, o *Options) { o.NoFormat = true }, exitcode.BadInput, "is a whole disk"},
 		{"running system's disk", func(m *machine, o *Options) {
 			m.partition("vda", 1, 3*GiB, true, "")
 			m.mounts("/dev/vda1 / ext4 rw 0 0", "proc /proc proc rw 0 0")
-		}, cli.ExitBadInput, "holds the running system (/dev/vda1 is mounted at /)"},
+		}, exitcode.BadInput, "holds the running system (/dev/vda1 is mounted at /)"},
 		{"running system's disk under device mapper", func(m *machine, o *Options) {
 			m.partition("vda", 2, 3*GiB, true, "")
 			m.write("sys/class/block/dm-0/slaves/vda2/partition", "2")
@@ -193,21 +193,21 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 				m.t.Fatal(err)
 			}
 			m.mounts("/dev/dm-0 /var ext4 rw 0 0")
-		}, cli.ExitBadInput, "holds the running system (/dev/dm-0 is mounted at /var)"},
+		}, exitcode.BadInput, "holds the running system (/dev/dm-0 is mounted at /var)"},
 		{"no /proc/mounts", func(m *machine, o *Options) {
 			if err := os.Remove(m.path("proc/mounts")); err != nil {
 				m.t.Fatal(err)
 			}
-		}, cli.ExitBadInput, "read /proc/mounts"},
-		{"an empty /proc/mounts", func(m *machine, o *Options) { m.write("proc/mounts", "") }, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		}, exitcode.BadInput, "read /proc/mounts"},
+		{"an empty /proc/mounts", func(m *machine, o *Options) { m.write("proc/mounts", "") }, exitcode.BadInput, "/proc/mounts lists no mount"},
 		{"--no-format without /proc/mounts", func(m *machine, o *Options) {
 			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "BOS_STATE"), true
 			m.write("proc/mounts", "\n")
-		}, cli.ExitBadInput, "/proc/mounts lists no mount"},
+		}, exitcode.BadInput, "/proc/mounts lists no mount"},
 		{"a regular file under /dev", func(m *machine, o *Options) {
 			sparse(m.t, m.path("dev/sdb"), 4*GiB) // what dd of=/dev/sdb leaves when there is no sdb
 			o.Device = "/dev/sdb"
-		}, cli.ExitBadInput, "device /dev/sdb is a regular file under /dev (/dev/sdb), not a device"},
+		}, exitcode.BadInput, "device /dev/sdb is a regular file under /dev (/dev/sdb), not a device"},
 		{"a regular file under /dev through a link", func(m *machine, o *Options) {
 			sparse(m.t, m.path("dev/disk/by-id/gone"), 4*GiB)
 			if err := os.Symlink("../dev/disk/by-id/gone", m.path("images/disk.img")); err != nil {
@@ -219,52 +219,52 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 				}
 			}
 			o.Device = "/images/disk.img"
-		}, cli.ExitBadInput, "is a regular file under /dev (/dev/disk/by-id/gone)"},
+		}, exitcode.BadInput, "is a regular file under /dev (/dev/disk/by-id/gone)"},
 		{"a regular file under /dev through ..", func(m *machine, o *Options) {
 			sparse(m.t, m.path("dev/sdc"), 4*GiB)
 			m.mkdir("images")
 			o.Device = "/images/../dev/sdc"
-		}, cli.ExitBadInput, "is a regular file under /dev (/dev/sdc)"},
+		}, exitcode.BadInput, "is a regular file under /dev (/dev/sdc)"},
 		{"disk used as swap", func(m *machine, o *Options) {
 			m.partition("vda", 1, 3*GiB, false, "")
 			m.write("proc/swaps", "Filename Type Size Used Priority\n/dev/vda1 partition 1 0 -2\n")
-		}, cli.ExitBadInput, "used as swap"},
+		}, exitcode.BadInput, "used as swap"},
 		{"--no-format on a mounted partition", func(m *machine, o *Options) {
 			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, true, "BOS_STATE"), true
 			m.mounts("/dev/vda3 /mnt ext4 rw 0 0")
-		}, cli.ExitBadInput, "is mounted at /mnt"},
+		}, exitcode.BadInput, "is mounted at /mnt"},
 		{"--no-format on a partition that is not ext4", func(m *machine, o *Options) {
 			o.Device, o.NoFormat = m.partition("vda", 3, 3*GiB, false, ""), true
-		}, cli.ExitBadInput, "holds no ext4 file system"},
+		}, exitcode.BadInput, "holds no ext4 file system"},
 		{"--no-format on a small partition", func(m *machine, o *Options) {
 			o.Device, o.NoFormat = m.partition("vda", 3, GiB, true, ""), true
-		}, cli.ExitBadInput, "BOS_STATE needs at least 2 GiB"},
+		}, exitcode.BadInput, "BOS_STATE needs at least 2 GiB"},
 		{"--takeover of a partition that is not /", func(m *machine, o *Options) {
 			o.Device, o.NoFormat, o.Takeover = m.partition("vda", 1, 3*GiB, true, ""), true, true
 			m.partition("vda", 2, 3*GiB, true, "")
 			m.mounts("/dev/vda2 / ext4 rw 0 0")
-		}, cli.ExitBadInput, "is not the partition of / (/ is /dev/vda2)"},
+		}, exitcode.BadInput, "is not the partition of / (/ is /dev/vda2)"},
 		{"--takeover without --no-format", func(m *machine, o *Options) {
 			o.Device, o.Takeover = m.partition("vda", 1, 3*GiB, true, ""), true
-		}, cli.ExitUsage, "--takeover needs --no-format"},
+		}, exitcode.Usage, "--takeover needs --no-format"},
 		{"--takeover without an ISO", func(m *machine, o *Options) {
 			o.Device, o.NoFormat, o.Takeover, o.ISO = m.partition("vda", 1, 3*GiB, true, ""), true, true, ""
 			m.mounts("/dev/vda1 / ext4 rw 0 0")
-		}, cli.ExitBadInput, "--takeover needs ISO_URL"},
+		}, exitcode.BadInput, "--takeover needs ISO_URL"},
 		{"invalid config", func(m *machine, o *Options) {
 			o.Config = m.path("config.yaml")
 			m.write("config.yaml", "hostname: node1\nbos:\n  pasword: x\n")
-		}, cli.ExitBadInput, "config.yaml:3:3: bos.pasword: unknown key"},
-		{"tty with a kernel argument", func(m *machine, o *Options) { o.TTY = "ttyS0,115200 init=/bin/sh" }, cli.ExitBadInput, "is not a console TTY"},
-		{"tty with a GRUB command", func(m *machine, o *Options) { o.TTY = "ttyS1\nset root=evil" }, cli.ExitBadInput, "is not a console TTY"},
-		{"config that is not there", func(m *machine, o *Options) { o.Config = m.path("nope.yaml") }, cli.ExitBadInput, "nope.yaml"},
-		{"unreachable config URL", func(m *machine, o *Options) { o.Config = closedURL }, cli.ExitDownload, "download " + closedURL},
+		}, exitcode.BadInput, "config.yaml:3:3: bos.pasword: unknown key"},
+		{"tty with a kernel argument", func(m *machine, o *Options) { o.TTY = "ttyS0,115200 init=/bin/sh" }, exitcode.BadInput, "is not a console TTY"},
+		{"tty with a GRUB command", func(m *machine, o *Options) { o.TTY = "ttyS1\nset root=evil" }, exitcode.BadInput, "is not a console TTY"},
+		{"config that is not there", func(m *machine, o *Options) { o.Config = m.path("nope.yaml") }, exitcode.BadInput, "nope.yaml"},
+		{"unreachable config URL", func(m *machine, o *Options) { o.Config = closedURL }, exitcode.Download, "download " + closedURL},
 		{"wrong ISO checksum", func(m *machine, o *Options) {
 			iso := m.path("release/bos-amd64.iso")
 			m.write("release/bos-amd64.iso", "not the ISO that was published")
 			m.write("release/sha256sum-amd64.txt", strings.Repeat("ab", 32)+"  bos-amd64.iso\n")
 			o.ISO = iso
-		}, cli.ExitDownload, "does not match the published " + strings.Repeat("ab", 32)},
+		}, exitcode.Download, "does not match the published " + strings.Repeat("ab", 32)},
 		{"wrong ISO checksum over HTTP", func(m *machine, o *Options) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch r.URL.Path {
@@ -278,18 +278,18 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 			}))
 			m.t.Cleanup(srv.Close)
 			o.ISO = srv.URL + "/v1/bos-amd64.iso"
-		}, cli.ExitDownload, "does not match the published"},
+		}, exitcode.Download, "does not match the published"},
 		{"no bos/system to copy", func(m *machine, o *Options) {
 			o.ISO = ""
 			if err := os.RemoveAll(m.path("bos")); err != nil {
 				m.t.Fatal(err)
 			}
-		}, cli.ExitBadInput, "no bos/system directory"},
+		}, exitcode.BadInput, "no bos/system directory"},
 		{"install source without a kernel", func(m *machine, o *Options) {
 			o.ISO = m.path("broken")
 			systemTree(m.t, o.ISO)
 			os.Remove(filepath.Join(o.ISO, SystemDir, "kernel/6.1.0/initrd"))
-		}, cli.ExitBadInput, "kernel/current/initrd is missing"},
+		}, exitcode.BadInput, "kernel/current/initrd is missing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -311,7 +311,7 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 			}
 
 			err := m.installer().Install(context.Background(), o)
-			if code := cli.ExitCode(err); code != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
+			if code := exitcode.Of(err); code != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Install = exit %d, %v; want exit %d and %q", code, err, tc.code, tc.want)
 			}
 			for _, img := range images {
@@ -656,7 +656,7 @@ func (r extractRunner) Run(ctx context.Context, name string, args ...string) err
 
 // quickFetcher retries fast and cuts a small download after 200ms.
 func quickFetcher(t *testing.T) *Fetcher {
-	return &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 3, Base: time.Millisecond, Timeout: 200 * time.Millisecond}, Log: logger{t}.Printf}}
+	return &Fetcher{HTTP: &fetch.Fetcher{Retry: fetch.Retry{Attempts: 3, Base: time.Millisecond, Timeout: 200 * time.Millisecond}, Log: testLog{t}.Printf}}
 }
 
 func TestFetcherRetries(t *testing.T) {
@@ -676,7 +676,7 @@ func TestFetcherRetries(t *testing.T) {
 		t.Errorf("Bytes = %q, %v after %d tries; want the config after 3", b, err, n)
 	}
 	n = -10
-	if _, err := f.Bytes(context.Background(), srv.URL+"/c.yaml"); cli.ExitCode(err) != cli.ExitDownload {
+	if _, err := f.Bytes(context.Background(), srv.URL+"/c.yaml"); exitcode.Of(err) != exitcode.Download {
 		t.Errorf("Bytes after 3 failures = %v, want a download error", err)
 	}
 }
@@ -709,30 +709,30 @@ func TestFetcherErrorClasses(t *testing.T) {
 		tries map[string]int
 	}{
 		{"404 is not retried", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/nope.yaml"); return err },
-			cli.ExitDownload, "404", map[string]int{"/nope.yaml": 1}},
+			exitcode.Download, "404", map[string]int{"/nope.yaml": 1}},
 		{"oversized config", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/big.yaml"); return err },
-			cli.ExitDownload, fmt.Sprintf("more than %d bytes", MaxConfigSize), map[string]int{"/big.yaml": 1}},
+			exitcode.Download, fmt.Sprintf("more than %d bytes", MaxConfigSize), map[string]int{"/big.yaml": 1}},
 		{"a config server that never answers", func(f *Fetcher) error { _, err := f.Bytes(context.Background(), srv.URL+"/hang.yaml"); return err },
-			cli.ExitDownload, "no answer in 200ms", map[string]int{"/hang.yaml": 3}},
+			exitcode.Download, "no answer in 200ms", map[string]int{"/hang.yaml": 3}},
 		{"missing local config", func(f *Fetcher) error {
 			_, err := f.Bytes(context.Background(), "file://"+dir+"/nope.yaml")
 			return err
 		},
-			cli.ExitBadInput, dir + "/nope.yaml", map[string]int{}},
+			exitcode.BadInput, dir + "/nope.yaml", map[string]int{}},
 		{"ISO checksum mismatch", func(f *Fetcher) error {
 			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "a.iso"), strings.Repeat("0", 64))
 			return err
-		}, cli.ExitDownload, "does not match the published", map[string]int{"/v1/bos-amd64.iso": 1}},
+		}, exitcode.Download, "does not match the published", map[string]int{"/v1/bos-amd64.iso": 1}},
 		{"ISO into a directory that is not there", func(f *Fetcher) error {
 			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "missing", "a.iso"), "")
 			return err
-		}, cli.ExitDisk, "missing/a.iso", map[string]int{"/v1/bos-amd64.iso": 1}},
+		}, exitcode.Disk, "missing/a.iso", map[string]int{"/v1/bos-amd64.iso": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clear(hits)
 			err := tc.do(quickFetcher(t))
-			if cli.ExitCode(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.text) {
-				t.Errorf("error = %v (exit %d), want exit %d and %q", err, cli.ExitCode(err), tc.code, tc.text)
+			if exitcode.Of(err) != tc.code || err == nil || !strings.Contains(err.Error(), tc.text) {
+				t.Errorf("error = %v (exit %d), want exit %d and %q", err, exitcode.Of(err), tc.code, tc.text)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -778,14 +778,14 @@ func TestChecksumListMustParse(t *testing.T) {
 		{strings.Repeat("a", 64) + "  bos-amd64.iso\n", strings.Repeat("a", 64), 0},
 		{strings.Repeat("B", 64) + " *bos-amd64.iso\n", strings.Repeat("b", 64), 0},
 		{strings.Repeat("a", 64) + "  other.iso\n", "", 0},
-		{"bad line\n", "", cli.ExitDownload},
+		{"bad line\n", "", exitcode.Download},
 	} {
 		if err := os.WriteFile(sums, []byte(tc.list), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		f := &Fetcher{}
 		sum, _, err := f.Checksum(context.Background(), iso, "amd64")
-		if sum != tc.want || cli.ExitCode(err) != tc.code {
+		if sum != tc.want || exitcode.Of(err) != tc.code {
 			t.Errorf("Checksum with list %q = %q, %v; want %q and exit %d", tc.list, sum, err, tc.want, tc.code)
 		}
 	}

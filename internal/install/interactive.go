@@ -12,9 +12,9 @@ import (
 	"github.com/pkg/errors"
 	"gopkg.in/yaml.v3"
 
-	"github.com/bhojpur/os/internal/apply/account"
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/account"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // AnswersRef names the config made from the interactive answers.
@@ -30,7 +30,7 @@ func (in *Installer) ask(q string) (string, error) {
 	line, err := in.in.ReadString('\n')
 	if err != nil && (err != io.EOF || line == "") {
 		fmt.Fprintln(in.Stdout)
-		return "", errors.Wrapf(cli.ErrBadInput, "no answer to %q (end of input)", strings.TrimSpace(q))
+		return "", errors.Wrapf(exitcode.ErrBadInput, "no answer to %q (end of input)", strings.TrimSpace(q))
 	}
 	return strings.TrimSpace(line), nil
 }

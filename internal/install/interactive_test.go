@@ -10,9 +10,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/apply/account"
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/account"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // converse runs an interactive install with stdin and stdout on pipes:
@@ -153,7 +153,7 @@ func TestInteractiveOnlyDiskAndNoConfirmation(t *testing.T) {
 		{"Config URL or path (leave empty to answer a few questions instead): ", m.path("good.yaml")},
 		{"Erase everything on /dev/vda and install Bhojpur OS? [y/N]: ", "n"},
 	})
-	if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "not confirmed") {
+	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "not confirmed") {
 		t.Errorf("Install = %v, want not confirmed", err)
 	}
 	if !strings.Contains(out, "Installing to the only disk: /dev/vda  4 GiB  QEMU HARDDISK") {
@@ -169,7 +169,7 @@ func TestSilentWithoutDeviceIsBadInput(t *testing.T) {
 	in := m.installer()
 	in.Terminal = true
 	err := in.Install(context.Background(), Options{Silent: true})
-	if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "no DEVICE") {
+	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "no DEVICE") {
 		t.Errorf("Install(silent, no device) = %v", err)
 	}
 }

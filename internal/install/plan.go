@@ -14,10 +14,10 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
-	"github.com/bhojpur/os/internal/install/takeover"
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/takeover"
 )
 
 // Mode is the kind of install.
@@ -56,7 +56,7 @@ type Plan struct {
 }
 
 func bad(format string, args ...any) error {
-	return errors.Wrapf(cli.ErrBadInput, format, args...)
+	return errors.Wrapf(exitcode.ErrBadInput, format, args...)
 }
 
 // Probe returns the device prober of the installer's root.
@@ -67,7 +67,7 @@ func (in *Installer) checkDevice(o Options) (Device, *Layout, error) {
 	pr := in.Probe()
 	dev, err := pr.Device(o.Device)
 	if err != nil {
-		return dev, nil, errors.Wrap(cli.ErrBadInput, err.Error())
+		return dev, nil, errors.Wrap(exitcode.ErrBadInput, err.Error())
 	}
 	switch o.mode() {
 	case ModeFull:
@@ -88,7 +88,7 @@ func (in *Installer) checkDevice(o Options) (Device, *Layout, error) {
 		}
 		l, err := NewLayout(in.Arch, dev.Size, dev.SectorSize)
 		if err != nil {
-			return dev, nil, errors.Wrapf(cli.ErrBadInput, "%s: %v", o.Device, err)
+			return dev, nil, errors.Wrapf(exitcode.ErrBadInput, "%s: %v", o.Device, err)
 		}
 		return dev, &l, nil
 	}
@@ -160,10 +160,10 @@ func (in *Installer) LoadConfig(ctx context.Context, ref string) (*ConfigFile, e
 func CheckConfig(ref string, data []byte) (*ConfigFile, error) {
 	l, err := config.LoadFile(ref, bytes.NewReader(data))
 	if err != nil {
-		return nil, classify(cli.ErrBadInput, err, "config %s", ref)
+		return nil, classify(exitcode.ErrBadInput, err, "config %s", ref)
 	}
 	if err := l.Err(); err != nil {
-		return nil, classify(cli.ErrBadInput, err, "config %s does not validate", ref)
+		return nil, classify(exitcode.ErrBadInput, err, "config %s does not validate", ref)
 	}
 	return &ConfigFile{Ref: ref, Data: data}, nil
 }
@@ -351,7 +351,7 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 	p.GrubCfg = grubCfg
 	menu, err := p.Boot.GrubConfig()
 	if err != nil {
-		return nil, errors.Wrap(cli.ErrBadInput, err.Error())
+		return nil, errors.Wrap(exitcode.ErrBadInput, err.Error())
 	}
 	add(writeStep{Path: grubCfg, Data: menu, Mode: 0o644, What: "boot menu"})
 	env, err := grubenv.New().Bytes()

@@ -17,7 +17,7 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // Kind is what a DEVICE argument names.
@@ -295,7 +295,7 @@ func (p Probe) Mounts() ([]Mount, error) {
 	const how = "without it bos-install cannot tell which disks the running system uses (mount it: mount -t proc proc /proc)"
 	f, err := p.FS.Open("proc/mounts")
 	if err != nil {
-		return nil, errors.Wrapf(cli.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
+		return nil, errors.Wrapf(exitcode.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
 	}
 	defer f.Close()
 	var ms []Mount
@@ -309,10 +309,10 @@ func (p Probe) Mounts() ([]Mount, error) {
 		ms = append(ms, Mount{Source: unescapeMount(fields[0]), Target: unescapeMount(fields[1]), FSType: fields[2]})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, errors.Wrapf(cli.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
+		return nil, errors.Wrapf(exitcode.ErrBadInput, "read /proc/mounts: %v: %s", err, how)
 	}
 	if len(ms) == 0 {
-		return nil, errors.Wrapf(cli.ErrBadInput, "/proc/mounts lists no mount: %s", how)
+		return nil, errors.Wrapf(exitcode.ErrBadInput, "/proc/mounts lists no mount: %s", how)
 	}
 	return ms, nil
 }

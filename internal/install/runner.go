@@ -11,7 +11,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Runner runs external programs (mkfs, mount, grub-install, ...).
@@ -22,7 +22,7 @@ type Runner interface {
 // ExecRunner runs programs for real; their output goes to the log when
 // debugging and into the error when they fail.
 type ExecRunner struct {
-	Log   cli.Logger
+	Log   logger.Logger
 	Debug bool
 }
 

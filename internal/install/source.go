@@ -13,7 +13,7 @@ import (
 
 	"github.com/bhojpur/os/internal/atomicfile"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // Source is where bos/system is copied from.
@@ -82,7 +82,7 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 		p := localPath(ref)
 		fi, err := os.Stat(p)
 		if err != nil {
-			return nil, errors.Wrapf(cli.ErrBadInput, "ISO %s: %v", ref, err)
+			return nil, errors.Wrapf(exitcode.ErrBadInput, "ISO %s: %v", ref, err)
 		}
 		if fi.IsDir() {
 			s.Dir, s.Desc = p, "directory "+p
@@ -98,7 +98,7 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 		if sum != "" {
 			got, err := HashFile(p)
 			if err != nil {
-				return nil, errors.Wrapf(cli.ErrBadInput, "ISO %s: %v", ref, err)
+				return nil, errors.Wrapf(exitcode.ErrBadInput, "ISO %s: %v", ref, err)
 			}
 			if err := checkSum(ref, sum, got); err != nil {
 				return nil, err
@@ -139,13 +139,13 @@ func checkSum(ref, want, got string) error {
 	if want == "" || strings.EqualFold(want, got) {
 		return nil
 	}
-	return errors.Wrapf(cli.ErrDownload, "ISO %s: sha256 %s does not match the published %s", ref, got, want)
+	return errors.Wrapf(exitcode.ErrDownload, "ISO %s: sha256 %s does not match the published %s", ref, got, want)
 }
 
 func (in *Installer) tempDir(s *Source) (string, error) {
 	dir, err := os.MkdirTemp(in.TempDir, "bos-install-")
 	if err != nil {
-		return "", errors.Wrapf(cli.ErrDisk, "temporary directory: %v", err)
+		return "", errors.Wrapf(exitcode.ErrDisk, "temporary directory: %v", err)
 	}
 	s.cleanup = append(s.cleanup, func() error { return removeAllWritable(dir) })
 	return dir, nil
@@ -160,14 +160,14 @@ func (in *Installer) openISO(ctx context.Context, s *Source) error {
 	}
 	mnt := filepath.Join(dir, "iso")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
-		return errors.Wrapf(cli.ErrDisk, "mkdir %s: %v", mnt, err)
+		return errors.Wrapf(exitcode.ErrDisk, "mkdir %s: %v", mnt, err)
 	}
 	if err := in.Run.Run(ctx, "mount", "-o", "loop,ro", "-t", "iso9660", s.ISO, mnt); err == nil {
 		s.cleanup = append(s.cleanup, func() error { return in.Run.Run(context.Background(), "umount", mnt) })
 	} else {
 		in.Debugf("mount %s: %v; extracting it with xorriso", s.ISO, err)
 		if xerr := in.Run.Run(ctx, "xorriso", "-osirrox", "on", "-indev", s.ISO, "-extract", "/", mnt); xerr != nil {
-			return errors.Wrapf(cli.ErrBadInput, "ISO %s: cannot mount it (%v) nor extract it (%v)", s.ISO, err, xerr)
+			return errors.Wrapf(exitcode.ErrBadInput, "ISO %s: cannot mount it (%v) nor extract it (%v)", s.ISO, err, xerr)
 		}
 	}
 	s.Dir = filepath.Join(mnt, SystemDir)
@@ -190,7 +190,7 @@ func removeAllWritable(dir string) error {
 // copied.
 func (s *Source) inspect() error {
 	bad := func(format string, args ...any) error {
-		return errors.Wrapf(cli.ErrBadInput, "install source %s: "+format, append([]any{s.Desc}, args...)...)
+		return errors.Wrapf(exitcode.ErrBadInput, "install source %s: "+format, append([]any{s.Desc}, args...)...)
 	}
 	if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
 		return bad("no %s directory (boot from the ISO, or name an ISO_URL)", SystemDir)

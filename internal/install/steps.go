@@ -7,7 +7,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/logger"
 )
 
 // Step is one action of an install. Steps are planned as data, printed by
@@ -22,7 +23,7 @@ type Step interface {
 type Exec struct {
 	Run     Runner
 	Sys     System
-	Log     cli.Logger
+	Log     logger.Logger
 	mounted []string
 }
 
@@ -34,7 +35,7 @@ func (x *Exec) Apply(ctx context.Context, steps []Step) error {
 		x.Log.Printf("[%d/%d] %s", i+1, len(steps), s)
 		if err := s.Apply(ctx, x); err != nil {
 			x.unmountAll()
-			return classify(cli.ErrDisk, err, "step %d/%d (%s)", i+1, len(steps), s)
+			return classify(exitcode.ErrDisk, err, "step %d/%d (%s)", i+1, len(steps), s)
 		}
 	}
 	return nil

@@ -21,10 +21,10 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // treeOf is where a run unpacks the rootfs tarball of v.
@@ -192,9 +192,9 @@ func TestHostileStreamIsNeverUnpacked(t *testing.T) {
 	err := Run(context.Background(), opt, env)
 	srv.Close() // waits for the handler: its stream has ended
 
-	if cli.ExitCode(err) != cli.ExitDownload || !errors.Is(err, fetch.ErrTooLarge) ||
+	if exitcode.Of(err) != exitcode.Download || !errors.Is(err, fetch.ErrTooLarge) ||
 		!strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d bytes", capBytes)) {
-		t.Errorf("hostile stream: %v (exit %d); want exit %d naming the artifact and its cap of %d bytes", err, cli.ExitCode(err), cli.ExitDownload, capBytes)
+		t.Errorf("hostile stream: %v (exit %d); want exit %d naming the artifact and its cap of %d bytes", err, exitcode.Of(err), exitcode.Download, capBytes)
 	}
 	if names, n := g.made(); len(names) > 0 || n > 0 {
 		t.Errorf("before any verification, %d bytes were written under %s: %q", n, g.prefix, names[:min(len(names), 5)])
@@ -254,9 +254,9 @@ func TestBombsWithAGoodChecksumAreRefused(t *testing.T) {
 			opt.Release = v2.version
 			env, g := f.guarded(t, v2.version)
 			err := Run(context.Background(), opt, env)
-			if cli.ExitCode(err) != cli.ExitBadInput || !errors.Is(err, archive.ErrUnsafe) || !strings.Contains(err.Error(), tc.want) ||
+			if exitcode.Of(err) != exitcode.BadInput || !errors.Is(err, archive.ErrUnsafe) || !strings.Contains(err.Error(), tc.want) ||
 				!strings.Contains(err.Error(), "at most 8 times its size") {
-				t.Errorf("bomb of %d bytes: %v (exit %d); want exit %d saying %q and the bounds", len(bomb), err, cli.ExitCode(err), cli.ExitBadInput, tc.want)
+				t.Errorf("bomb of %d bytes: %v (exit %d); want exit %d saying %q and the bounds", len(bomb), err, exitcode.Of(err), exitcode.BadInput, tc.want)
 			}
 			// The bounds come from the headers: no byte of a file over
 			// them is written, and no entry past MaxEntries is made.
@@ -302,9 +302,9 @@ func TestNotEnoughSpace(t *testing.T) {
 		f := newFixture(t, srv, v1)
 		before := snapshot(t, f.root)
 		err := run(t, f, store.SpaceMargin+size-1)
-		if cli.ExitCode(err) != cli.ExitNoSpace || !errors.Is(err, store.ErrNoSpace) ||
+		if exitcode.Of(err) != exitcode.NoSpace || !errors.Is(err, store.ErrNoSpace) ||
 			!strings.Contains(err.Error(), name+": the download needs") || !strings.Contains(err.Error(), "make room") {
-			t.Fatalf("download into too little space: %v (exit %d), want exit %d saying what needs how much", err, cli.ExitCode(err), cli.ExitNoSpace)
+			t.Fatalf("download into too little space: %v (exit %d), want exit %d saying what needs how much", err, exitcode.Of(err), exitcode.NoSpace)
 		}
 		if diff := cmp.Diff(before, withoutRun(snapshot(t, f.root))); diff != "" {
 			t.Errorf("a download refused for space wrote (-before +after):\n%s", diff)
@@ -313,8 +313,8 @@ func TestNotEnoughSpace(t *testing.T) {
 	t.Run("the unpacking, then a run with room resumes", func(t *testing.T) {
 		f := newFixture(t, srv, v1)
 		err := run(t, f, store.SpaceMargin+size)
-		if cli.ExitCode(err) != cli.ExitNoSpace || !strings.Contains(err.Error(), "unpacking "+name) {
-			t.Fatalf("unpacking into too little space: %v (exit %d), want exit %d", err, cli.ExitCode(err), cli.ExitNoSpace)
+		if exitcode.Of(err) != exitcode.NoSpace || !strings.Contains(err.Error(), "unpacking "+name) {
+			t.Fatalf("unpacking into too little space: %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.NoSpace)
 		}
 		staging := filepath.Join(f.root, "bos/system/.upgrade", big.version)
 		if _, err := os.Lstat(filepath.Join(staging, "tree")); !os.IsNotExist(err) {
@@ -415,8 +415,8 @@ func TestNotEnoughSpaceOnARealFileSystem(t *testing.T) {
 			opt := f.options(OS)
 			opt.Release = r.version
 			err := f.run(t, opt)
-			if cli.ExitCode(err) != cli.ExitNoSpace || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("%v (exit %d), want exit %d saying %q", err, cli.ExitCode(err), cli.ExitNoSpace, tc.want)
+			if exitcode.Of(err) != exitcode.NoSpace || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("%v (exit %d), want exit %d saying %q", err, exitcode.Of(err), exitcode.NoSpace, tc.want)
 			}
 			t.Logf("%v", err)
 			if _, err := os.Lstat(filepath.Join(mnt, treeOf(r.version))); !os.IsNotExist(err) {

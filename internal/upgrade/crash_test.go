@@ -16,8 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/faultfs"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
+	"github.com/bhojpur/os/internal/store/faultfs"
 )
 
 // TestCrashAfterEveryOperation runs an upgrade once to count its

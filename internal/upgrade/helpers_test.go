@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/bhojpur/os/internal/fetch"
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 const arch = "amd64"

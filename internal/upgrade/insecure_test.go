@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // TestPlainHTTPReleaseNeedsTheFlag: an http:// release URL or channel is
@@ -31,8 +31,8 @@ func TestPlainHTTPReleaseNeedsTheFlag(t *testing.T) {
 				opt.URL = "https://127.0.0.1:1/{version}/{artifact}"
 			}
 			err := f.run(t, opt)
-			if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--insecure-http") {
-				t.Fatalf("upgrade from %s = %v (exit %d), want exit %d naming %q and --insecure-http", plain.URL, err, cli.ExitCode(err), cli.ExitBadInput, tc.want)
+			if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--insecure-http") {
+				t.Fatalf("upgrade from %s = %v (exit %d), want exit %d naming %q and --insecure-http", plain.URL, err, exitcode.Of(err), exitcode.BadInput, tc.want)
 			}
 			if len(plain.gets) != 0 {
 				t.Errorf("fetched %v from the http server", plain.gets)
@@ -87,8 +87,8 @@ func TestRedirectToHTTPIsRefused(t *testing.T) {
 			opt := f.options(tc.component)
 			opt.Release = v2.version
 			err := f.run(t, opt)
-			if cli.ExitCode(err) != cli.ExitDownload || !strings.Contains(err.Error(), "redirects to "+plain.URL) {
-				t.Fatalf("redirect of %s to http = %v (exit %d), want exit %d naming the redirect", tc.artifact, err, cli.ExitCode(err), cli.ExitDownload)
+			if exitcode.Of(err) != exitcode.Download || !strings.Contains(err.Error(), "redirects to "+plain.URL) {
+				t.Fatalf("redirect of %s to http = %v (exit %d), want exit %d naming the redirect", tc.artifact, err, exitcode.Of(err), exitcode.Download)
 			}
 			if len(plain.gets) != 0 {
 				t.Errorf("fetched %v from the http server", plain.gets)

@@ -13,8 +13,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // Artifact names of a release for an architecture.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // TestReleaseLinksStayInTheirVersion: a version directory is committed
@@ -39,8 +39,8 @@ func TestReleaseLinksStayInTheirVersion(t *testing.T) {
 			opt := f.options(OS)
 			opt.Release = v2.version
 			err := f.run(t, opt)
-			if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "leave") {
-				t.Fatalf("release with %v = %v (exit %d), want exit %d: the link leaves", tc.links, err, cli.ExitCode(err), cli.ExitBadInput)
+			if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "leave") {
+				t.Fatalf("release with %v = %v (exit %d), want exit %d: the link leaves", tc.links, err, exitcode.Of(err), exitcode.BadInput)
 			}
 			if diff := cmp.Diff(before, withoutStaging(withoutRun(snapshot(t, f.root)))); diff != "" {
 				t.Errorf("a refused release changed the tree (-before +after):\n%s", diff)
@@ -62,8 +62,8 @@ func TestSourceLinksStayInTheirVersion(t *testing.T) {
 	opt := f.options(OS)
 	opt.Source = src
 	err := f.run(t, opt)
-	if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "esc") {
-		t.Fatalf("--source with esc -> x/.. = %v (exit %d), want exit %d naming esc", err, cli.ExitCode(err), cli.ExitBadInput)
+	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "esc") {
+		t.Fatalf("--source with esc -> x/.. = %v (exit %d), want exit %d naming esc", err, exitcode.Of(err), exitcode.BadInput)
 	}
 	if diff := cmp.Diff(before, withoutStaging(withoutRun(snapshot(t, f.root)))); diff != "" {
 		t.Errorf("a refused source changed the tree (-before +after):\n%s", diff)

@@ -34,12 +34,12 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
 	"github.com/bhojpur/os/internal/upgrade/lock"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // Components: bos-upgrade-rootfs upgrades OS (and, when bundled, DCP),
@@ -179,20 +179,20 @@ func classify(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, c := range []error{cli.ErrLocked, cli.ErrDownload, cli.ErrBadInput, cli.ErrDisk, cli.ErrNoSpace} {
+	for _, c := range []error{exitcode.ErrLocked, exitcode.ErrDownload, exitcode.ErrBadInput, exitcode.ErrDisk, exitcode.ErrNoSpace} {
 		if errors.Is(err, c) {
 			return err
 		}
 	}
 	switch {
 	case errors.Is(err, store.ErrNoSpace), errors.Is(err, syscall.ENOSPC):
-		return classed{err, cli.ErrNoSpace}
+		return classed{err, exitcode.ErrNoSpace}
 	case errors.Is(err, lock.ErrHeld):
-		return classed{err, cli.ErrLocked}
+		return classed{err, exitcode.ErrLocked}
 	case errors.Is(err, fetch.ErrChecksum), errors.Is(err, fetch.ErrFetch):
-		return classed{err, cli.ErrDownload}
+		return classed{err, exitcode.ErrDownload}
 	case errors.Is(err, archive.ErrUnsafe), errors.Is(err, archive.ErrFormat), errors.Is(err, errRelease):
-		return classed{err, cli.ErrBadInput}
+		return classed{err, exitcode.ErrBadInput}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
@@ -200,7 +200,7 @@ func classify(err error) error {
 	var le *os.LinkError
 	var errno syscall.Errno
 	if errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &errno) {
-		return classed{err, cli.ErrDisk}
+		return classed{err, exitcode.ErrDisk}
 	}
 	return err
 }
@@ -222,11 +222,11 @@ func checkScheme(opt Options, env *Env) error {
 		case "https":
 		case "http":
 			if !opt.InsecureHTTP {
-				return classed{errors.Errorf("%s %s is plain http: anyone on the path could choose the release and its checksums; use https, or --insecure-http to accept that", u[0], u[1]), cli.ErrBadInput}
+				return classed{errors.Errorf("%s %s is plain http: anyone on the path could choose the release and its checksums; use https, or --insecure-http to accept that", u[0], u[1]), exitcode.ErrBadInput}
 			}
 			env.logf("warning: %s %s is plain http (--insecure-http): the checksums only catch corruption, not someone on the path", u[0], u[1])
 		default:
-			return classed{errors.Errorf("%s %q is not an https:// URL", u[0], u[1]), cli.ErrBadInput}
+			return classed{errors.Errorf("%s %q is not an https:// URL", u[0], u[1]), exitcode.ErrBadInput}
 		}
 	}
 	return nil
@@ -249,10 +249,10 @@ func run(ctx context.Context, opt Options, env *Env) (err error) {
 		return errors.Errorf("unknown component %q", opt.Component)
 	}
 	if opt.Release != "" && !store.ValidVersion(opt.Release) {
-		return classed{errors.Errorf("--release %q is not a valid version (letters, digits, . _ + -)", opt.Release), cli.ErrBadInput}
+		return classed{errors.Errorf("--release %q is not a valid version (letters, digits, . _ + -)", opt.Release), exitcode.ErrBadInput}
 	}
 	if opt.Arch == "" {
-		return classed{errors.New("no architecture given"), cli.ErrBadInput}
+		return classed{errors.New("no architecture given"), exitcode.ErrBadInput}
 	}
 	if err := checkScheme(opt, env); err != nil {
 		return err
@@ -313,7 +313,7 @@ func trial(opt Options, env *Env, st *store.Store) error {
 		return nil
 	}
 	if ok, err := store.Exists(env.FS, opt.GrubEnv); err != nil {
-		return classed{errors.Wrapf(err, "stat %s", opt.GrubEnv), cli.ErrDisk}
+		return classed{errors.Wrapf(err, "stat %s", opt.GrubEnv), exitcode.ErrDisk}
 	} else if !ok {
 		if !opt.Rollback {
 			env.logf("no trial boot: %s does not exist (not a system installed by bos-install); the next boot runs the new version without an automatic fallback", opt.GrubEnv)
@@ -322,7 +322,7 @@ func trial(opt Options, env *Env, st *store.Store) error {
 	}
 	e, err := grubenv.Read(env.FS, opt.GrubEnv)
 	if err != nil {
-		return classed{err, cli.ErrDisk}
+		return classed{err, exitcode.ErrDisk}
 	}
 	if opt.Rollback {
 		if !e.Disarm() {
@@ -342,7 +342,7 @@ func trial(opt Options, env *Env, st *store.Store) error {
 		env.say("the next boot is a trial of %s %s: unless it comes up (bos-init --mark-good), the boot after it falls back to the previous version", opt.Component, v)
 	}
 	if err := grubenv.Write(env.FS, opt.GrubEnv, e); err != nil {
-		return classed{err, cli.ErrDisk}
+		return classed{err, exitcode.ErrDisk}
 	}
 	return nil
 }
@@ -378,11 +378,11 @@ func remount(ctx context.Context, env *Env) (func() error, error) {
 		return func() error { return nil }, nil
 	}
 	if err := env.Runner.Run(ctx, "mount", "-o", "remount,bind,rw", BosMount); err != nil {
-		return nil, classed{errors.Wrapf(err, "remount %s read-write", BosMount), cli.ErrDisk}
+		return nil, classed{errors.Wrapf(err, "remount %s read-write", BosMount), exitcode.ErrDisk}
 	}
 	return func() error {
 		if err := env.Runner.Run(context.WithoutCancel(ctx), "mount", "-o", "remount,bind,ro", BosMount); err != nil {
-			return classed{errors.Wrapf(err, "remount %s read-only", BosMount), cli.ErrDisk}
+			return classed{errors.Wrapf(err, "remount %s read-only", BosMount), exitcode.ErrDisk}
 		}
 		return nil
 	}, nil
@@ -407,7 +407,7 @@ func finish(ctx context.Context, opt Options, env *Env, changed bool) error {
 			env.Sync()
 		}
 		if err := env.Runner.Run(ctx, "reboot"); err != nil {
-			return classed{errors.Wrap(err, "reboot"), cli.ErrDisk}
+			return classed{errors.Wrap(err, "reboot"), exitcode.ErrDisk}
 		}
 	}
 	return nil
@@ -433,7 +433,7 @@ func rollback(opt Options, env *Env, st *store.Store) (bool, error) {
 		return false, err
 	}
 	if prev == "" {
-		return false, classed{errors.Errorf("%s has no previous version to roll back to (current: %s)", st.Path(primary), orNone(cur)), cli.ErrBadInput}
+		return false, classed{errors.Errorf("%s has no previous version to roll back to (current: %s)", st.Path(primary), orNone(cur)), exitcode.ErrBadInput}
 	}
 	if opt.DryRun {
 		env.say("would roll back %s from %s to %s", primary, orNone(cur), prev)

@@ -13,10 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/cli"
-	"github.com/bhojpur/os/internal/upgrade/grubenv"
+	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/lock"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 var (
@@ -149,9 +149,9 @@ func TestCorruptedArtifactIsRefusedAndNothingChanges(t *testing.T) {
 			opt := f.options(tc.component)
 			opt.Release = v2.version
 			err := f.run(t, opt)
-			if cli.ExitCode(err) != cli.ExitDownload || !strings.Contains(err.Error(), "checksum mismatch") ||
+			if exitcode.Of(err) != exitcode.Download || !strings.Contains(err.Error(), "checksum mismatch") ||
 				!strings.Contains(err.Error(), "the download was deleted") || !strings.Contains(err.Error(), tc.artifact) {
-				t.Fatalf("corrupted %s: %v (exit %d); want exit %d naming the artifact and the deletion", tc.artifact, err, cli.ExitCode(err), cli.ExitDownload)
+				t.Fatalf("corrupted %s: %v (exit %d); want exit %d naming the artifact and the deletion", tc.artifact, err, exitcode.Of(err), exitcode.Download)
 			}
 			if diff := cmp.Diff(before, withoutRun(snapshot(t, f.root))); diff != "" {
 				t.Errorf("a refused upgrade changed the tree (-before +after):\n%s", diff)
@@ -196,7 +196,7 @@ func TestResumeInTheNextRun(t *testing.T) {
 	env := f.env(t, nil)
 	env.Fetcher.Retry.Attempts = 1 // give up at the first cut
 	err := Run(context.Background(), opt, env)
-	if cli.ExitCode(err) != cli.ExitDownload {
+	if exitcode.Of(err) != exitcode.Download {
 		t.Fatalf("first run = %v, want a download error", err)
 	}
 	part := filepath.Join(f.root, "bos/system/.upgrade", v2.version, name+".part")
@@ -235,8 +235,8 @@ func TestSecondRunIsRefusedByTheLock(t *testing.T) {
 	defer held.Release()
 	before := snapshot(t, f.root)
 	err = f.run(t, opt)
-	if cli.ExitCode(err) != cli.ExitLocked || !strings.Contains(err.Error(), "pid 4242: bos-upgrade-rootfs --release v9") {
-		t.Fatalf("second run = %v (exit %d), want exit %d naming the holder", err, cli.ExitCode(err), cli.ExitLocked)
+	if exitcode.Of(err) != exitcode.Locked || !strings.Contains(err.Error(), "pid 4242: bos-upgrade-rootfs --release v9") {
+		t.Fatalf("second run = %v (exit %d), want exit %d naming the holder", err, exitcode.Of(err), exitcode.Locked)
 	}
 	if diff := cmp.Diff(before, snapshot(t, f.root)); diff != "" {
 		t.Errorf("a locked-out run changed the tree:\n%s", diff)
@@ -282,7 +282,7 @@ func TestRollback(t *testing.T) {
 	}
 	// Nothing to roll back to.
 	g := newFixture(t, nil, v1)
-	if err := g.run(t, rb); cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "no previous version") {
+	if err := g.run(t, rb); exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "no previous version") {
 		t.Errorf("rollback without previous = %v", err)
 	}
 }
@@ -411,8 +411,8 @@ func TestUnsafeReleaseIsRefused(t *testing.T) {
 	opt := f.options(OS)
 	opt.Release = v2.version
 	err := f.run(t, opt)
-	if cli.ExitCode(err) != cli.ExitBadInput || !strings.Contains(err.Error(), "leaves the target") {
-		t.Fatalf("escaping tar = %v (exit %d), want exit %d", err, cli.ExitCode(err), cli.ExitBadInput)
+	if exitcode.Of(err) != exitcode.BadInput || !strings.Contains(err.Error(), "leaves the target") {
+		t.Fatalf("escaping tar = %v (exit %d), want exit %d", err, exitcode.Of(err), exitcode.BadInput)
 	}
 	if diff := cmp.Diff(before, withoutRun(snapshot(t, f.root))); diff != "" {
 		t.Errorf("a refused release changed the tree:\n%s", diff)
@@ -426,16 +426,16 @@ func TestErrorClasses(t *testing.T) {
 	f := newFixture(t, newServer(t, v2), v1)
 	opt := f.options(OS)
 	opt.Release = "../etc"
-	if err := f.run(t, opt); cli.ExitCode(err) != cli.ExitBadInput {
+	if err := f.run(t, opt); exitcode.Of(err) != exitcode.BadInput {
 		t.Errorf("--release ../etc = %v", err)
 	}
 	opt.Release = "v404"
 	err := f.run(t, opt)
-	if cli.ExitCode(err) != cli.ExitDownload || !strings.Contains(err.Error(), "404") {
-		t.Errorf("missing release = %v (exit %d)", err, cli.ExitCode(err))
+	if exitcode.Of(err) != exitcode.Download || !strings.Contains(err.Error(), "404") {
+		t.Errorf("missing release = %v (exit %d)", err, exitcode.Of(err))
 	}
-	if !errors.Is(err, cli.ErrDownload) {
-		t.Errorf("errors.Is(%v, cli.ErrDownload) = false", err)
+	if !errors.Is(err, exitcode.ErrDownload) {
+		t.Errorf("errors.Is(%v, exitcode.ErrDownload) = false", err)
 	}
 }
 

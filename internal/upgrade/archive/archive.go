@@ -23,7 +23,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // Error classes; errors.Is finds them.

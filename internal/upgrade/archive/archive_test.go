@@ -13,7 +13,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 type entry struct {

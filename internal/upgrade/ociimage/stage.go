@@ -8,8 +8,8 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
-	"github.com/bhojpur/os/internal/upgrade/store"
 )
 
 // Artifacts are the release artifacts the image's bos/system tree is made

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // editenv runs grub-editenv on file, or skips the test without it.

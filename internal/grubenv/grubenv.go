@@ -37,7 +37,7 @@ import (
 
 	"github.com/pkg/errors"
 
-	"github.com/bhojpur/os/internal/upgrade/store"
+	"github.com/bhojpur/os/internal/store"
 )
 
 // Size is the size of the blocks grub-editenv creates.
