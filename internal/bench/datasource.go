@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/bhojpur/os/internal/userdata"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"time"
+
+	"github.com/bhojpur/os/internal/userdata"
 
 	"github.com/go-git/go-billy/v5/osfs"
 

@@ -25,20 +25,10 @@ import (
 
 // Paths inside the initrd (and, after switch_root, inside /run).
 const (
-	NewRoot    = "/newroot"
-	RunDir     = "/run/bos"
-	ModeFile   = "/run/bos/mode"
-	MediaDir   = "/run/bos/media"  // the ISO, read-only (live, install)
-	StateDir   = "/run/bos/state"  // BOS_STATE (disk)
-	RootfsDir  = "/run/bos/rootfs" // rootfs.squashfs
-	KernelDir  = "/run/bos/kernel" // kernel.squashfs
-	EtcChanges = "/run/bos/etc"    // the ephemeral changes to /etc (overlay upper)
-	CgroupDir  = "/sys/fs/cgroup"  // the cgroup v2 hierarchy
-	SystemDir  = "bos/system"      // on the media, relative
-	DataDir    = "bos/data"        // on BOS_STATE, relative
-	SSHKeysDir = "/var/lib/bhojpur/os/ssh"
-	InitPath   = "/sbin/init"
-	MediaWait  = 15 * time.Second
+	NewRoot   = "/newroot"
+	CgroupDir = "/sys/fs/cgroup" // the cgroup v2 hierarchy
+	InitPath  = "/sbin/init"
+	MediaWait = 15 * time.Second
 )
 
 // diskModules are loaded before looking for media: the SCSI disk and
@@ -100,7 +90,7 @@ type Boot struct {
 // Layout is where the system files of the chosen media are, resolved
 // through the current symlinks.
 type Layout struct {
-	Media     string // mount point of the media: MediaDir or StateDir
+	Media     string // mount point of the media: layout.MediaDir or layout.StateDir
 	BosDir    string // <media>/bos/system/bos/<version>
 	KernelDir string // <media>/bos/system/kernel/<version>
 	Version   string

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
 
@@ -42,8 +43,8 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestDecideMode(t *testing.T) {
-	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: LabelState}
-	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: LabelISO}
+	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: layout.LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: layout.LabelISO}
 	tests := []struct {
 		name    string
 		p       Params
@@ -105,7 +106,7 @@ func blank(t *testing.T, size int64) string {
 
 func TestReadLabelRealImages(t *testing.T) {
 	ext4 := blank(t, 16<<20)
-	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
 	fat32 := blank(t, 40<<20)
 	mkimage(t, "mkfs.vfat", "-F", "32", "-n", "BOS_GRUB", fat32)
 	fat16 := blank(t, 32<<20)
@@ -113,16 +114,16 @@ func TestReadLabelRealImages(t *testing.T) {
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644)
 	iso := filepath.Join(t.TempDir(), "x.iso")
-	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", LabelISO, "-o", iso, src)
+	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", layout.LabelISO, "-o", iso, src)
 	sq := filepath.Join(t.TempDir(), "x.sq")
 	mkimage(t, "mksquashfs", src, sq, "-quiet", "-no-progress")
 	empty := blank(t, 1<<20)
 
 	tests := []struct{ file, fstype, label string }{
-		{ext4, FSExt4, LabelState},
+		{ext4, FSExt4, layout.LabelState},
 		{fat32, FSVFAT, "BOS_GRUB"},
 		{fat16, FSVFAT, "SMALL"},
-		{iso, FSISO9660, LabelISO},
+		{iso, FSISO9660, layout.LabelISO},
 		{sq, FSSquashfs, ""},
 		{empty, "", ""},
 	}
@@ -283,7 +284,7 @@ func TestEmptyPassword(t *testing.T) {
 }
 
 func TestRootStepsPlan(t *testing.T) {
-	l := Layout{Media: MediaDir, BosDir: MediaDir + "/bos/system/bos/v1", KernelDir: MediaDir + "/bos/system/kernel/k1"}
+	l := Layout{Media: layout.MediaDir, BosDir: layout.MediaDir + "/bos/system/bos/v1", KernelDir: layout.MediaDir + "/bos/system/kernel/k1"}
 	var got []string
 	for _, s := range RootSteps(ModeLive, l, []Console{{"ttyS0", "115200"}}) {
 		r := "optional"
@@ -315,7 +316,7 @@ func TestRootStepsPlan(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("RootSteps(live) =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	disk := RootSteps(ModeDisk, Layout{Media: StateDir}, nil)
+	disk := RootSteps(ModeDisk, Layout{Media: layout.StateDir}, nil)
 	var ds []string
 	for _, s := range disk {
 		ds = append(ds, s.String())
@@ -443,7 +444,7 @@ func fakeMachine(t *testing.T, cmdline string, devs map[string]string) (string, 
 	write(t, k+"/modules.alias", "alias virtio:d00000002v* virtio_blk\n")
 	fs := &fakeSys{root: root, onMount: map[string]func(string){}}
 	// The rootfs squashfs: a merged-usr tree with init, etc and var.
-	fs.onMount[RootfsDir] = func(dir string) {
+	fs.onMount[layout.RootfsDir] = func(dir string) {
 		write(t, dir+"/usr/sbin/init", "#!busybox")
 		write(t, dir+"/etc/shadow", "root:!:1::::::\nbhojpur:*:1::::::\n")
 		write(t, dir+"/etc/hostname", "bos\n")
@@ -454,21 +455,21 @@ func fakeMachine(t *testing.T, cmdline string, devs map[string]string) (string, 
 		os.Symlink("usr/sbin", dir+"/sbin")
 		os.Symlink("bos", dir+"/bhojpur")
 	}
-	fs.onMount[KernelDir] = func(dir string) { os.MkdirAll(dir+"/lib/modules/6.1.0-test", 0o755) }
+	fs.onMount[layout.KernelDir] = func(dir string) { os.MkdirAll(dir+"/lib/modules/6.1.0-test", 0o755) }
 	// bind of /run/bos/rootfs/usr on /newroot/usr: make init visible.
 	fs.onMount[NewRoot+"/usr"] = func(dir string) {
 		write(t, dir+"/sbin/init", "#!busybox")
 		write(t, dir+"/lib/bos/inittab", "# the head\n::sysinit:/usr/sbin/bos-config apply --phase boot\n")
 	}
 	media := func(dir string) {
-		sys := dir + "/" + SystemDir
+		sys := dir + "/" + layout.SystemDir
 		write(t, sys+"/bos/v1/rootfs.squashfs", "")
 		write(t, sys+"/kernel/6.1.0-test/kernel.squashfs", "")
 		os.Symlink("v1", sys+"/bos/current")
 		os.Symlink("6.1.0-test", sys+"/kernel/current")
 	}
-	fs.onMount[MediaDir] = media
-	fs.onMount[StateDir] = media
+	fs.onMount[layout.MediaDir] = media
+	fs.onMount[layout.StateDir] = media
 	return root, fs
 }
 
@@ -480,7 +481,7 @@ func newTestBoot(t *testing.T, root string, fs *fakeSys) (*Boot, *testLog) {
 func isoImage(t *testing.T) string {
 	src := t.TempDir()
 	iso := filepath.Join(t.TempDir(), "bos.iso")
-	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", LabelISO, "-o", iso, src)
+	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", layout.LabelISO, "-o", iso, src)
 	return iso
 }
 
@@ -494,8 +495,8 @@ func TestBootLive(t *testing.T) {
 	if b.Mode != ModeLive {
 		t.Errorf("mode %q, want live", b.Mode)
 	}
-	if got, _ := os.ReadFile(root + ModeFile); string(got) != "live\n" {
-		t.Errorf("%s = %q, want live", ModeFile, got)
+	if got, _ := os.ReadFile(root + layout.ModeFile); string(got) != "live\n" {
+		t.Errorf("%s = %q, want live", layout.ModeFile, got)
 	}
 	if !strings.Contains(strings.Join(log.lines, "\n"), "mode live") {
 		t.Errorf("no 'mode live' marker in the log")
@@ -538,17 +539,17 @@ func TestBootLive(t *testing.T) {
 			t.Errorf("not seeded: %v", err)
 		}
 	}
-	if fi, err := os.Stat(nr + SSHKeysDir); err != nil || fi.Mode().Perm() != 0o700 {
-		t.Errorf("%s: %v", SSHKeysDir, err)
+	if fi, err := os.Stat(nr + layout.SSHKeysDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v", layout.SSHKeysDir, err)
 	}
 }
 
 func TestBootDiskKeepsData(t *testing.T) {
 	ext4 := blank(t, 16<<20)
-	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
 	root, fs := fakeMachine(t, "", map[string]string{"sr0": isoImage(t), "vda2": ext4})
 	// An existing file of the persistent /var must survive the seeding.
-	write(t, root+StateDir+"/"+DataDir+"/var/lib/dpkg/status", "kept")
+	write(t, root+layout.StateDir+"/"+layout.DataDir+"/var/lib/dpkg/status", "kept")
 	fs.onMount[NewRoot+"/var"] = func(dir string) {
 		write(t, dir+"/lib/dpkg/status", "kept")
 	}
@@ -605,14 +606,14 @@ func TestBootDiskFinishesTakeover(t *testing.T) {
 	for _, powerOff := range []bool{false, true} {
 		t.Run(fmt.Sprintf("poweroff=%t", powerOff), func(t *testing.T) {
 			ext4 := blank(t, 16<<20)
-			mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+			mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
 			root, fs := fakeMachine(t, "", map[string]string{"vda1": ext4})
-			state := root + StateDir
+			state := root + layout.StateDir
 			write(t, state+"/"+takeover.MarkerPath, string(takeover.New(powerOff).Marshal()))
 			write(t, state+"/etc/passwd", "old system")
 			write(t, state+"/usr/bin/old", "old system")
 			write(t, state+"/boot/grub/grub.cfg", "kept")
-			write(t, state+"/"+DataDir+"/var/kept", "kept")
+			write(t, state+"/"+layout.DataDir+"/var/kept", "kept")
 			b, _ := newTestBoot(t, root, fs)
 			err := b.Boot(context.Background())
 			calls := strings.Join(fs.calls, "\n")
@@ -628,7 +629,7 @@ func TestBootDiskFinishesTakeover(t *testing.T) {
 					t.Errorf("%s survived the takeover (%v)", gone, err)
 				}
 			}
-			for _, kept := range []string{"boot/grub/grub.cfg", DataDir + "/var/kept", SystemDir + "/bos/current"} {
+			for _, kept := range []string{"boot/grub/grub.cfg", layout.DataDir + "/var/kept", layout.SystemDir + "/bos/current"} {
 				if _, err := os.Lstat(state + "/" + kept); err != nil {
 					t.Errorf("%s: %v; want it kept", kept, err)
 				}

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // Lease is what a DHCP server gave one interface, as udhcpc hands it to
@@ -114,7 +116,7 @@ func DHCPEvent(args []string, getenv func(string) string, dir string) error {
 
 // DHCPEventMain is DHCPEvent as a program (the initrd's DHCPScript).
 func DHCPEventMain(args []string) int {
-	if err := DHCPEvent(args, os.Getenv, DHCPDir); err != nil {
+	if err := DHCPEvent(args, os.Getenv, layout.DHCPDir); err != nil {
 		fmt.Fprintf(os.Stderr, "bos-dhcp-event: %v\n", err)
 		return 1
 	}

@@ -3,6 +3,8 @@ package boot
 import (
 	"fmt"
 	"strings"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // Mode is how the system boots (DESIGN.md "Modes").
@@ -15,12 +17,6 @@ const (
 	ModeDisk    Mode = "disk"
 	ModeLocal   Mode = "local"
 	ModeShell   Mode = "shell"
-)
-
-// Labels of the media bos-init looks for.
-const (
-	LabelState = "BOS_STATE"
-	LabelISO   = "BOS"
 )
 
 // Device is a block device and what its superblock says.
@@ -52,9 +48,9 @@ func pick(devs []Device) Media {
 	for i := range devs {
 		d := &devs[i]
 		switch {
-		case m.State == nil && d.FSType == FSExt4 && d.Label == LabelState:
+		case m.State == nil && d.FSType == FSExt4 && d.Label == layout.LabelState:
 			m.State = d
-		case m.ISO == nil && d.FSType == FSISO9660 && d.Label == LabelISO:
+		case m.ISO == nil && d.FSType == FSISO9660 && d.Label == layout.LabelISO:
 			m.ISO = d
 		}
 	}
@@ -74,15 +70,15 @@ func decideMode(p Params, m Media) (Mode, string, error) {
 			return ModeShell, "bos.mode=shell asks for the rescue shell", nil
 		case ModeDisk:
 			if m.State == nil {
-				return "", "", fmt.Errorf("bos.mode=disk: no ext4 file system labelled %s found", LabelState)
+				return "", "", fmt.Errorf("bos.mode=disk: no ext4 file system labelled %s found", layout.LabelState)
 			}
 			return ModeDisk, "bos.mode=disk", nil
 		case ModeLive, ModeInstall:
 			if m.ISO == nil && p.ISOURL == "" {
-				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found (without a CD or USB stick, bos.install.iso_url names an ISO to download)", mode, LabelISO)
+				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found (without a CD or USB stick, bos.install.iso_url names an ISO to download)", mode, layout.LabelISO)
 			}
 			if m.ISO == nil {
-				return mode, "bos.mode=" + string(mode) + ", no media labelled " + LabelISO + ": the ISO of bos.install.iso_url", nil
+				return mode, "bos.mode=" + string(mode) + ", no media labelled " + layout.LabelISO + ": the ISO of bos.install.iso_url", nil
 			}
 			return mode, "bos.mode=" + string(mode), nil
 		case ModeLocal:
@@ -93,15 +89,15 @@ func decideMode(p Params, m Media) (Mode, string, error) {
 	}
 	switch {
 	case m.State != nil:
-		return ModeDisk, "found " + LabelState + " on " + m.State.Path, nil
+		return ModeDisk, "found " + layout.LabelState + " on " + m.State.Path, nil
 	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && m.ISO != nil:
-		return ModeInstall, "no " + LabelState + " and bos.fallback_mode=install", nil
+		return ModeInstall, "no " + layout.LabelState + " and bos.fallback_mode=install", nil
 	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && p.ISOURL != "":
-		return ModeInstall, "no " + LabelState + " and bos.fallback_mode=install, no media labelled " + LabelISO + ": the ISO of bos.install.iso_url", nil
+		return ModeInstall, "no " + layout.LabelState + " and bos.fallback_mode=install, no media labelled " + layout.LabelISO + ": the ISO of bos.install.iso_url", nil
 	case m.ISO != nil:
-		return ModeLive, "found the " + LabelISO + " media on " + m.ISO.Path, nil
+		return ModeLive, "found the " + layout.LabelISO + " media on " + m.ISO.Path, nil
 	}
-	why := fmt.Sprintf("no boot media found: no ext4 %s and no %s (ISO) device", LabelState, LabelISO)
+	why := fmt.Sprintf("no boot media found: no ext4 %s and no %s (ISO) device", layout.LabelState, layout.LabelISO)
 	if p.ISOURL != "" {
 		why += "; bos.install.iso_url is downloaded with bos.mode=install, bos.mode=live or bos.fallback_mode=install"
 	}

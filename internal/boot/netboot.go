@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 )
 
@@ -27,14 +28,10 @@ import (
 // bos.install.iso_url into RAM, verify it against the checksum list beside
 // it, and boot from it as from the CD.
 const (
-	NetbootDir = "/run/bos/netboot" // tmpfs holding the downloaded ISO (0700)
-	NetbootISO = NetbootDir + "/media.iso"
-	// MediaURLFile names the URL the booted media was downloaded from; the
+	// layout.MediaURLFile names the URL the booted media was downloaded from; the
 	// installer then installs from the booted media instead of downloading
 	// the same ISO again.
-	MediaURLFile = "/run/bos/media-url"
-	// DHCPDir holds the leases that udhcpc's script (DHCPScript) writes.
-	DHCPDir = "/run/bos/dhcp"
+	// layout.DHCPDir holds the leases that udhcpc's script (DHCPScript) writes.
 	// DHCPScript is udhcpc's script in the initrd: a link to /init
 	// (cmd/bos-initrd runs DHCPEventMain under this name).
 	DHCPScript = "/bin/bos-dhcp-event"
@@ -54,7 +51,7 @@ const (
 func NetbootSteps(u string) []Step {
 	return []Step{
 		Required{funcStep{"check bos.install.iso_url", func(*Boot, context.Context) error { _, err := checkISOURL(u); return err }}},
-		Required{funcStep{"mount a tmpfs for the ISO on " + NetbootDir + " (sized from MemAvailable)", (*Boot).mountNetbootDir}},
+		Required{funcStep{"mount a tmpfs for the ISO on " + layout.NetbootDir + " (sized from MemAvailable)", (*Boot).mountNetbootDir}},
 		funcStep{"load the network drivers", func(b *Boot, _ context.Context) error { return b.loadNetDrivers() }},
 		Required{funcStep{"bring up the network (DHCP on the first interface that gets a lease)", (*Boot).netUp}},
 		Required{downloadStep{u}},
@@ -97,7 +94,7 @@ func netInterfaces(root string) []string {
 // configures that one: address, default route, resolv.conf.
 func (b *Boot) netUp(ctx context.Context) error {
 	deadline := b.Now().Add(NetWait)
-	if err := os.MkdirAll(b.path(DHCPDir), 0o755); err != nil {
+	if err := os.MkdirAll(b.path(layout.DHCPDir), 0o755); err != nil {
 		return err
 	}
 	var seen []string
@@ -147,7 +144,7 @@ func (b *Boot) dhcp(ctx context.Context, ifc string) (Lease, error) {
 	if err := b.Sys.Run(ctx, &out, busybox, "ip", "link", "set", "dev", ifc, "up"); err != nil {
 		return Lease{}, errors.Wrapf(err, "ip link set dev %s up: %s", ifc, strings.TrimSpace(out.String()))
 	}
-	lf := b.path(filepath.Join(DHCPDir, ifc+".json"))
+	lf := b.path(filepath.Join(layout.DHCPDir, ifc+".json"))
 	_ = os.Remove(lf)
 	try, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -261,12 +258,12 @@ func (b *Boot) mountNetbootDir(_ context.Context) error {
 	if budget < 16*mib {
 		return errors.Errorf("this machine has %d MiB of RAM available: too little to hold an ISO in RAM beside the %d MiB the system needs; give it more memory, or boot the ISO from a CD or USB stick", avail/mib, reserve/mib)
 	}
-	if err := os.MkdirAll(b.path(NetbootDir), 0o700); err != nil {
+	if err := os.MkdirAll(b.path(layout.NetbootDir), 0o700); err != nil {
 		return err
 	}
 	data := fmt.Sprintf("mode=0700,size=%d", budget)
-	if err := b.Sys.Mount("tmpfs", b.path(NetbootDir), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, data); err != nil {
-		return errors.Wrapf(err, "mount tmpfs on %s (%s)", NetbootDir, data)
+	if err := b.Sys.Mount("tmpfs", b.path(layout.NetbootDir), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, data); err != nil {
+		return errors.Wrapf(err, "mount tmpfs on %s (%s)", layout.NetbootDir, data)
 	}
 	b.isoMax = budget
 	return nil
@@ -276,14 +273,14 @@ func (b *Boot) mountNetbootDir(_ context.Context) error {
 type downloadStep struct{ url string }
 
 func (s downloadStep) String() string {
-	return fmt.Sprintf("download %s into %s (sha256 from %s beside it)", fetch.RedactURL(s.url), NetbootDir, fetch.SumsName(runtime.GOARCH))
+	return fmt.Sprintf("download %s into %s (sha256 from %s beside it)", fetch.RedactURL(s.url), layout.NetbootDir, fetch.SumsName(runtime.GOARCH))
 }
 
 // checkISOURL accepts the URLs the initrd can download.
 func checkISOURL(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-		return nil, errors.Errorf("bos.install.iso_url=%s: the initrd can only download an http:// or https:// URL of an ISO file (no media labelled %s was found to boot from)", fetch.RedactURL(s), LabelISO)
+		return nil, errors.Errorf("bos.install.iso_url=%s: the initrd can only download an http:// or https:// URL of an ISO file (no media labelled %s was found to boot from)", fetch.RedactURL(s), layout.LabelISO)
 	}
 	return u, nil
 }
@@ -302,11 +299,11 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	// The tmpfs's own free space, in case something else took some of it.
 	limit := b.isoMax
 	var st unix.Statfs_t
-	if unix.Statfs(b.path(NetbootDir), &st) == nil {
+	if unix.Statfs(b.path(layout.NetbootDir), &st) == nil {
 		limit = min(limit, int64(st.Bavail)*st.Bsize)
 	}
 	if limit <= 0 {
-		return errors.Errorf("no room for the ISO in %s (%s)", NetbootDir, b.isoBudget)
+		return errors.Errorf("no room for the ISO in %s (%s)", layout.NetbootDir, b.isoBudget)
 	}
 	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, Progress: consoleProgress(b.logf)}
 	sum, list, err := f.PublishedSum(ctx, s.url, arch)
@@ -316,11 +313,11 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	case err != nil:
 		return errors.Wrap(err, "the checksum list of the ISO")
 	}
-	fsys, err := store.NewOSFS(b.path(NetbootDir))
+	fsys, err := store.NewOSFS(b.path(layout.NetbootDir))
 	if err != nil {
 		return err
 	}
-	part := filepath.Base(NetbootISO) + ".part"
+	part := filepath.Base(layout.NetbootISO) + ".part"
 	start := b.Now()
 	b.logf("downloading %s (at most %d MiB: %s)", fetch.RedactURL(s.url), limit/mib, b.isoBudget)
 	res, err := f.Download(ctx, s.url, fsys, part, sum, &fetch.Bounds{Max: limit})
@@ -335,23 +332,23 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 		}
 		return err
 	}
-	if err := fsys.Rename(part, filepath.Base(NetbootISO)); err != nil {
+	if err := fsys.Rename(part, filepath.Base(layout.NetbootISO)); err != nil {
 		return err
 	}
-	fstype, label, err := fileLabel(b.path(NetbootISO))
+	fstype, label, err := fileLabel(b.path(layout.NetbootISO))
 	if err != nil {
 		return err
 	}
-	if fstype != FSISO9660 || label != LabelISO {
+	if fstype != FSISO9660 || label != layout.LabelISO {
 		found := "no file system bos-init knows"
 		if fstype != "" {
 			found = fmt.Sprintf("%s labelled %q", fstype, label)
 		}
-		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), FSISO9660, LabelISO, found)
+		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), FSISO9660, layout.LabelISO, found)
 	}
-	b.Media.ISO = &Device{Name: filepath.Base(NetbootISO), Path: NetbootISO, FSType: fstype, Label: label, File: true}
+	b.Media.ISO = &Device{Name: filepath.Base(layout.NetbootISO), Path: layout.NetbootISO, FSType: fstype, Label: label, File: true}
 	b.logf("downloaded %s: %d MiB in %v, sha256 verified against %s", fetch.RedactURL(s.url), res.Size/mib, b.Now().Sub(start).Round(time.Second), fetch.RedactURL(list))
-	return writeFileAtomic(b.path(MediaURLFile), []byte(s.url+"\n"), 0o600)
+	return writeFileAtomic(b.path(layout.MediaURLFile), []byte(s.url+"\n"), 0o600)
 }
 
 func fileLabel(p string) (string, string, error) {

@@ -15,11 +15,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 func TestDecideModeNetboot(t *testing.T) {
-	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: LabelState}
-	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: LabelISO}
+	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: layout.LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: layout.LabelISO}
 	const u = "http://10.0.2.2/bos-amd64.iso"
 	tests := []struct {
 		name     string
@@ -171,7 +173,7 @@ func netMachineWith(t *testing.T, newServer func(http.Handler) *httptest.Server,
 			if !lease {
 				return errors.New("exit status 1")
 			}
-			return DHCPEvent([]string{DHCPScript, "bound"}, func(k string) string { return env[k] }, root+DHCPDir)
+			return DHCPEvent([]string{DHCPScript, "bound"}, func(k string) string { return env[k] }, root+layout.DHCPDir)
 		}
 		return nil
 	}
@@ -225,15 +227,15 @@ func TestBootNetbootInstall(t *testing.T) {
 	if strings.Contains(calls, "dev lo") {
 		t.Errorf("DHCP on the loopback:\n%s", calls)
 	}
-	got, err := os.ReadFile(root + NetbootISO)
+	got, err := os.ReadFile(root + layout.NetbootISO)
 	if err != nil || string(got) != string(iso) {
-		t.Errorf("%s: %d bytes, %v; want the ISO (%d bytes)", NetbootISO, len(got), err, len(iso))
+		t.Errorf("%s: %d bytes, %v; want the ISO (%d bytes)", layout.NetbootISO, len(got), err, len(iso))
 	}
-	if _, err := os.Stat(root + NetbootISO + ".part"); !os.IsNotExist(err) {
+	if _, err := os.Stat(root + layout.NetbootISO + ".part"); !os.IsNotExist(err) {
 		t.Errorf("the part file stayed: %v", err)
 	}
-	if u, _ := os.ReadFile(root + MediaURLFile); !strings.HasSuffix(string(u), "/rel/bos-amd64.iso\n") {
-		t.Errorf("%s = %q", MediaURLFile, u)
+	if u, _ := os.ReadFile(root + layout.MediaURLFile); !strings.HasSuffix(string(u), "/rel/bos-amd64.iso\n") {
+		t.Errorf("%s = %q", layout.MediaURLFile, u)
 	}
 	if rc, _ := os.ReadFile(root + "/etc/resolv.conf"); string(rc) != "nameserver 10.0.2.3\n" {
 		t.Errorf("resolv.conf = %q", rc)
@@ -331,17 +333,17 @@ func TestBootNetbootRefused(t *testing.T) {
 				}
 			}
 			calls := strings.Join(fs.calls, "\n")
-			if strings.Contains(calls, MediaDir) || strings.Contains(calls, StateDir) {
+			if strings.Contains(calls, layout.MediaDir) || strings.Contains(calls, layout.StateDir) {
 				t.Errorf("media mounted after a refused netboot:\n%s", calls)
 			}
 			// Bad input is refused before the network is touched.
 			if tt.files == nil && tt.lease && strings.Contains(calls, "udhcpc") {
 				t.Errorf("DHCP ran for a URL the initrd cannot download:\n%s", calls)
 			}
-			if _, err := os.Stat(root + NetbootISO); (err == nil) != tt.keepsISO {
-				t.Errorf("%s: %v", NetbootISO, err)
+			if _, err := os.Stat(root + layout.NetbootISO); (err == nil) != tt.keepsISO {
+				t.Errorf("%s: %v", layout.NetbootISO, err)
 			}
-			if _, err := os.Stat(root + NetbootISO + ".part"); err == nil {
+			if _, err := os.Stat(root + layout.NetbootISO + ".part"); err == nil {
 				t.Errorf("the part file stayed")
 			}
 		})

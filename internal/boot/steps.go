@@ -13,6 +13,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
 
@@ -288,20 +289,20 @@ func MediaSteps(mode Mode, m Media) []Step {
 	case ModeDisk:
 		return []Step{
 			load,
-			Required{mountStep{m.State.Path, StateDir, FSExt4, 0, ""}},
-			Required{funcStep{"finish a pending takeover on " + StateDir, (*Boot).finishTakeover}},
+			Required{mountStep{m.State.Path, layout.StateDir, FSExt4, 0, ""}},
+			Required{funcStep{"finish a pending takeover on " + layout.StateDir, (*Boot).finishTakeover}},
 			funcStep{"check for a trial boot of an upgrade (roll back after a failed one)", (*Boot).checkTrial},
-			Required{funcStep{"find the current versions under " + StateDir, func(b *Boot, _ context.Context) error { return b.resolve(StateDir) }}},
+			Required{funcStep{"find the current versions under " + layout.StateDir, func(b *Boot, _ context.Context) error { return b.resolve(layout.StateDir) }}},
 		}
 	case ModeLive, ModeInstall:
-		var mount Step = mountStep{m.ISO.Path, MediaDir, FSISO9660, unix.MS_RDONLY, ""}
+		var mount Step = mountStep{m.ISO.Path, layout.MediaDir, FSISO9660, unix.MS_RDONLY, ""}
 		if m.ISO.File {
-			mount = loopMountStep{m.ISO.Path, MediaDir, FSISO9660}
+			mount = loopMountStep{m.ISO.Path, layout.MediaDir, FSISO9660}
 		}
 		return []Step{
 			load,
 			Required{mount},
-			Required{funcStep{"find the current versions under " + MediaDir, func(b *Boot, _ context.Context) error { return b.resolve(MediaDir) }}},
+			Required{funcStep{"find the current versions under " + layout.MediaDir, func(b *Boot, _ context.Context) error { return b.resolve(layout.MediaDir) }}},
 		}
 	}
 	return nil
@@ -312,25 +313,25 @@ func MediaSteps(mode Mode, m Media) []Step {
 func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 	steps := []Step{
 		Required{mountStep{"tmpfs", NewRoot, "tmpfs", 0, "mode=0755"}},
-		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", RootfsDir, FSSquashfs}},
-		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", KernelDir, FSSquashfs}},
-		Required{skeletonStep{RootfsDir, NewRoot}},
-		Required{bindStep{RootfsDir + "/usr", NewRoot + "/usr", true}},
-		Required{bindStep{KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},
-		bindStep{KernelDir + "/lib/firmware", NewRoot + "/usr/lib/firmware", true},
-		Required{overlayStep{RootfsDir + "/etc", EtcChanges, NewRoot + "/etc"}},
+		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", layout.RootfsDir, FSSquashfs}},
+		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", layout.KernelDir, FSSquashfs}},
+		Required{skeletonStep{layout.RootfsDir, NewRoot}},
+		Required{bindStep{layout.RootfsDir + "/usr", NewRoot + "/usr", true}},
+		Required{bindStep{layout.KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},
+		bindStep{layout.KernelDir + "/lib/firmware", NewRoot + "/usr/lib/firmware", true},
+		Required{overlayStep{layout.RootfsDir + "/etc", layout.EtcChanges, NewRoot + "/etc"}},
 	}
 	for _, d := range []string{"var", "home", "opt"} {
 		if mode == ModeDisk {
-			data := StateDir + "/" + DataDir + "/" + d
+			data := layout.StateDir + "/" + layout.DataDir + "/" + d
 			steps = append(steps,
 				Required{mkdirStep{data, 0o755}},
 				Required{bindStep{data, NewRoot + "/" + d, false}})
 		}
-		steps = append(steps, Required{seedStep{RootfsDir + "/" + d, NewRoot + "/" + d}})
+		steps = append(steps, Required{seedStep{layout.RootfsDir + "/" + d, NewRoot + "/" + d}})
 	}
 	steps = append(steps,
-		mkdirStep{NewRoot + SSHKeysDir, 0o700},
+		mkdirStep{NewRoot + layout.SSHKeysDir, 0o700},
 		Required{bindStep{l.Media + "/bos", NewRoot + "/bos", true}},
 		inittabStep{mode, consoles},
 	)
@@ -428,7 +429,7 @@ func (b *Boot) findMedia(_ context.Context) error {
 		}
 		b.Sleep(250 * time.Millisecond)
 	}
-	b.debugf("media: %s %s, %s %s", LabelState, b.Media.State, LabelISO, b.Media.ISO)
+	b.debugf("media: %s %s, %s %s", layout.LabelState, b.Media.State, layout.LabelISO, b.Media.ISO)
 	return nil
 }
 
@@ -449,10 +450,10 @@ func (b *Boot) decide(_ context.Context) error {
 		return err
 	}
 	b.Mode, b.modeReason = mode, why
-	if err := os.MkdirAll(b.path(RunDir), 0o755); err != nil {
+	if err := os.MkdirAll(b.path(layout.RunDir), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(b.path(ModeFile), []byte(string(mode)+"\n"), 0o644)
+	return writeFileAtomic(b.path(layout.ModeFile), []byte(string(mode)+"\n"), 0o644)
 }
 
 // finishTakeover completes a takeover install (internal/takeover)
@@ -460,7 +461,7 @@ func (b *Boot) decide(_ context.Context) error {
 // deleted there. A failure is fatal (the rescue shell says why); when the
 // marker asks for it, the machine powers off once the partition is clean.
 func (b *Boot) finishTakeover(_ context.Context) error {
-	dir := b.path(StateDir)
+	dir := b.path(layout.StateDir)
 	if !takeover.Pending(dir) {
 		return nil
 	}
@@ -478,7 +479,7 @@ func (b *Boot) finishTakeover(_ context.Context) error {
 
 // resolve finds the current bos and kernel versions on mounted media.
 func (b *Boot) resolve(media string) error {
-	sys := media + "/" + SystemDir
+	sys := media + "/" + layout.SystemDir
 	pick := func(component string) (string, error) {
 		dir := b.path(sys + "/" + component)
 		if b.bootPrevious {

@@ -11,16 +11,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
-)
-
-// Files under /run/bos that say what runs and how the boot went.
-const (
-	VersionFile       = "/run/bos/version"        // the bos version mounted
-	KernelVersionFile = "/run/bos/kernel-version" // the kernel version directory used
-	TrialFile         = "/run/bos/trial"          // this boot is the trial of this version
-	FallbackFile      = "/run/bos/fallback"       // GRUB fell back from a trial of this version
-	WatchdogFile      = "/run/bos/watchdog"       // bos-init armed the trial watchdog
 )
 
 // TrialTimeout is how long a trial boot has to come up (bos-init
@@ -37,7 +29,7 @@ const trialReboot = 10 * time.Second
 // current is the version that worked) and says so; on the trial boot
 // itself it arms the watchdog.
 func (b *Boot) checkTrial(_ context.Context) error {
-	fsys, err := store.NewOSFS(b.path(StateDir))
+	fsys, err := store.NewOSFS(b.path(layout.StateDir))
 	if err != nil {
 		return err
 	}
@@ -51,7 +43,7 @@ func (b *Boot) checkTrial(_ context.Context) error {
 		b.logf("the boot menu's previous entry: booting the previous version")
 	}
 	if t.RollbackDue() {
-		st := &store.Store{FS: fsys, Dir: "/" + SystemDir, Log: b.logf}
+		st := &store.Store{FS: fsys, Dir: "/" + layout.SystemDir, Log: b.logf}
 		var did []string
 		for _, p := range []struct{ component, version string }{{store.Kernel, t.Kernel}, {store.OS, t.Bos}} {
 			if p.version == "" {
@@ -74,13 +66,13 @@ func (b *Boot) checkTrial(_ context.Context) error {
 	}
 	if t.Fallback != "" {
 		msg := fmt.Sprintf("%s\n", t.Fallback)
-		if err := writeFileAtomic(b.path(FallbackFile), []byte(msg), 0o644); err != nil {
+		if err := writeFileAtomic(b.path(layout.FallbackFile), []byte(msg), 0o644); err != nil {
 			return err
 		}
 	}
 	if t.Booting() {
 		b.Trial = t.Version
-		if err := writeFileAtomic(b.path(TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
+		if err := writeFileAtomic(b.path(layout.TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
 			return err
 		}
 		timeout := t.TimeoutOr(TrialTimeout)
@@ -106,7 +98,7 @@ func (b *Boot) armWatchdog(timeout time.Duration) error {
 	if err := writeWatchdog(b.path("/dev/watchdog"), '1'); err != nil {
 		return err
 	}
-	return writeFileAtomic(b.path(WatchdogFile), []byte(fmt.Sprintf("%d\n", int(timeout.Seconds()))), 0o644)
+	return writeFileAtomic(b.path(layout.WatchdogFile), []byte(fmt.Sprintf("%d\n", int(timeout.Seconds()))), 0o644)
 }
 
 // FailTrial is the end of a trial boot whose bos-init failed: it says why
@@ -121,10 +113,10 @@ func (b *Boot) FailTrial(ctx context.Context, why error) {
 
 // recordVersions writes what runs under /run/bos.
 func (b *Boot) recordVersions() error {
-	if err := writeFileAtomic(b.path(VersionFile), []byte(b.Layout.Version+"\n"), 0o644); err != nil {
+	if err := writeFileAtomic(b.path(layout.VersionFile), []byte(b.Layout.Version+"\n"), 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(b.path(KernelVersionFile), []byte(b.Layout.Kernel+"\n"), 0o644)
+	return writeFileAtomic(b.path(layout.KernelVersionFile), []byte(b.Layout.Kernel+"\n"), 0o644)
 }
 
 // MarkGood ends the trial boot (if any) of the running system, under
@@ -137,23 +129,23 @@ func MarkGood(root string) (string, error) {
 		b, err := os.ReadFile(filepath.Join(root, name))
 		return strings.TrimSpace(string(b)), errors.Wrapf(err, "read %s (written by bos-init)", name)
 	}
-	bos, err := read(VersionFile)
+	bos, err := read(layout.VersionFile)
 	if err != nil {
 		return "", err
 	}
-	kernel, err := read(KernelVersionFile)
+	kernel, err := read(layout.KernelVersionFile)
 	if err != nil {
 		return "", err
 	}
 	var said string
-	fsys, err := store.NewOSFS(filepath.Join(root, StateDir))
+	fsys, err := store.NewOSFS(filepath.Join(root, layout.StateDir))
 	if err != nil {
 		return "", err
 	}
 	if ok, err := store.Exists(fsys, grubenv.Path); err != nil {
 		return "", err
 	} else if !ok {
-		said = fmt.Sprintf("bos: boot of %s: no %s%s (not an installed system), no trial to end", bos, StateDir, grubenv.Path)
+		said = fmt.Sprintf("bos: boot of %s: no %s%s (not an installed system), no trial to end", bos, layout.StateDir, grubenv.Path)
 	} else {
 		e, err := grubenv.Read(fsys, grubenv.Path)
 		if err != nil {
@@ -176,11 +168,11 @@ func MarkGood(root string) (string, error) {
 			said = fmt.Sprintf("bos: boot of %s marked good", bos)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, WatchdogFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(root, layout.WatchdogFile)); err == nil {
 		if err := writeWatchdog(filepath.Join(root, "/dev/watchdog"), 'V'); err != nil {
 			return said, errors.Wrap(err, "stop the trial watchdog")
 		}
-		if err := os.Remove(filepath.Join(root, WatchdogFile)); err != nil {
+		if err := os.Remove(filepath.Join(root, layout.WatchdogFile)); err != nil {
 			return said, err
 		}
 		said += "; watchdog stopped"

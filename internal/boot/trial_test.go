@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 )
 
@@ -18,13 +19,13 @@ import (
 func trialMachine(t *testing.T, env *grubenv.Env, broken bool) (string, *fakeSys) {
 	t.Helper()
 	ext4 := blank(t, 16<<20)
-	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", LabelState, ext4)
+	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
 	root, fs := fakeMachine(t, "", map[string]string{"vda1": ext4})
-	fs.onMount[StateDir] = func(dir string) {
-		if _, err := os.Lstat(dir + "/" + SystemDir); err == nil {
+	fs.onMount[layout.StateDir] = func(dir string) {
+		if _, err := os.Lstat(dir + "/" + layout.SystemDir); err == nil {
 			return // booted before: keep what the first boot did
 		}
-		sys := dir + "/" + SystemDir
+		sys := dir + "/" + layout.SystemDir
 		for _, v := range []string{"v1", "v2"} {
 			if v == "v1" || !broken {
 				write(t, sys+"/bos/"+v+"/rootfs.squashfs", "")
@@ -49,7 +50,7 @@ func trialMachine(t *testing.T, env *grubenv.Env, broken bool) (string, *fakeSys
 
 func readEnv(t *testing.T, root string) grubenv.Trial {
 	t.Helper()
-	fsys, err := store.NewOSFS(root + StateDir)
+	fsys, err := store.NewOSFS(root + layout.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +63,7 @@ func readEnv(t *testing.T, root string) grubenv.Trial {
 
 func link(t *testing.T, root, component, name string) string {
 	t.Helper()
-	v, err := os.Readlink(root + StateDir + "/" + SystemDir + "/" + component + "/" + name)
+	v, err := os.Readlink(root + layout.StateDir + "/" + layout.SystemDir + "/" + component + "/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +98,11 @@ func TestBootRollsBackAFailedTrial(t *testing.T) {
 		if said != (boot == 1) {
 			t.Errorf("boot %d: console says FALLBACK: %v\n%s", boot, said, strings.Join(log.lines, "\n"))
 		}
-		if got, _ := os.ReadFile(root + FallbackFile); string(got) != "v2\n" {
-			t.Errorf("boot %d: %s = %q, want v2", boot, FallbackFile, got)
+		if got, _ := os.ReadFile(root + layout.FallbackFile); string(got) != "v2\n" {
+			t.Errorf("boot %d: %s = %q, want v2", boot, layout.FallbackFile, got)
 		}
-		if got, _ := os.ReadFile(root + VersionFile); string(got) != "v1\n" {
-			t.Errorf("boot %d: %s = %q, want v1", boot, VersionFile, got)
+		if got, _ := os.ReadFile(root + layout.VersionFile); string(got) != "v1\n" {
+			t.Errorf("boot %d: %s = %q, want v1", boot, layout.VersionFile, got)
 		}
 		if st := readEnv(t, root); st.RollbackDue() || st.Fallback != "v2" {
 			t.Errorf("boot %d: GRUB environment after the rollback: %+v", boot, st)
@@ -129,8 +130,8 @@ func TestTrialBootFailureIsATrial(t *testing.T) {
 	if b.Trial != "v2" {
 		t.Errorf("Trial = %q, want v2", b.Trial)
 	}
-	if got, _ := os.ReadFile(root + TrialFile); string(got) != "v2\n" {
-		t.Errorf("%s = %q", TrialFile, got)
+	if got, _ := os.ReadFile(root + layout.TrialFile); string(got) != "v2\n" {
+		t.Errorf("%s = %q", layout.TrialFile, got)
 	}
 	if !strings.Contains(strings.Join(log.lines, "\n"), "trial boot of v2: it must come up (bos-init --mark-good) within 1m30s") {
 		t.Errorf("console does not announce the trial:\n%s", strings.Join(log.lines, "\n"))
@@ -160,10 +161,10 @@ func TestMarkGood(t *testing.T) {
 			env.Arm(grubenv.PartKernel, "v2", 0)
 			env.Set(grubenv.VarTries, "0")
 			b, _ := env.Bytes()
-			write(t, root+StateDir+grubenv.Path, string(b))
-			write(t, root+VersionFile, tc.running+"\n")
-			write(t, root+KernelVersionFile, tc.running+"\n")
-			write(t, root+WatchdogFile, "600\n")
+			write(t, root+layout.StateDir+grubenv.Path, string(b))
+			write(t, root+layout.VersionFile, tc.running+"\n")
+			write(t, root+layout.KernelVersionFile, tc.running+"\n")
+			write(t, root+layout.WatchdogFile, "600\n")
 			write(t, root+"/dev/watchdog", "")
 			said, err := MarkGood(root)
 			if err != nil {
@@ -178,13 +179,13 @@ func TestMarkGood(t *testing.T) {
 			if got, _ := os.ReadFile(root + "/dev/watchdog"); string(got) != "V" {
 				t.Errorf("watchdog got %q, want the magic close V", got)
 			}
-			if _, err := os.Stat(root + WatchdogFile); !os.IsNotExist(err) {
-				t.Errorf("%s still there (%v)", WatchdogFile, err)
+			if _, err := os.Stat(root + layout.WatchdogFile); !os.IsNotExist(err) {
+				t.Errorf("%s still there (%v)", layout.WatchdogFile, err)
 			}
 		})
 	}
-	if _, err := MarkGood(t.TempDir()); err == nil || !strings.Contains(err.Error(), VersionFile) {
-		t.Errorf("MarkGood without %s = %v", VersionFile, err)
+	if _, err := MarkGood(t.TempDir()); err == nil || !strings.Contains(err.Error(), layout.VersionFile) {
+		t.Errorf("MarkGood without %s = %v", layout.VersionFile, err)
 	}
 }
 

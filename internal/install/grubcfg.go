@@ -9,10 +9,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 )
-
-// SystemDir is where the system files live on BOS_STATE (and on the ISO).
-const SystemDir = "bos/system"
 
 // GrubEntry is one menu entry of the installed grub.cfg.
 type GrubEntry struct {
@@ -118,7 +116,7 @@ func (b Boot) Args() []string {
 // bos_boot, the previous bos; shown only after an upgrade has made a
 // previous kernel) and a rescue shell.
 func (b Boot) Entries() []GrubEntry {
-	k := "/" + SystemDir + "/kernel/"
+	k := "/" + layout.SystemDir + "/kernel/"
 	args := b.Args()
 	return []GrubEntry{
 		{Title: "Bhojpur OS", Kernel: k + "${bos_kernel}/vmlinuz", Initrd: k + "${bos_kernel}/initrd", Args: args},
@@ -160,7 +158,7 @@ func (b Boot) GrubConfig() ([]byte, error) {
 	// Without a video driver GRUB's EFI Linux loader says "no suitable
 	// video mode found" on every boot (it goes on, but it reads as broken).
 	fmt.Fprintf(&w, "insmod all_video\n")
-	fmt.Fprintf(&w, "search --no-floppy --label %s --set=root\n", word(LabelState))
+	fmt.Fprintf(&w, "search --no-floppy --label %s --set=root\n", word(layout.LabelState))
 	w.WriteString(grubenv.GrubScript)
 	for _, e := range b.Entries() {
 		indent := ""

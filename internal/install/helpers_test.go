@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // fakeRunner records each command and runs none, except that a command
@@ -179,7 +180,7 @@ func (m *machine) installer() *Installer {
 // systemTree writes a bos/system tree (what the ISO carries) under dir.
 func systemTree(t *testing.T, dir string) {
 	t.Helper()
-	sys := filepath.Join(dir, SystemDir)
+	sys := filepath.Join(dir, layout.SystemDir)
 	for name, content := range map[string]string{
 		"bos/v1.0.0/rootfs.squashfs":   "squashfs of the root",
 		"bos/v1.0.0/bos-install":       "#!elf",

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // realMachine is a root for installs with the real tools onto image files
@@ -66,8 +68,8 @@ func TestRealInstallOntoAnImageFile(t *testing.T) {
 	if err != nil || len(parts) != 3 {
 		t.Fatalf("GPT = %+v, %v", parts, err)
 	}
-	state, _ := l.Part(LabelState)
-	esp, _ := l.Part(LabelGrub)
+	state, _ := l.Part(layout.LabelState)
+	esp, _ := l.Part(layout.LabelGrub)
 
 	f, err := os.Open(m.path(img))
 	if err != nil {
@@ -75,7 +77,7 @@ func TestRealInstallOntoAnImageFile(t *testing.T) {
 	}
 	label, ok := ReadExtLabel(io.NewSectionReader(f, state.Start, state.Size))
 	f.Close()
-	if !ok || label != LabelState {
+	if !ok || label != layout.LabelState {
 		t.Errorf("BOS_STATE file system label = %q, %v", label, ok)
 	}
 	out, err := exec.Command("minfo", "-i", fmt.Sprintf("%s@@%d", m.path(img), esp.Start), "::").CombinedOutput()
@@ -108,12 +110,12 @@ func TestRealNoFormatOntoAnExt4Image(t *testing.T) {
 	f, _ := os.Open(img)
 	label, ok := ReadExtLabel(f)
 	f.Close()
-	if !ok || label != LabelState {
-		t.Errorf("label = %q, %v; want %s", label, ok, LabelState)
+	if !ok || label != layout.LabelState {
+		t.Errorf("label = %q, %v; want %s", label, ok, layout.LabelState)
 	}
 	dir := mountRO(t, img, 0, 0)
 	checkState(t, dir, "")
-	if _, err := os.Stat(filepath.Join(dir, SystemDir, "config.yaml")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(dir, layout.SystemDir, "config.yaml")); !os.IsNotExist(err) {
 		t.Errorf("a config was written though none was given: %v", err)
 	}
 }
@@ -122,7 +124,7 @@ func TestRealFailureUnmounts(t *testing.T) {
 	m := realMachine(t)
 	img := m.path("state.img")
 	sparse(t, img, MinStateSize+64*MiB)
-	if out, err := exec.Command("mkfs.ext4", "-F", "-q", "-L", LabelState, img).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mkfs.ext4", "-F", "-q", "-L", layout.LabelState, img).CombinedOutput(); err != nil {
 		t.Fatalf("mkfs.ext4: %v\n%s", err, out)
 	}
 	iso := filepath.Join(t.TempDir(), "iso")
@@ -134,7 +136,7 @@ func TestRealFailureUnmounts(t *testing.T) {
 	}
 	defer p.Source.Close()
 	// Break the copy: the source disappears after the checks.
-	p.Steps = append(p.Steps[:2], copyStep{From: filepath.Join(iso, "gone"), To: filepath.Join(p.StateDir, SystemDir)})
+	p.Steps = append(p.Steps[:2], copyStep{From: filepath.Join(iso, "gone"), To: filepath.Join(p.StateDir, layout.SystemDir)})
 	err = in.Apply(context.Background(), p)
 	if err == nil || !strings.Contains(err.Error(), "step 3/3 (copy") {
 		t.Fatalf("Apply = %v, want the copy step to fail", err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/logger"
 )
 
@@ -104,7 +105,7 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 		}
 		o.Device = dev
 	}
-	dev, layout, err := in.checkDevice(o)
+	dev, lay, err := in.checkDevice(o)
 	if err != nil {
 		return nil, err
 	}
@@ -132,16 +133,16 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 		return nil, err
 	}
 	if o.Takeover {
-		if filepath.Clean(src.Dir) == filepath.Join(in.Root, SystemDir) {
+		if filepath.Clean(src.Dir) == filepath.Join(in.Root, layout.SystemDir) {
 			src.Close()
-			return nil, bad("--takeover: the install source is the target's own /%s; name the ISO", SystemDir)
+			return nil, bad("--takeover: the install source is the target's own /%s; name the ISO", layout.SystemDir)
 		}
 		if err := in.checkFreeSpace(src); err != nil {
 			src.Close()
 			return nil, err
 		}
 	}
-	p, err := in.buildPlan(o, dev, layout, src, cfg)
+	p, err := in.buildPlan(o, dev, lay, src, cfg)
 	if err != nil {
 		src.Close()
 		return nil, err

@@ -17,10 +17,10 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/boot"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
 
@@ -75,7 +75,7 @@ func TestNewLayout(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("NewLayout(amd64, 20 GiB) (-want +got):\n%s", diff)
 	}
-	if l, err := NewLayout("arm64", 4*GiB, 4096); err != nil || len(l.Parts) != 2 || l.Parts[0].Name != LabelGrub || l.Parts[0].Size != 260*MiB {
+	if l, err := NewLayout("arm64", 4*GiB, 4096); err != nil || len(l.Parts) != 2 || l.Parts[0].Name != layout.LabelGrub || l.Parts[0].Size != 260*MiB {
 		t.Errorf("NewLayout(arm64) = %+v, %v; want ESP and BOS_STATE only", l.Parts, err)
 	}
 	smallest := 130*MiB + MinStateSize + MiB
@@ -288,7 +288,7 @@ func TestBadInputLeavesTheDiskUntouched(t *testing.T) {
 		{"install source without a kernel", func(m *machine, o *Options) {
 			o.ISO = m.path("broken")
 			systemTree(m.t, o.ISO)
-			os.Remove(filepath.Join(o.ISO, SystemDir, "kernel/6.1.0/initrd"))
+			os.Remove(filepath.Join(o.ISO, layout.SystemDir, "kernel/6.1.0/initrd"))
 		}, exitcode.BadInput, "kernel/current/initrd is missing"},
 	}
 	for _, tc := range cases {
@@ -445,7 +445,7 @@ func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
 		t.Errorf("system calls (-want +got):\n%s", diff)
 	}
 	parts, err := ReadTable(m.path("dev/vda"), 512)
-	if err != nil || len(parts) != 3 || parts[2].Name != LabelState {
+	if err != nil || len(parts) != 3 || parts[2].Name != layout.LabelState {
 		t.Errorf("GPT on the disk = %+v, %v", parts, err)
 	}
 	// The old data at the start of the disk is gone (zeroed), except the GPT.
@@ -486,23 +486,23 @@ func TestFullInstallStepsOnAFakeDisk(t *testing.T) {
 func checkState(t *testing.T, state, config string) {
 	t.Helper()
 	for link, want := range map[string]string{"bos/current": "v1.0.0", "kernel/current": "6.1.0", "dcp/current": "v1.29.0"} {
-		if got, err := os.Readlink(filepath.Join(state, SystemDir, link)); err != nil || got != want {
+		if got, err := os.Readlink(filepath.Join(state, layout.SystemDir, link)); err != nil || got != want {
 			t.Errorf("%s = %q, %v; want a link to %s", link, got, err, want)
 		}
 	}
 	for _, f := range []string{"bos/current/rootfs.squashfs", "kernel/current/vmlinuz", "kernel/current/initrd", "kernel/current/kernel.squashfs", "dcp/current/dcp"} {
-		if _, err := os.Stat(filepath.Join(state, SystemDir, f)); err != nil {
+		if _, err := os.Stat(filepath.Join(state, layout.SystemDir, f)); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}
-	if fi, err := os.Stat(filepath.Join(state, SystemDir, "bos/current/bos-install")); err != nil || fi.Mode().Perm() != 0o755 {
+	if fi, err := os.Stat(filepath.Join(state, layout.SystemDir, "bos/current/bos-install")); err != nil || fi.Mode().Perm() != 0o755 {
 		t.Errorf("bos-install mode = %v, %v; want 0755", fi, err)
 	}
 	if fi, err := os.Stat(filepath.Join(state, "bos/data/opt")); err != nil || !fi.IsDir() {
 		t.Errorf("bos/data/opt: %v", err)
 	}
 	if config != "" {
-		name := filepath.Join(state, SystemDir, "config.yaml")
+		name := filepath.Join(state, layout.SystemDir, "config.yaml")
 		fi, err := os.Stat(name)
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("config.yaml = %v, %v; want mode 0600", fi, err)
@@ -511,7 +511,7 @@ func checkState(t *testing.T, state, config string) {
 			t.Errorf("config.yaml = %q, want %q", b, config)
 		}
 	}
-	matches, _ := filepath.Glob(filepath.Join(state, SystemDir, "*", "*.bos-new"))
+	matches, _ := filepath.Glob(filepath.Join(state, layout.SystemDir, "*", "*.bos-new"))
 	if len(matches) > 0 {
 		t.Errorf("temporary files left: %v", matches)
 	}
@@ -914,8 +914,8 @@ func TestGrubModulesCoverGrubCfg(t *testing.T) {
 // downloaded at boot (a netboot), the installer copies the booted media and
 // does not download the ISO again; another URL is downloaded as usual.
 func TestInstallsFromTheNetbootedMedia(t *testing.T) {
-	if MediaURLFile != strings.TrimPrefix(boot.MediaURLFile, "/") {
-		t.Fatalf("MediaURLFile %q is not bos-init's %q", MediaURLFile, boot.MediaURLFile)
+	if MediaURLFile != strings.TrimPrefix(layout.MediaURLFile, "/") {
+		t.Fatalf("MediaURLFile %q is not bos-init's %q", MediaURLFile, layout.MediaURLFile)
 	}
 	var hits []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

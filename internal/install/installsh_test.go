@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 const installSh = "../../install.sh"
@@ -45,7 +47,7 @@ func fakeISO(t *testing.T, dir string) string {
 	tree := filepath.Join(t.TempDir(), "tree")
 	systemTree(t, tree)
 	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$OUT\"\nexit 0\n"
-	if err := os.WriteFile(filepath.Join(tree, SystemDir, "bos/v1.0.0/bos-install"), []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(tree, layout.SystemDir, "bos/v1.0.0/bos-install"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	iso := filepath.Join(dir, "bos-amd64.iso")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // Sizes of the layout.
@@ -30,9 +32,7 @@ const (
 
 // Labels and partition names.
 const (
-	LabelState = "BOS_STATE"
-	LabelGrub  = "BOS_GRUB"
-	NameBIOS   = "BIOS_BOOT"
+	NameBIOS = "BIOS_BOOT"
 )
 
 // Partition is one entry of the planned GPT.
@@ -77,7 +77,7 @@ func NewLayout(arch string, diskSize, sectorSize int64) (Layout, error) {
 	if sectorSize >= 4096 {
 		esp = ESPSize4K // FAT32 clusters are at least a sector
 	}
-	add(LabelGrub, LabelGrub, "vfat", "EF00", gpt.EFISystemPartition, esp)
+	add(layout.LabelGrub, layout.LabelGrub, "vfat", "EF00", gpt.EFISystemPartition, esp)
 	// The backup GPT takes the last sector plus a 16 KiB entry array.
 	lastUsable := diskSize/sectorSize - 1 - 16384/sectorSize - 1
 	end := (lastUsable + 1) * sectorSize
@@ -87,7 +87,7 @@ func NewLayout(arch string, diskSize, sectorSize int64) (Layout, error) {
 		return l, errors.Wrapf(ErrTooSmall, "%s, Bhojpur OS needs at least %s (a BOS_STATE of %s after the boot partitions)",
 			Size(diskSize), Size(need), Size(MinStateSize))
 	}
-	add(LabelState, LabelState, "ext4", "8300", gpt.LinuxFilesystem, state)
+	add(layout.LabelState, layout.LabelState, "ext4", "8300", gpt.LinuxFilesystem, state)
 	return l, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
 
@@ -131,10 +132,10 @@ func (in *Installer) checkDevice(o Options) (Device, *Layout, error) {
 	_, isExt := ReadExtLabel(f)
 	f.Close()
 	if !isExt {
-		return dev, nil, bad("%s holds no ext4 file system: --no-format and --takeover install onto an existing ext4 partition (create one with mkfs.ext4 -L %s, or install to the whole disk without --no-format)", o.Device, LabelState)
+		return dev, nil, bad("%s holds no ext4 file system: --no-format and --takeover install onto an existing ext4 partition (create one with mkfs.ext4 -L %s, or install to the whole disk without --no-format)", o.Device, layout.LabelState)
 	}
 	if dev.Size < MinStateSize {
-		return dev, nil, bad("%s: %s, %s needs at least %s", o.Device, Size(dev.Size), LabelState, Size(MinStateSize))
+		return dev, nil, bad("%s: %s, %s needs at least %s", o.Device, Size(dev.Size), layout.LabelState, Size(MinStateSize))
 	}
 	return dev, nil, nil
 }
@@ -214,9 +215,9 @@ func (in *Installer) efiBooted() bool {
 }
 
 // buildPlan turns checked inputs into the steps.
-func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Source, cfg *ConfigFile) (*Plan, error) {
+func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, cfg *ConfigFile) (*Plan, error) {
 	p := &Plan{
-		Mode: o.mode(), Device: dev, Layout: layout, Source: src, Config: cfg,
+		Mode: o.mode(), Device: dev, Layout: lay, Source: src, Config: cfg,
 		Boot:     Boot{TTY: o.TTY, Debug: o.Debug},
 		PowerOff: o.PowerOff, NoReboot: o.NoReboot,
 	}
@@ -233,44 +234,44 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 	switch p.Mode {
 	case ModeFull:
 		ranges := [][2]int64{{0, MiB}}
-		for _, part := range layout.Parts {
+		for _, part := range lay.Parts {
 			ranges = append(ranges, [2]int64{part.Start, min(part.Size, MiB)})
 		}
-		ranges = append(ranges, [2]int64{layout.DiskSize - MiB, MiB})
-		add(zeroStep{Path: dev.Path, Ranges: ranges}, gptStep{Path: dev.Path, Layout: *layout})
-		esp, _ := layout.Part(LabelGrub)
-		state, _ := layout.Part(LabelState)
+		ranges = append(ranges, [2]int64{lay.DiskSize - MiB, MiB})
+		add(zeroStep{Path: dev.Path, Ranges: ranges}, gptStep{Path: dev.Path, Layout: *lay})
+		esp, _ := lay.Part(layout.LabelGrub)
+		state, _ := lay.Part(layout.LabelState)
 		if dev.Kind == KindImage {
 			add(
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-s", "1", "-n", LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size / 1024)}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)}},
+				cmdStep{"mkfs.vfat", []string{"-F", "32", "-s", "1", "-n", layout.LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size / 1024)}},
+				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)}},
 				mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: fmt.Sprintf("loop,offset=%d,sizelimit=%d", state.Start, state.Size)},
 			)
 			p.Notes = append(p.Notes, "GRUB is not installed into a disk image file: grub-install needs a block device")
 		} else {
 			var parts []string
-			for _, part := range layout.Parts {
+			for _, part := range lay.Parts {
 				parts = append(parts, PartitionDevice(dev.Path, part.Num))
 			}
 			espDev = PartitionDevice(dev.Path, esp.Num)
 			stateDev := PartitionDevice(dev.Path, state.Num)
 			add(
 				rereadStep{Disk: dev.Path, Parts: parts},
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-n", LabelGrub, espDev}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", LabelState, stateDev}},
+				cmdStep{"mkfs.vfat", []string{"-F", "32", "-n", layout.LabelGrub, espDev}},
+				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, stateDev}},
 				mountStep{Source: stateDev, Dir: p.StateDir, FSType: "ext4"},
 			)
 			disk = dev.Path
-			_, hasBIOS = layout.Part(NameBIOS)
+			_, hasBIOS = lay.Part(NameBIOS)
 		}
 	case ModeNoFormat, ModeTakeover:
-		label := "BOS_STATE"
+		label := layout.LabelState
 		if f, err := os.Open(dev.Path); err == nil {
 			label, _ = ReadExtLabel(f)
 			f.Close()
 		}
-		if label != LabelState {
-			add(cmdStep{"e2label", []string{dev.Path, LabelState}})
+		if label != layout.LabelState {
+			add(cmdStep{"e2label", []string{dev.Path, layout.LabelState}})
 		}
 		if p.Mode == ModeTakeover {
 			p.StateDir = in.Root
@@ -285,7 +286,7 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 		if dev.DiskPath != "" {
 			parts, err := ReadTable(dev.DiskPath, dev.SectorSize)
 			if err != nil {
-				p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %v; the existing boot loader must load /boot/grub/grub.cfg from %s", err, LabelState))
+				p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %v; the existing boot loader must load /boot/grub/grub.cfg from %s", err, layout.LabelState))
 				break
 			}
 			disk = dev.DiskPath
@@ -301,7 +302,7 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 	}
 
 	// The system, the config, the data directory.
-	sys := filepath.Join(p.StateDir, SystemDir)
+	sys := filepath.Join(p.StateDir, layout.SystemDir)
 	add(copyStep{From: src.Dir, To: sys, Files: src.Files, Bytes: src.Bytes})
 	if cfg != nil {
 		add(writeStep{Path: filepath.Join(sys, "config.yaml"), Data: cfg.Data, Mode: 0o600, What: "config from " + cfg.Ref})
@@ -338,7 +339,7 @@ func (in *Installer) buildPlan(o Options, dev Device, layout *Layout, src *Sourc
 			}
 		}
 		if len(p.Loader) == 0 && p.Mode == ModeNoFormat {
-			p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %s has no BIOS boot or EFI system partition; the existing boot loader must load /boot/grub/grub.cfg from %s", disk, LabelState))
+			p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %s has no BIOS boot or EFI system partition; the existing boot loader must load /boot/grub/grub.cfg from %s", disk, layout.LabelState))
 		}
 	}
 
@@ -440,16 +441,16 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 		}
 		tw.Flush()
 	} else {
-		fmt.Fprintf(&b, "  partition: kept, labelled %s (ext4); nothing is formatted\n", LabelState)
+		fmt.Fprintf(&b, "  partition: kept, labelled %s (ext4); nothing is formatted\n", layout.LabelState)
 	}
 	src := p.Source
 	fmt.Fprintf(&b, "  source:    %s\n", src.Desc)
 	if src.Verify != "" {
 		fmt.Fprintf(&b, "  checksum:  %s\n", src.Verify)
 	}
-	fmt.Fprintf(&b, "  copies:    /%s: %s (%d files, %s)\n", SystemDir, src.Summary(), src.Files, Size(src.Bytes))
+	fmt.Fprintf(&b, "  copies:    /%s: %s (%d files, %s)\n", layout.SystemDir, src.Summary(), src.Files, Size(src.Bytes))
 	if p.Config != nil {
-		fmt.Fprintf(&b, "  config:    %s (%d bytes) -> /%s/config.yaml, mode 0600\n", p.Config.Ref, len(p.Config.Data), SystemDir)
+		fmt.Fprintf(&b, "  config:    %s (%d bytes) -> /%s/config.yaml, mode 0600\n", p.Config.Ref, len(p.Config.Data), layout.SystemDir)
 	} else {
 		fmt.Fprintf(&b, "  config:    none (no SSH key, no password: log in on the console only)\n")
 	}
@@ -460,7 +461,7 @@ func (p *Plan) WriteTo(w io.Writer) (int64, error) {
 		}
 		fmt.Fprintf(&b, "%s%s\n", label, l)
 	}
-	fmt.Fprintf(&b, "  grub.cfg:  %s (root found by label %s)\n", p.GrubCfg, LabelState)
+	fmt.Fprintf(&b, "  grub.cfg:  %s (root found by label %s)\n", p.GrubCfg, layout.LabelState)
 	for _, e := range p.Boot.Entries() {
 		fmt.Fprintf(&b, "    %-24s linux %s %s\n", e.Title, e.Kernel, strings.Join(e.Args, " "))
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/atomicfile"
+	"github.com/bhojpur/os/internal/layout"
 
 	"github.com/bhojpur/os/internal/exitcode"
 )
@@ -60,8 +61,8 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 	s := &Source{Ref: ref}
 	switch {
 	case ref == "":
-		s.Dir = filepath.Join(in.Root, SystemDir)
-		s.Desc = "the running system's /" + SystemDir
+		s.Dir = filepath.Join(in.Root, layout.SystemDir)
+		s.Desc = "the running system's /" + layout.SystemDir
 	case IsRemote(ref):
 		sum, note, err := in.Fetch.Checksum(ctx, ref, arch)
 		if err != nil {
@@ -86,8 +87,8 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 		}
 		if fi.IsDir() {
 			s.Dir, s.Desc = p, "directory "+p
-			if _, err := os.Stat(filepath.Join(p, SystemDir)); err == nil {
-				s.Dir = filepath.Join(p, SystemDir)
+			if _, err := os.Stat(filepath.Join(p, layout.SystemDir)); err == nil {
+				s.Dir = filepath.Join(p, layout.SystemDir)
 			}
 			break
 		}
@@ -170,7 +171,7 @@ func (in *Installer) openISO(ctx context.Context, s *Source) error {
 			return errors.Wrapf(exitcode.ErrBadInput, "ISO %s: cannot mount it (%v) nor extract it (%v)", s.ISO, err, xerr)
 		}
 	}
-	s.Dir = filepath.Join(mnt, SystemDir)
+	s.Dir = filepath.Join(mnt, layout.SystemDir)
 	return nil
 }
 
@@ -193,7 +194,7 @@ func (s *Source) inspect() error {
 		return errors.Wrapf(exitcode.ErrBadInput, "install source %s: "+format, append([]any{s.Desc}, args...)...)
 	}
 	if fi, err := os.Stat(s.Dir); err != nil || !fi.IsDir() {
-		return bad("no %s directory (boot from the ISO, or name an ISO_URL)", SystemDir)
+		return bad("no %s directory (boot from the ISO, or name an ISO_URL)", layout.SystemDir)
 	}
 	s.Versions = map[string]string{}
 	for _, c := range Components {
