@@ -8,7 +8,8 @@ HOSTARCH := $(shell $(GO) env GOARCH)
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X github.com/bhojpur/os/internal/version.Version=$(VERSION) -X github.com/bhojpur/os/internal/version.Commit=$(COMMIT)
-CMDS     := bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel
+# The command names (internal/layout), linked to the multi-call binary.
+CMDS      = $(shell $(GO) run ./internal/tools/commands)
 BINDIR   := dist/bin$(if $(filter $(HOSTARCH),$(ARCH)),,/$(ARCH))
 # The Go trees, named so that go never walks build/ or dist/ (image trees).
 PKGS     := ./cmd/... ./internal/... ./images/... ./packer/...
@@ -28,7 +29,9 @@ APT_STAMP := dist/.apt-$(shell echo $(APT_PKGS) | md5sum | cut -c1-8)
 .PHONY: build deps test lint bench fuzz clean
 # build writes the one static multi-call binary $(BINDIR)/bos and a link to
 # it under each command's name, and bos-initrd, the initrd's /init (bos-init's
-# boot alone: 60% of the size, for GRUB to read and the kernel to unpack).
+# boot alone, smaller, for GRUB to read and the kernel to unpack). The image
+# recipes take the command names from these links. `go install ./cmd/...`
+# builds each command alone instead (cmd/bos-*).
 build:
 	@mkdir -p $(BINDIR)
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BINDIR)/bos ./cmd/bos

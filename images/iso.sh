@@ -17,8 +17,10 @@ cp "$rootfs" "$sys/bos/$version/rootfs.squashfs"
 # The one binary and its command names as links beside it (install.sh runs
 # bos/current/bos-install; installs and upgrades copy the links as links).
 cp "$bindir/bos" "$sys/bos/$version/bos"
-for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	ln -s bos "$sys/bos/$version/$c"
+for l in "$bindir"/*; do
+	if [ -L "$l" ] && [ "$(readlink "$l")" = bos ]; then
+		ln -s bos "$sys/bos/$version/$(basename "$l")"
+	fi
 done
 cp "$art/bos-vmlinuz-amd64" "$sys/kernel/$version/vmlinuz"
 cp "$art/bos-initrd-amd64" "$sys/kernel/$version/initrd"

@@ -17,8 +17,10 @@ cd "$tree"
 # Our one binary under its five command names, and busybox as init and
 # power control.
 install -m 0755 "$bindir/bos" usr/sbin/bos
-for c in bos-init bos-config bos-install bos-upgrade-rootfs bos-upgrade-kernel; do
-	ln -sfn bos "usr/sbin/$c"
+for l in "$bindir"/*; do
+	if [ -L "$l" ] && [ "$(readlink "$l")" = bos ]; then
+		ln -sfn bos "usr/sbin/$(basename "$l")"
+	fi
 done
 for a in init poweroff reboot halt; do ln -sf ../bin/busybox "usr/sbin/$a"; done
 

@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade"
 )
@@ -47,7 +48,7 @@ func upgradeArtifact(version string) ([]byte, error) {
 		}
 	}
 	files := map[string][]byte{"rootfs.squashfs": squash}
-	for _, c := range []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"} {
+	for _, c := range layout.Commands {
 		files[c] = []byte("#!" + c)
 	}
 	for name, b := range files {

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/version"
 )
@@ -70,7 +71,7 @@ func Run(name, description string, cmd hasGlobals, args []string, streams IO) (c
 		kong.Name(name),
 		kong.Description(description+"\n"+exitcode.Help),
 		kong.UsageOnError(),
-		kong.Vars{"version": name + " " + version.String()},
+		Vars(name),
 		kong.Writers(streams.Stdout, streams.Stderr),
 		kong.Exit(func(c int) { panic(exitPanic(c)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
@@ -117,6 +118,17 @@ func Run(name, description string, cmd hasGlobals, args []string, streams IO) (c
 		fmt.Fprintf(streams.Stderr, "%s: %v\n", name, err)
 	}
 	return code
+}
+
+// Vars are the variables the commands' flag tags use (${system_dir}):
+// the version, and the layout's names as flag defaults.
+func Vars(name string) kong.Vars {
+	return kong.Vars{
+		"version":      name + " " + version.String(),
+		"system_dir":   layout.SystemDir,
+		"upgrade_lock": layout.UpgradeLock,
+		"grubenv":      layout.GrubEnvFile,
+	}
 }
 
 // NewEnv builds the environment for a run from the global flags.

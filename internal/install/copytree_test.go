@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // The ISO's bos/<version> holds one binary, bos, and each command's name
@@ -12,7 +14,7 @@ func TestCopyTreeKeepsTheCommandLinks(t *testing.T) {
 	src, dst := t.TempDir(), t.TempDir()
 	v := filepath.Join(src, "bos", "v1.0.0")
 	writeTestFile(t, filepath.Join(v, "bos"), "#!elf")
-	names := []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"}
+	names := layout.Commands
 	for _, n := range append(names, "../current") {
 		target := "bos"
 		if n == "../current" {

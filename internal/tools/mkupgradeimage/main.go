@@ -16,10 +16,9 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/upgrade/ociimage"
 )
-
-var commands = []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"}
 
 type cli struct {
 	Artifacts string `help:"Directory of the release artifacts (bos-rootfs-ARCH.tar.gz, kernel)." default:"dist/artifacts" type:"existingdir"`
@@ -50,7 +49,7 @@ func (c *cli) Run() error {
 		Created:    time.Unix(c.Epoch, 0),
 		Work:       c.Work,
 	}
-	for _, b := range append([]string{"bos"}, commands...) {
+	for _, b := range append([]string{"bos"}, layout.Commands...) {
 		spec.Bins = append(spec.Bins, filepath.Join(c.Bin, b))
 	}
 	tmp := c.Out + ".tmp"

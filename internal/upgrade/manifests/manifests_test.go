@@ -20,8 +20,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bhojpur/os/internal/app"
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/cli/bosupgrade"
 )
 
 const (
@@ -445,8 +445,8 @@ func TestJobCommandLinesRunOurCommands(t *testing.T) {
 				}
 				args := append(jobArgs(ctr.args, host, image), "--dry-run")
 				var out, errb bytes.Buffer
-				desc := map[string]string{"bos": app.UpgradeRootfsDescription, "kernel": app.UpgradeKernelDescription}[component]
-				code := cli.Run(name, desc, app.NewUpgradeCLI(component), args, cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
+				desc := map[string]string{"bos": bosupgrade.RootfsDescription, "kernel": bosupgrade.KernelDescription}[component]
+				code := cli.Run(name, desc, bosupgrade.NewCLI(component), args, cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb})
 				if code != 0 {
 					t.Fatalf("%s %q = %d, stderr %s", name, args, code, errb.String())
 				}

@@ -1,42 +1,18 @@
-package app
+package bosconfig
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/exitcode"
 )
 
 // run runs one command in-process and returns exit code, stdout, stderr.
-func run(t *testing.T, name string, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	streams := cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
-	code := Main(append([]string{name}, args...), false, streams)
-	return code, out.String(), errb.String()
-}
-
-func TestEveryCommandAnswersHelpAndVersion(t *testing.T) {
-	for _, name := range Commands {
-		code, out, _ := run(t, name, "--help")
-		if code != 0 || !strings.Contains(out, "Usage: "+name) || !strings.Contains(out, "Exit codes:") || !strings.Contains(out, "--debug") {
-			t.Errorf("%s --help = %d, %q; want 0 and usage with exit codes", name, code, out)
-		}
-		code, out, _ = run(t, name, "--version")
-		if code != 0 || !strings.HasPrefix(out, name+" ") {
-			t.Errorf("%s --version = %d, %q", name, code, out)
-		}
-	}
-}
-
 func TestUsageErrorsExit2(t *testing.T) {
 	code, _, errs := run(t, "bos-config", "show", "-o", "xml")
 	if code != exitcode.Usage || !strings.Contains(errs, "xml") {
@@ -45,28 +21,6 @@ func TestUsageErrorsExit2(t *testing.T) {
 	code, _, errs = run(t, "bos-config", "--root", "/nonexistent/root", "show")
 	if code != exitcode.BadInput || !strings.Contains(errs, "not a directory") {
 		t.Errorf("--root /nonexistent = %d, %q", code, errs)
-	}
-}
-
-func TestInstallRefusesBadInputEarly(t *testing.T) {
-	// bos-install is implemented: a missing device is bad input (exit 3).
-	code, _, errs := run(t, "bos-install", "--silent", "/dev/vdz")
-	if code != exitcode.BadInput || !strings.Contains(errs, "/dev/vdz does not exist") {
-		t.Errorf("bos-install /dev/vdz = %d, %q; want %d and the device named", code, errs, exitcode.BadInput)
-	}
-	code, _, errs = run(t, "bos-install", "--takeover", "/dev/vdz1")
-	if code != exitcode.Usage || !strings.Contains(errs, "--no-format") {
-		t.Errorf("bos-install --takeover without --no-format = %d, %q; want %d", code, errs, exitcode.Usage)
-	}
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package app
+package bosupgrade
 
 import (
 	"archive/tar"
@@ -15,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alecthomas/kong"
+
+	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/upgrade/lock"
 )
 
@@ -195,4 +199,19 @@ func TestUpgradeExitCodes(t *testing.T) {
 			t.Error("dry run installed")
 		}
 	})
+}
+
+// TestDefaultsAreTheLayout: the flags' defaults are the layout's names.
+func TestDefaultsAreTheLayout(t *testing.T) {
+	c := NewCLI("bos")
+	p, err := kong.New(c, cli.Vars("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Destination != "/"+layout.SystemDir || c.LockFile != layout.UpgradeLock || c.GrubEnv != layout.GrubEnvFile {
+		t.Errorf("defaults %q %q %q; want the layout's", c.Destination, c.LockFile, c.GrubEnv)
+	}
 }

@@ -1,4 +1,4 @@
-package app
+package bosconfig
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/bhojpur/os/internal/datasource"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/version"
 )
@@ -91,7 +92,7 @@ func (c *ApplyCmd) Run(env *cli.Env) error {
 
 // PhaseStamp is the file bos-config apply writes once it has applied a
 // phase during this boot (on the /run tmpfs): its outcome, done or failed.
-func PhaseStamp(p apply.Phase) string { return "/run/bos/phases/" + string(p) }
+func PhaseStamp(p apply.Phase) string { return layout.PhasesDir + "/" + string(p) }
 
 // KeyGetter is how bos-config apply fetches key lists (github:USER, https
 // URLs): the one downloader, with three tries of at most 10 s each, 1 s

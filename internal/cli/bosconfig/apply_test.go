@@ -1,4 +1,4 @@
-package app
+package bosconfig
 
 import (
 	"bytes"
@@ -37,12 +37,12 @@ func writeTree(t *testing.T, root string, files map[string]string) {
 func runApply(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := cli.Run("bos-config", ConfigDescription, &applyTestCLI{}, args, cli.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+	code := cli.Run("bos-config", Description, &applyTestCLI{}, args, cli.IO{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
 	return code, stdout.String(), stderr.String()
 }
 
 func TestApplyCLI(t *testing.T) {
-	full, err := os.ReadFile("../apply/testdata/full.yaml")
+	full, err := os.ReadFile("../../apply/testdata/full.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package app
+package bosinit
 
 import (
 	"strings"

@@ -1,4 +1,7 @@
-package app
+// Package multicall is the front of the multi-call binary cmd/bos: it
+// picks the command by the name it runs under (bos-config, init) or by its
+// first argument (bos config show) and runs that command's CLI.
+package multicall
 
 import (
 	"fmt"
@@ -6,31 +9,22 @@ import (
 	"strings"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/cli/bosconfig"
+	"github.com/bhojpur/os/internal/cli/bosinit"
+	"github.com/bhojpur/os/internal/cli/bosinstall"
+	"github.com/bhojpur/os/internal/cli/bosupgrade"
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 )
 
-// Commands are the toolkit's commands, in the order `bos --help` lists
-// them. One static binary carries them all; it is installed once and
-// linked under each name.
-var Commands = []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"}
-
-// runners run each command's kong CLI on its arguments.
+// runners run each command's kong CLI on its arguments, one per entry
+// of layout.Commands (TestRunnersAreTheCommandList).
 var runners = map[string]func(name string, args []string, streams cli.IO) int{
-	"bos-init": func(n string, a []string, s cli.IO) int {
-		return cli.Run(n, InitDescription, &InitCLI{}, a, s)
-	},
-	"bos-config": func(n string, a []string, s cli.IO) int {
-		return cli.Run(n, ConfigDescription, &ConfigCLI{}, a, s)
-	},
-	"bos-install": func(n string, a []string, s cli.IO) int {
-		return cli.Run(n, InstallDescription, &InstallCLI{}, a, s)
-	},
-	"bos-upgrade-rootfs": func(n string, a []string, s cli.IO) int {
-		return cli.Run(n, UpgradeRootfsDescription, NewUpgradeCLI("bos"), a, s)
-	},
-	"bos-upgrade-kernel": func(n string, a []string, s cli.IO) int {
-		return cli.Run(n, UpgradeKernelDescription, NewUpgradeCLI("kernel"), a, s)
-	},
+	bosinit.Name:          bosinit.Main,
+	bosconfig.Name:        bosconfig.Main,
+	bosinstall.Name:       bosinstall.Main,
+	bosupgrade.RootfsName: bosupgrade.RootfsMain,
+	bosupgrade.KernelName: bosupgrade.KernelMain,
 }
 
 // Resolve names the command that argv asks for and its arguments. The
@@ -68,7 +62,7 @@ func Main(argv []string, pid1 bool, streams cli.IO) int {
 		return usage(argv, streams)
 	}
 	if pid1 && name == "bos-init" {
-		InitPID1() // never returns; argv is the kernel's stray words
+		bosinit.PID1() // never returns; argv is the kernel's stray words
 	}
 	return runners[name](name, args, streams)
 }
@@ -85,7 +79,7 @@ func usage(argv []string, streams cli.IO) int {
 		fmt.Fprintf(w, "bos: unknown command %q (the binary's name)\n", path.Base(argv[0]))
 	}
 	fmt.Fprintf(w, "Usage: bos COMMAND [ARGS...], or run it as one of its links named COMMAND.\n\nCommands:\n")
-	for _, c := range Commands {
+	for _, c := range layout.Commands {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 	fmt.Fprintf(w, "\nbos COMMAND --help shows a command's flags; the bos- prefix is optional.\n")

@@ -1,6 +1,6 @@
 // Package app holds the command-line structs of the bos-* commands: flags,
 // help and the glue from a parsed command line to the internal packages.
-package app
+package bosconfig
 
 import (
 	"encoding/json"
@@ -20,15 +20,23 @@ import (
 	"github.com/bhojpur/os/internal/version"
 )
 
-// ConfigDescription is bos-config's --help text.
-const ConfigDescription = `Load, merge, validate, show and apply the Bhojpur OS config.
+// Name is the command's name.
+const Name = "bos-config"
+
+// Main runs bos-config on args and returns its exit code.
+func Main(name string, args []string, streams cli.IO) int {
+	return cli.Run(name, Description, &CLI{}, args, streams)
+}
+
+// Description is bos-config's --help text.
+const Description = `Load, merge, validate, show and apply the Bhojpur OS config.
 
 Sources, lowest priority first (paths under --root): /bos/system/config.yaml,
 the kernel cmdline (/proc/cmdline, bos.* words), /var/lib/bhojpur/os/config.yaml,
 cloud data under /run/config, /var/lib/bhojpur/os/config.d/* in lexical order.`
 
-// ConfigCLI is bos-config's command line.
-type ConfigCLI struct {
+// CLI is bos-config's command line.
+type CLI struct {
 	cli.Globals
 	Show        ShowCmd        `cmd:"" help:"Print the merged effective config."`
 	Validate    ValidateCmd    `cmd:"" help:"Check config files (or, with none, the merged config); exit 1 with FILE:LINE:COL messages when invalid."`

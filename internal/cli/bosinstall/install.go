@@ -1,4 +1,4 @@
-package app
+package bosinstall
 
 import (
 	"context"
@@ -17,8 +17,16 @@ import (
 	"github.com/bhojpur/os/internal/install"
 )
 
-// InstallDescription is bos-install's --help text.
-const InstallDescription = `Install Bhojpur OS to a disk: partition (GPT: BIOS boot, ESP BOS_GRUB,
+// Name is the command's name.
+const Name = "bos-install"
+
+// Main runs bos-install on args and returns its exit code.
+func Main(name string, args []string, streams cli.IO) int {
+	return cli.Run(name, Description, &CLI{}, args, streams)
+}
+
+// Description is bos-install's --help text.
+const Description = `Install Bhojpur OS to a disk: partition (GPT: BIOS boot, ESP BOS_GRUB,
 BOS_STATE), format, copy /bos/system from the ISO (default: the booted media),
 install GRUB for BIOS and UEFI, write grub.cfg and the config, then reboot.
 With --no-format, DEVICE is an existing ext4 partition that becomes BOS_STATE;
@@ -31,8 +39,8 @@ install mode). Without --silent, on a terminal, it asks for the disk and the
 config and for a confirmation. Without --tty the installed system uses
 console=tty0 console=ttyS0,115200.`
 
-// InstallCLI is bos-install's command line. Its flags mirror install.sh.
-type InstallCLI struct {
+// CLI is bos-install's command line. Its flags mirror install.sh.
+type CLI struct {
 	cli.Globals
 	ForceEFI bool   `name:"force-efi" help:"Fail unless GRUB for EFI can be installed (it is installed whenever available)."`
 	TTY      string `name:"tty" help:"Console TTY of the installed system (for example ttyS0); default: tty0 and ttyS0,115200." placeholder:"TTY"`
@@ -48,7 +56,7 @@ type InstallCLI struct {
 }
 
 // Validate checks flags that go together.
-func (c *InstallCLI) Validate() error {
+func (c *CLI) Validate() error {
 	if c.Takeover && !c.NoFormat {
 		return errors.New("--takeover needs --no-format and DEVICE the partition of /")
 	}
@@ -56,7 +64,7 @@ func (c *InstallCLI) Validate() error {
 }
 
 // options merges the flags with the bos.install config: a flag given wins.
-func (c *InstallCLI) options(ic config.Install) install.Options {
+func (c *CLI) options(ic config.Install) install.Options {
 	o := install.Options{
 		Device: c.Device, ISO: c.ISOURL, Config: c.Config, TTY: c.TTY,
 		ForceEFI: c.ForceEFI || ic.ForceEFI, PowerOff: c.PowerOff || ic.PowerOff,
@@ -81,7 +89,7 @@ func (c *InstallCLI) options(ic config.Install) install.Options {
 // default in its place: another console, another disk) or a whole source
 // (which may have held bos.install values), unless the flag that the value
 // would fill was given. Nothing is touched before this check.
-func (c *InstallCLI) refused(l *config.Loaded) error {
+func (c *CLI) refused(l *config.Loaded) error {
 	given := map[string]bool{
 		"bos.install.device": c.Device != "", "bos.install.iso_url": c.ISOURL != "",
 		"bos.install.config_url": c.Config != "", "bos.install.tty": c.TTY != "",
@@ -103,7 +111,7 @@ func (c *InstallCLI) refused(l *config.Loaded) error {
 }
 
 // Run installs.
-func (c *InstallCLI) Run(env *cli.Env) error {
+func (c *CLI) Run(env *cli.Env) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

@@ -1,4 +1,4 @@
-package app
+package bosinit
 
 import (
 	"fmt"
@@ -8,10 +8,20 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/initrd"
+	"github.com/bhojpur/os/internal/layout"
 )
 
-// InitDescription is bos-init's --help text.
-const InitDescription = `PID 1 of the Bhojpur OS initrd: mount the kernel file systems, load modules,
+// Name is the command's name.
+const Name = "bos-init"
+
+// Main runs bos-init's command line (not as PID 1: see PID1) on args and
+// returns its exit code.
+func Main(name string, args []string, streams cli.IO) int {
+	return cli.Run(name, Description, &CLI{}, args, streams)
+}
+
+// Description is bos-init's --help text.
+const Description = `PID 1 of the Bhojpur OS initrd: mount the kernel file systems, load modules,
 find the boot media, decide the mode, assemble the root, run the initrd
 config phase and switch_root into the real init.
 
@@ -20,8 +30,8 @@ the steps it would take for a mode. --mark-good, run by the bos-mark-good
 service once the system is up, ends the trial boot of an upgrade: without
 it the next boot falls back to the previous version.`
 
-// InitCLI is bos-init's command line (only used when not PID 1).
-type InitCLI struct {
+// CLI is bos-init's command line (only used when not PID 1).
+type CLI struct {
 	cli.Globals
 	Plan     bool     `help:"Print the root-assembly steps for --mode and exit." xor:"action"`
 	MarkGood bool     `name:"mark-good" help:"Mark this boot good: end the trial boot of an upgrade (GRUB environment on BOS_STATE) and stop its watchdog." xor:"action"`
@@ -30,8 +40,8 @@ type InitCLI struct {
 }
 
 // Run prints the plan or marks the boot good; booting is only done as
-// PID 1 (see InitPID1).
-func (c *InitCLI) Run(env *cli.Env) error {
+// PID 1 (see PID1).
+func (c *CLI) Run(env *cli.Env) error {
 	if c.MarkGood {
 		said, err := boot.MarkGood(env.Root)
 		if said != "" {
@@ -47,12 +57,12 @@ func (c *InitCLI) Run(env *cli.Env) error {
 		name, baud, _ := strings.Cut(s, ",")
 		cs = append(cs, boot.Console{Name: name, Baud: baud})
 	}
-	media := "/run/bos/media"
+	media := layout.MediaDir
 	if c.Mode == string(boot.ModeDisk) {
-		media = "/run/bos/state"
+		media = layout.StateDir
 	}
 	l := boot.Layout{Media: media, Version: "<version>", Kernel: "<kernel>",
-		BosDir: media + "/bos/system/bos/<version>", KernelDir: media + "/bos/system/kernel/<kernel>"}
+		BosDir: media + "/" + layout.SystemDir + "/bos/<version>", KernelDir: media + "/" + layout.SystemDir + "/kernel/<kernel>"}
 	for _, s := range boot.RootSteps(boot.Mode(c.Mode), l, cs) {
 		req := "optional"
 		if boot.IsRequired(s) {
@@ -63,7 +73,7 @@ func (c *InitCLI) Run(env *cli.Env) error {
 	return nil
 }
 
-// InitPID1 boots; it never returns.
-func InitPID1() {
+// PID1 boots; it never returns.
+func PID1() {
 	initrd.PID1()
 }

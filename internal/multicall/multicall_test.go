@@ -1,7 +1,9 @@
-package app
+package multicall
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -9,6 +11,7 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 )
 
 func TestResolveNamesTheCommand(t *testing.T) {
@@ -38,7 +41,7 @@ func TestResolveNamesTheCommand(t *testing.T) {
 }
 
 func TestEveryCommandRunsUnderBothSpellings(t *testing.T) {
-	for _, c := range Commands {
+	for _, c := range layout.Commands {
 		for _, argv := range [][]string{{"/usr/sbin/" + c, "--version"}, {"bos", strings.TrimPrefix(c, "bos-"), "--version"}} {
 			var out bytes.Buffer
 			code := Main(argv, false, cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out})
@@ -64,6 +67,22 @@ func TestBosWithoutACommandListsThem(t *testing.T) {
 		all := out.String() + errb.String()
 		if code != tc.code || !strings.Contains(all, "bos-upgrade-kernel") {
 			t.Errorf("Main(%q) = %d, %q; want %d and the list of commands", tc.argv, code, all, tc.code)
+		}
+	}
+}
+
+// TestRunnersAreTheCommandList: the multi-call binary runs every command
+// of the one list, and each has its own cmd/<name> main.
+func TestRunnersAreTheCommandList(t *testing.T) {
+	if len(runners) != len(layout.Commands) {
+		t.Errorf("runners has %d commands, layout.Commands %d", len(runners), len(layout.Commands))
+	}
+	for _, c := range layout.Commands {
+		if runners[c] == nil {
+			t.Errorf("no runner for %s", c)
+		}
+		if _, err := os.Stat(filepath.Join("../../cmd", c, "main.go")); err != nil {
+			t.Errorf("%s has no main of its own: %v", c, err)
 		}
 	}
 }
