@@ -24,6 +24,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/atomicfile"
 )
 
 // File is an open file being written.
@@ -259,32 +261,29 @@ func Exists(fsys FS, name string) (bool, error) {
 	return false, err
 }
 
-// WriteFile writes data to name the safe way: a temporary file in the same
-// directory, every write checked, fsync, close, rename, fsync of the
-// directory.
+// WriteFile replaces name with data through fsys the atomicfile way: a
+// temporary file of a unique name next to it, created with O_EXCL and
+// perm, every write checked, fsync, close, rename, fsync of the directory.
+// Each step is an operation of fsys, so faultfs can crash any of them.
+// The directory of name must exist.
 func WriteFile(fsys FS, name string, data []byte, perm fs.FileMode) error {
-	dir, base := path.Split(path.Clean("/" + name))
-	tmp := path.Join(dir, ".tmp-"+base)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
-	if err != nil {
-		return errors.Wrapf(err, "create %s", tmp)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return errors.Wrapf(err, "write %s", tmp)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return errors.Wrapf(err, "sync %s", tmp)
-	}
-	if err := f.Close(); err != nil {
-		return errors.Wrapf(err, "close %s", tmp)
-	}
-	if err := fsys.Rename(tmp, name); err != nil {
-		return errors.Wrapf(err, "rename %s to %s", tmp, name)
-	}
-	return errors.Wrapf(fsys.SyncDir(dir), "sync %s", dir)
+	return atomicfile.WriteFS(atomicFS{fsys}, path.Clean("/"+name), data, perm)
 }
+
+// atomicFS is an FS as atomicfile sees it.
+type atomicFS struct{ fs FS }
+
+func (a atomicFS) OpenFile(name string, flag int, perm fs.FileMode) (atomicfile.File, error) {
+	f, err := a.fs.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (a atomicFS) Rename(oldname, newname string) error { return a.fs.Rename(oldname, newname) }
+func (a atomicFS) Remove(name string) error             { return a.fs.RemoveAll(name) }
+func (a atomicFS) SyncDir(dir string) error             { return a.fs.SyncDir(dir) }
 
 // ValidVersion says whether v can name a version directory: letters,
 // digits and . _ + - only, not starting with a dot.
