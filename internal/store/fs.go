@@ -1,16 +1,3 @@
-// Package store keeps the versioned system tree of Bhojpur OS (DESIGN.md,
-// "Layout of /bos/system"): one directory per version of each component
-// (bos, dcp, kernel) and the relative symlinks current and previous.
-//
-// Every change follows "write, hash, sync, switch": a version is built under
-// a temporary name, its files and directories are fsynced, it is renamed
-// into place, and only then are the links switched, each by creating a
-// temporary symlink and renaming it over the old one, with an fsync of the
-// component directory after each step. A crash at any point leaves current
-// pointing at a complete version, the old or the new one.
-//
-// The store works through FS, a small file-system interface, so that tests
-// can inject a crash after any single operation (see package faultfs).
 package store
 
 import (
