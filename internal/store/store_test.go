@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pkg/errors"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -209,5 +211,30 @@ func TestWriteFileTemporaryNames(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(root, ".f.tmp-*"))
 	if len(left) != 1 {
 		t.Errorf("temporary files %v, want only the leftover made before", left)
+	}
+}
+
+// CopyIn writes a new file with its mode exactly and refuses a name that
+// exists, a symlink included.
+func TestCopyIn(t *testing.T) {
+	root := t.TempDir()
+	fsys, _ := NewOSFS(root)
+	data := strings.Repeat("x", 3<<20) // more than one buffer
+	if err := CopyIn(fsys, "f", strings.NewReader(data), 0o751); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "f"))
+	fi, err := os.Stat(filepath.Join(root, "f"))
+	if err != nil || string(b) != data || fi.Mode().Perm() != 0o751 {
+		t.Errorf("f = %d bytes, %v, %v; want %d bytes 0751", len(b), fi, err, len(data))
+	}
+	os.Symlink("f", filepath.Join(root, "l"))
+	for _, name := range []string{"f", "l"} {
+		if err := CopyIn(fsys, name, strings.NewReader("y"), 0o644); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("CopyIn over %s = %v, want ErrExist", name, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "f")); string(b) != data {
+		t.Error("a refused CopyIn changed the file")
 	}
 }
