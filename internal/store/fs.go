@@ -1,16 +1,3 @@
-// Package store keeps the versioned system tree of Bhojpur OS (DESIGN.md,
-// "Layout of /bos/system"): one directory per version of each component
-// (bos, dcp, kernel) and the relative symlinks current and previous.
-//
-// Every change follows "write, hash, sync, switch": a version is built under
-// a temporary name, its files and directories are fsynced, it is renamed
-// into place, and only then are the links switched, each by creating a
-// temporary symlink and renaming it over the old one, with an fsync of the
-// component directory after each step. A crash at any point leaves current
-// pointing at a complete version, the old or the new one.
-//
-// The store works through FS, a small file-system interface, so that tests
-// can inject a crash after any single operation (see package faultfs).
 package store
 
 import (
@@ -24,6 +11,8 @@ import (
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/atomicfile"
 )
 
 // File is an open file being written.
@@ -259,31 +248,49 @@ func Exists(fsys FS, name string) (bool, error) {
 	return false, err
 }
 
-// WriteFile writes data to name the safe way: a temporary file in the same
-// directory, every write checked, fsync, close, rename, fsync of the
-// directory.
+// WriteFile replaces name with data through fsys the atomicfile way: a
+// temporary file of a unique name next to it, created with O_EXCL and
+// perm, every write checked, fsync, close, rename, fsync of the directory.
+// Each step is an operation of fsys, so faultfs can crash any of them.
+// The directory of name must exist.
 func WriteFile(fsys FS, name string, data []byte, perm fs.FileMode) error {
-	dir, base := path.Split(path.Clean("/" + name))
-	tmp := path.Join(dir, ".tmp-"+base)
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	return atomicfile.WriteFS(atomicFS{fsys}, path.Clean("/"+name), data, perm)
+}
+
+// atomicFS is an FS as atomicfile sees it.
+type atomicFS struct{ fs FS }
+
+func (a atomicFS) OpenFile(name string, flag int, perm fs.FileMode) (atomicfile.File, error) {
+	f, err := a.fs.OpenFile(name, flag, perm)
 	if err != nil {
-		return errors.Wrapf(err, "create %s", tmp)
+		return nil, err
 	}
-	if _, err := f.Write(data); err != nil {
+	return f, nil
+}
+
+func (a atomicFS) Rename(oldname, newname string) error { return a.fs.Rename(oldname, newname) }
+func (a atomicFS) Remove(name string) error             { return a.fs.RemoveAll(name) }
+func (a atomicFS) SyncDir(dir string) error             { return a.fs.SyncDir(dir) }
+
+// CopyIn creates name, which must not exist, with perm and copies r into
+// it: every write checked (through a 1 MiB buffer), fsync, close. The
+// directory is not synced: a tree copied file by file syncs each directory
+// once, at its end.
+func CopyIn(fsys FS, name string, r io.Reader, perm fs.FileMode) error {
+	f, err := fsys.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return errors.Wrapf(err, "create %s", name)
+	}
+	// The bare Writer hides a ReadFrom: the copy goes through the buffer.
+	if _, err := io.CopyBuffer(struct{ io.Writer }{f}, r, make([]byte, 1<<20)); err != nil {
 		f.Close()
-		return errors.Wrapf(err, "write %s", tmp)
+		return errors.Wrapf(err, "copy to %s", name)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return errors.Wrapf(err, "sync %s", tmp)
+		return errors.Wrapf(err, "sync %s", name)
 	}
-	if err := f.Close(); err != nil {
-		return errors.Wrapf(err, "close %s", tmp)
-	}
-	if err := fsys.Rename(tmp, name); err != nil {
-		return errors.Wrapf(err, "rename %s to %s", tmp, name)
-	}
-	return errors.Wrapf(fsys.SyncDir(dir), "sync %s", dir)
+	return errors.Wrapf(f.Close(), "close %s", name)
 }
 
 // ValidVersion says whether v can name a version directory: letters,

@@ -1,12 +1,16 @@
 package store
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pkg/errors"
 )
 
 func newStore(t *testing.T) (*Store, string) {
@@ -161,5 +165,76 @@ func TestRollBackFailed(t *testing.T) {
 	}
 	if cur, _ := s.Link(OS, Current); cur != "A" {
 		t.Errorf("bos current = %q after the second call", cur)
+	}
+}
+
+// WriteFile creates its temporary file under a fresh name: neither a
+// leftover of an earlier write nor a symlink placed where a temporary
+// file could be is opened, and concurrent writers do not clash.
+func TestWriteFileTemporaryNames(t *testing.T) {
+	root := t.TempDir()
+	fsys, _ := NewOSFS(root)
+	outside := filepath.Join(t.TempDir(), "outside")
+	os.WriteFile(outside, []byte("keep"), 0o644)
+	os.Symlink(outside, filepath.Join(root, ".tmp-f"))                   // the old fixed name
+	os.WriteFile(filepath.Join(root, ".f.tmp-000000000000"), nil, 0o644) // a leftover
+	if err := WriteFile(fsys, "f", []byte("one"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "keep" {
+		t.Errorf("a symlink at a temporary name was followed: outside = %q", b)
+	}
+	fi, err := os.Stat(filepath.Join(root, "f"))
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("f = %v, %v; want mode 0640", fi, err)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = WriteFile(fsys, "f", []byte(strings.Repeat(fmt.Sprint(i), 1<<16)), 0o644)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "f"))
+	if len(b) != 1<<16 || strings.Count(string(b), string(b[:1])) != len(b) {
+		t.Errorf("f holds %d bytes, not all of one writer's", len(b))
+	}
+	left, _ := filepath.Glob(filepath.Join(root, ".f.tmp-*"))
+	if len(left) != 1 {
+		t.Errorf("temporary files %v, want only the leftover made before", left)
+	}
+}
+
+// CopyIn writes a new file with its mode exactly and refuses a name that
+// exists, a symlink included.
+func TestCopyIn(t *testing.T) {
+	root := t.TempDir()
+	fsys, _ := NewOSFS(root)
+	data := strings.Repeat("x", 3<<20) // more than one buffer
+	if err := CopyIn(fsys, "f", strings.NewReader(data), 0o751); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "f"))
+	fi, err := os.Stat(filepath.Join(root, "f"))
+	if err != nil || string(b) != data || fi.Mode().Perm() != 0o751 {
+		t.Errorf("f = %d bytes, %v, %v; want %d bytes 0751", len(b), fi, err, len(data))
+	}
+	os.Symlink("f", filepath.Join(root, "l"))
+	for _, name := range []string{"f", "l"} {
+		if err := CopyIn(fsys, name, strings.NewReader("y"), 0o644); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("CopyIn over %s = %v, want ErrExist", name, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "f")); string(b) != data {
+		t.Error("a refused CopyIn changed the file")
 	}
 }

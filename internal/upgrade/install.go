@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 
@@ -492,19 +490,7 @@ func copyFile(sfs store.FS, from string, dfs store.FS, to string, perm fs.FileMo
 		return badRelease("open %s: %v", from, err)
 	}
 	defer in.Close()
-	out, err := dfs.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-	if err != nil {
-		return errors.Wrapf(err, "create %s", to)
-	}
-	if _, err := io.CopyBuffer(struct{ io.Writer }{out}, in, make([]byte, 1<<20)); err != nil {
-		out.Close()
-		return errors.Wrapf(err, "copy %s to %s", from, to)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return errors.Wrapf(err, "sync %s", to)
-	}
-	return errors.Wrapf(out.Close(), "close %s", to)
+	return errors.Wrapf(store.CopyIn(dfs, to, in, perm), "copy %s", from)
 }
 
 // plan says what an upgrade would do.

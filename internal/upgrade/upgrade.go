@@ -3,7 +3,10 @@
 // install it into new version directories and switch the current links,
 // keeping the old version as previous; or roll back to previous.
 //
-// Order of an upgrade (DESIGN.md, "write, hash, sync, switch"):
+// An upgrade keeps the order "write, hash, sync, switch" of package store:
+// nothing current changes before the whole new version is written,
+// verified and synced, so a crash at any step leaves the old version
+// booting or the new one. Its steps:
 //
 //  1. take the lock, remount /bos read-write (--remount);
 //  2. resolve the version (--release, the --source tree, or the channel);
@@ -13,6 +16,7 @@
 //     it streams to a file and checked against sha256sum-<arch>.txt; only
 //     a verified rootfs tarball is unpacked, within bounds derived from
 //     its size (archive.Limits), each file after a check for its room;
+//     every file and directory staged is fsynced;
 //  4. only then: commit each staged tree as <component>/<version> (rename)
 //     and switch the links, dcp before bos so that bos/current on the new
 //     version means the whole upgrade is in place;
@@ -53,7 +57,9 @@ const (
 // BosMount is the mount point remounted read-write by --remount.
 const BosMount = "/bos"
 
-// ModeFile holds the boot mode (DESIGN.md, "Modes"), inside the root.
+// ModeFile holds the mode bos-init booted in (live, install, disk,
+// local, ...), inside the root; "local" is an overlay install on the
+// distribution's kernel, which bos-upgrade-kernel leaves alone.
 const ModeFile = "/run/bos/mode"
 
 // stagingDir is where a run stages, inside the destination.

@@ -1,6 +1,7 @@
 package faultfs
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -100,5 +101,52 @@ func TestCrashStopsEveryLaterOperation(t *testing.T) {
 	}
 	if ok, _ := store.Exists(f.Inner, "x"); ok {
 		t.Error("an operation after the crash took effect")
+	}
+}
+
+// store.WriteFile goes through the FS step by step: a crash after any of
+// them leaves the old contents or the new, never a part.
+func TestWriteFileCrashAtEachStep(t *testing.T) {
+	write := func(limit int) (*FS, string) {
+		f := newFS(t, -1)
+		if err := f.Inner.MkdirAll("d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.WriteFile(f.Inner, "d/f", []byte("old"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		f.Limit = limit
+		err := store.WriteFile(f, "d/f", []byte("new"), 0o644)
+		if limit < 0 && err != nil || limit >= 0 && f.Crashed() != "" && !errors.Is(err, ErrCrash) {
+			t.Fatalf("WriteFile crashing after %d ops = %v", limit, err)
+		}
+		r, err := f.Inner.Open("d/f")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		b, _ := io.ReadAll(r)
+		return f, string(b)
+	}
+	f, got := write(-1)
+	if got != "new" {
+		t.Fatalf("d/f = %q after WriteFile, want new", got)
+	}
+	var kinds []string
+	for _, op := range f.Log() {
+		kinds = append(kinds, strings.Fields(op)[0])
+	}
+	if want := "open write fsync close rename fsync"; strings.Join(kinds, " ") != want {
+		t.Errorf("WriteFile did %q, want %q", f.Log(), want)
+	}
+	const rename = 5 // the fifth operation
+	for n := 0; n < f.Ops(); n++ {
+		want := "old"
+		if n >= rename {
+			want = "new"
+		}
+		if g, got := write(n); got != want {
+			t.Errorf("d/f = %q after a crash at %s, want %q", got, g.Crashed(), want)
+		}
 	}
 }

@@ -1,8 +1,9 @@
 package ociimage
 
 import (
-	"io"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // Artifacts are the release artifacts the image's bos/system tree is made
-// of (DESIGN.md, "The product").
+// of: the rootfs tarball holds the bos and dcp components, the other four
+// make the kernel component (see package store for the layout).
 type Artifacts struct {
 	Rootfs         string // bos-rootfs-<arch>.tar.gz: bos-rootfs-<v>/bos/system/{bos,dcp}/...
 	Vmlinuz        string
@@ -39,28 +41,37 @@ func ArtifactsIn(dir, arch string) Artifacts {
 // and kernel/<version>/{vmlinuz,initrd,kernel.squashfs,version} with
 // kernel/current, where version is the release (bos/current's target), as
 // on the ISO. It returns the release.
+//
+// Everything is written through a store.FS rooted at dst's parent, with
+// the upgrade's extraction and file copy: nothing lands outside dst, even
+// through the links the tarball brings.
 func StageSystem(dst string, a Artifacts) (string, error) {
 	if err := os.Mkdir(dst, 0o755); err != nil {
 		return "", errors.Wrap(err, "create the staging tree")
 	}
-	if err := untarSystem(dst, a.Rootfs); err != nil {
+	fsys, err := store.NewOSFS(filepath.Dir(dst))
+	if err != nil {
 		return "", err
 	}
-	v, err := os.Readlink(filepath.Join(dst, "bos", "current"))
+	top := "/" + filepath.Base(dst)
+	if err := untarSystem(fsys, top, a.Rootfs); err != nil {
+		return "", err
+	}
+	v, err := fsys.Readlink(path.Join(top, "bos", "current"))
 	if err != nil {
 		return "", errors.Wrapf(err, "%s has no bos/current", a.Rootfs)
 	}
 	if v == "" || strings.ContainsAny(v, "/") || v == "." || v == ".." {
 		return "", errors.Errorf("%s: bos/current points to %q, not a version directory", a.Rootfs, v)
 	}
-	kdir := filepath.Join(dst, "kernel", v)
-	if err := os.MkdirAll(kdir, 0o755); err != nil {
+	kdir := path.Join(top, "kernel", v)
+	if err := fsys.MkdirAll(kdir, 0o755); err != nil {
 		return "", errors.Wrapf(err, "create %s", kdir)
 	}
 	for _, f := range []struct{ from, to string }{
 		{a.Vmlinuz, "vmlinuz"}, {a.Initrd, "initrd"}, {a.KernelSquashfs, "kernel.squashfs"},
 	} {
-		if err := copyOut(filepath.Join(kdir, f.to), f.from, 0o644); err != nil {
+		if err := copyIn(fsys, path.Join(kdir, f.to), f.from, 0o644); err != nil {
 			return "", err
 		}
 	}
@@ -72,19 +83,19 @@ func StageSystem(dst string, a Artifacts) (string, error) {
 	if kver == "" || strings.ContainsAny(kver, "\n/") {
 		return "", errors.Errorf("%s: %q is not a kernel release", a.KernelVersion, kver)
 	}
-	if err := os.WriteFile(filepath.Join(kdir, "version"), []byte(kver+"\n"), 0o644); err != nil {
+	if err := store.WriteFile(fsys, path.Join(kdir, "version"), []byte(kver+"\n"), 0o644); err != nil {
 		return "", errors.Wrap(err, "write the kernel version")
 	}
-	if err := os.Symlink(v, filepath.Join(dst, "kernel", "current")); err != nil {
+	if err := fsys.Symlink(v, path.Join(top, "kernel", "current")); err != nil {
 		return "", errors.Wrap(err, "link kernel/current")
 	}
 	return v, nil
 }
 
-// untarSystem unpacks the bos/system part of a rootfs tarball into dst
+// untarSystem unpacks the bos/system part of a rootfs tarball into top
 // (which exists and is empty) with the upgrade's extraction: the same
 // checks of names, links and entry types, and the same bounds.
-func untarSystem(dst, tgz string) error {
+func untarSystem(fsys store.FS, top, tgz string) error {
 	f, err := os.Open(tgz)
 	if err != nil {
 		return errors.Wrap(err, "rootfs tarball")
@@ -94,40 +105,25 @@ func untarSystem(dst, tgz string) error {
 	if err != nil {
 		return errors.Wrapf(err, "stat %s", tgz)
 	}
-	fsys, err := store.NewOSFS(filepath.Dir(dst))
-	if err != nil {
-		return err
-	}
 	opt := archive.Limits(fi.Size())
 	opt.Strip, opt.Prefix = 1, "bos/system"
-	if err := archive.Extract(f, fsys, filepath.Base(dst), opt); err != nil {
+	if err := archive.Extract(f, fsys, top, opt); err != nil {
 		return errors.Wrapf(err, "%s", tgz)
 	}
-	if ents, err := os.ReadDir(dst); err != nil {
-		return errors.Wrapf(err, "list %s", dst)
+	if ents, err := fsys.ReadDir(top); err != nil {
+		return errors.Wrapf(err, "list %s", top)
 	} else if len(ents) == 0 {
 		return errors.Errorf("%s has no */bos/system tree", tgz)
 	}
 	return nil
 }
 
-func copyOut(to, from string, mode os.FileMode) error {
+// copyIn copies the host file from to name in fsys.
+func copyIn(fsys store.FS, name, from string, perm fs.FileMode) error {
 	f, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return errors.Wrapf(writeFrom(to, f, mode), "copy %s", from)
-}
-
-func writeFrom(to string, r io.Reader, mode os.FileMode) error {
-	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, r); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return errors.Wrapf(store.CopyIn(fsys, name, f, perm), "copy %s", from)
 }
