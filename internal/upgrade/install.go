@@ -11,13 +11,12 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
 )
 
 // Artifact names of a release for an architecture.
-func rootfsArtifact(arch string) string { return "bos-rootfs-" + arch + ".tar.gz" }
-func sumsArtifact(arch string) string   { return "sha256sum-" + arch + ".txt" }
 
 // kernelFile is one of the kernel's release artifacts.
 type kernelFile struct {
@@ -28,10 +27,10 @@ type kernelFile struct {
 // kernelFiles are the kernel's release artifacts, with their caps.
 func kernelFiles(arch string, c Caps) []kernelFile {
 	return []kernelFile{
-		{"bos-vmlinuz-" + arch, "vmlinuz", c.boot()},
-		{"bos-initrd-" + arch, "initrd", c.boot()},
-		{"bos-kernel-" + arch + ".squashfs", "kernel.squashfs", c.image()},
-		{"bos-kernel-version-" + arch, "version", versionCap},
+		{layout.Vmlinuz(arch), "vmlinuz", c.boot()},
+		{layout.Initrd(arch), "initrd", c.boot()},
+		{layout.KernelSquashfs(arch), "kernel.squashfs", c.image()},
+		{layout.KernelVersion(arch), "version", versionCap},
 	}
 }
 
@@ -57,8 +56,8 @@ func openSource(dir string) (*source, error) {
 		return nil, badRelease("--source %s: not a directory", dir)
 	}
 	s := &source{fs: sfs, dir: "/"}
-	if ok, _ := store.Exists(sfs, "/bos/system"); ok {
-		s.dir = "/bos/system"
+	if ok, _ := store.Exists(sfs, "/"+layout.SystemDir); ok {
+		s.dir = "/" + layout.SystemDir
 	}
 	return s, nil
 }
@@ -261,7 +260,7 @@ func discard(env *Env, staging string, all bool) {
 
 // sums fetches and parses the release's checksums.
 func sums(ctx context.Context, env *Env, opt Options, v string) (fetch.Sums, string, error) {
-	name := sumsArtifact(opt.Arch)
+	name := layout.Sums(opt.Arch)
 	u := fetch.ArtifactURL(opt.URL, v, name)
 	body, _, err := env.Fetcher.Get(ctx, u, 1<<20)
 	if err != nil {
@@ -289,7 +288,7 @@ func stageRootfs(ctx context.Context, env *Env, opt Options, v, staging string) 
 	if err != nil {
 		return nil, err
 	}
-	name := rootfsArtifact(opt.Arch)
+	name := layout.Rootfs(opt.Arch)
 	w, err := want(s, sumsName, name)
 	if err != nil {
 		return nil, err
@@ -498,8 +497,8 @@ func plan(opt Options, env *Env, st *store.Store, src *source, v, cur string) er
 	if src != nil {
 		env.say("would copy %s %s from %s", opt.Component, v, opt.Source)
 	} else {
-		s := sumsArtifact(opt.Arch)
-		arts := []string{rootfsArtifact(opt.Arch)}
+		s := layout.Sums(opt.Arch)
+		arts := []string{layout.Rootfs(opt.Arch)}
 		if opt.Component == Kernel {
 			arts = nil
 			for _, f := range kernelFiles(opt.Arch, opt.Caps) {

@@ -11,13 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // The image build puts one binary, bos, into a version directory and each
 // command's name as a link to it (images/iso.sh). Upgrades from a release
 // tarball and from --source keep those links as links.
-
-var multicallNames = []string{"bos-init", "bos-config", "bos-install", "bos-upgrade-rootfs", "bos-upgrade-kernel"}
 
 // multicallTarball is r's bos-rootfs tarball laid out as the image build
 // lays it out.
@@ -41,7 +41,7 @@ func multicallTarball(t *testing.T, r release) []byte {
 	}
 	write(&tar.Header{Typeflag: tar.TypeReg, Name: base + "bos", Mode: 0o755}, "#!bos "+r.version)
 	write(&tar.Header{Typeflag: tar.TypeReg, Name: base + "rootfs.squashfs", Mode: 0o644}, r.bos["rootfs.squashfs"])
-	for _, n := range multicallNames {
+	for _, n := range layout.Commands {
 		write(&tar.Header{Typeflag: tar.TypeSymlink, Name: base + n, Linkname: "bos", Mode: 0o777}, "")
 	}
 	write(&tar.Header{Typeflag: tar.TypeSymlink, Name: "./bos/system/bos/current", Linkname: r.version, Mode: 0o777}, "")
@@ -58,7 +58,7 @@ func multicallTarball(t *testing.T, r release) []byte {
 func wantMulticall(t *testing.T, root, version string) {
 	t.Helper()
 	dir := filepath.Join(root, "bos/system/bos", version)
-	for _, n := range multicallNames {
+	for _, n := range layout.Commands {
 		p := filepath.Join(dir, n)
 		if target, err := os.Readlink(p); err != nil || target != "bos" {
 			t.Errorf("%s: link to %q (%v), want a link to bos", p, target, err)
@@ -100,7 +100,7 @@ func TestUpgradeKeepsTheCommandLinksOfTheOneBinary(t *testing.T) {
 	install(t, src, v2)
 	dir := filepath.Join(src, "bos/system/bos", v2.version)
 	writeFile(t, filepath.Join(dir, "bos"), "#!bos "+v2.version)
-	for _, n := range multicallNames {
+	for _, n := range layout.Commands {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil {
 			t.Fatal(err)
 		}

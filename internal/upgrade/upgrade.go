@@ -41,6 +41,7 @@ import (
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/grubenv"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
 	"github.com/bhojpur/os/internal/upgrade/lock"
@@ -56,11 +57,6 @@ const (
 
 // BosMount is the mount point remounted read-write by --remount.
 const BosMount = "/bos"
-
-// ModeFile holds the mode bos-init booted in (live, install, disk,
-// local, ...), inside the root; "local" is an overlay install on the
-// distribution's kernel, which bos-upgrade-kernel leaves alone.
-const ModeFile = "/run/bos/mode"
 
 // stagingDir is where a run stages, inside the destination.
 const stagingDir = ".upgrade"
@@ -356,17 +352,17 @@ func trial(opt Options, env *Env, st *store.Store) error {
 // overlayInstall says whether the kernel is the distribution's: mode
 // local, or no kernel directory in the destination.
 func overlayInstall(fsys store.FS, dest string) (bool, string, error) {
-	if r, err := fsys.Open(ModeFile); err == nil {
+	if r, err := fsys.Open(layout.ModeFile); err == nil {
 		b, rerr := io.ReadAll(io.LimitReader(r, 256))
 		r.Close()
 		if rerr != nil {
-			return false, "", errors.Wrapf(rerr, "read %s", ModeFile)
+			return false, "", errors.Wrapf(rerr, "read %s", layout.ModeFile)
 		}
 		if strings.TrimSpace(string(b)) == "local" {
-			return true, ModeFile + " says local", nil
+			return true, layout.ModeFile + " says local", nil
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return false, "", errors.Wrapf(err, "read %s", ModeFile)
+		return false, "", errors.Wrapf(err, "read %s", layout.ModeFile)
 	}
 	dir := path.Join(dest, Kernel)
 	if ok, err := store.Exists(fsys, dir); err != nil {

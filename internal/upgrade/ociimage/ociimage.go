@@ -30,12 +30,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // Where things are in the image.
 const (
 	BinDir    = "/usr/sbin"
-	SystemDir = "/bos/system"
+	SystemDir = "/" + layout.SystemDir
 )
 
 // RefAnnotation names the image in the layout's index.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade/archive"
 )
@@ -28,11 +29,11 @@ type Artifacts struct {
 func ArtifactsIn(dir, arch string) Artifacts {
 	p := func(f string) string { return filepath.Join(dir, f) }
 	return Artifacts{
-		Rootfs:         p("bos-rootfs-" + arch + ".tar.gz"),
-		Vmlinuz:        p("bos-vmlinuz-" + arch),
-		Initrd:         p("bos-initrd-" + arch),
-		KernelSquashfs: p("bos-kernel-" + arch + ".squashfs"),
-		KernelVersion:  p("bos-kernel-version-" + arch),
+		Rootfs:         p(layout.Rootfs(arch)),
+		Vmlinuz:        p(layout.Vmlinuz(arch)),
+		Initrd:         p(layout.Initrd(arch)),
+		KernelSquashfs: p(layout.KernelSquashfs(arch)),
+		KernelVersion:  p(layout.KernelVersion(arch)),
 	}
 }
 
