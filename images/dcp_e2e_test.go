@@ -224,18 +224,29 @@ func TestDCPLive(t *testing.T) {
 		}
 	})
 	t.Run("bad input backs off", func(t *testing.T) {
-		// A dcp_args flag that dcp does not know: one clear line, and no
-		// restart every respawn_delay (5 s).
-		if out, err := g.run("sudo sh -c 'echo arg --no-such-flag >> /etc/bhojpur/dcp.conf && : > /var/log/dcp.log && rc-service dcp restart' >/dev/null 2>&1; echo done"); err != nil {
-			t.Fatalf("restart with a bad flag: %q, %v", out, err)
+		// Each bad input gives one clear line in /var/log/dcp.log and no
+		// restart every respawn_delay (5 s): dcp waits 60 s before it
+		// exits. Each case is the good dcp.conf with lines added.
+		if out, err := g.run("sudo cp /etc/bhojpur/dcp.conf /etc/bhojpur/dcp.conf.good && echo saved"); err != nil || out != "saved" {
+			t.Fatalf("save dcp.conf: %q, %v", out, err)
 		}
-		time.Sleep(30 * time.Second)
-		log, err := g.run("sudo cat /var/log/dcp.log")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := strings.Count(log, "unknown flag --no-such-flag"); n != 1 {
-			t.Errorf("the bad flag is named %d times in 30 s of /var/log/dcp.log, want once (a backoff of 60 s):\n%s", n, log)
+		for _, tc := range []struct{ what, lines, says string }{
+			{"a dcp_args flag that dcp does not know", "arg --no-such-flag", "unknown flag --no-such-flag"},
+			{"a --cluster-cidr that is not a CIDR", "arg --cluster-cidr\\narg banana", `--cluster-cidr "banana": not a CIDR`},
+			{"a bos.token that is a malformed node token", "env DCP_TOKEN=K10abc::node:secret", "DCP_TOKEN (--token): not a node token"},
+		} {
+			cmd := "sudo sh -c '{ cat /etc/bhojpur/dcp.conf.good; printf \"" + tc.lines + "\\n\"; } > /etc/bhojpur/dcp.conf && : > /var/log/dcp.log && rc-service dcp restart' >/dev/null 2>&1; echo done"
+			if out, err := g.run(cmd); err != nil {
+				t.Fatalf("%s: restart: %q, %v", tc.what, out, err)
+			}
+			time.Sleep(30 * time.Second)
+			log, err := g.run("sudo cat /var/log/dcp.log")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(log, tc.says); n != 1 {
+				t.Errorf("%s: %q is in 30 s of /var/log/dcp.log %d times, want once (a backoff of 60 s):\n%s", tc.what, tc.says, n, log)
+			}
 		}
 	})
 }
