@@ -20,11 +20,10 @@ const MaxFileSize = 1 << 20
 
 // MaxLoadAlloc bounds what loading one source of at most MaxFileSize
 // bytes allocates in all (Go's TotalAlloc, so its peak heap too), whatever
-// the source holds: TestLoadMemoryBound loads adversarial sources
-// (package configtest) with Load and LoadFile, and `make bench` prints
-// the figures next to yaml.Unmarshal of the same bytes. Measured: at most
-// 115 MiB (30,000 write_files entries, or 95,000 labels), with Go 1.26
-// and yaml.v3 v3.0.1; the rest is headroom for other versions.
+// the source holds: TestLoadMemoryBound checks it with Load and LoadFile
+// on the adversarial sources of package configtest. The worst of those
+// (30,000 write_files entries, or 95,000 labels) allocate about 115 MiB;
+// the rest is headroom for other Go and yaml.v3 versions.
 const MaxLoadAlloc = 160 << 20
 
 // Bounds of the work on one document. Aliases count after expansion: a

@@ -9,11 +9,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// merger folds trees into one by DESIGN.md's rules: a later scalar wins,
-// maps merge key by key, lists append without exact duplicates, and lists
-// marked replace (dcp_args) are replaced whole. Source nodes are adopted,
+// merger folds normalized trees into one, in order: a later scalar wins;
+// maps (structures and string maps) merge key by key, a later value
+// winning; lists append, keeping order and dropping an entry equal to one
+// already there (a string by its value, a mapping by its fingerprint),
+// within the first source too; a list marked replace (dcp_args, an argv)
+// is replaced whole and keeps repeated entries. Source nodes are adopted,
 // not copied: a source tree is merged once. seen caches, per list node of
-// the result, the entries it holds, so merging n sources stays linear.
+// the result, the entries it holds, and keys the keys of each mapping, so
+// merging n sources stays linear.
 type merger struct {
 	t    *tree
 	seen map[*yaml.Node]map[string]bool
