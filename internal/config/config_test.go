@@ -447,17 +447,56 @@ func TestBadInputNeverPanics(t *testing.T) {
 	}
 }
 
+// TestDocumentBounds: a document of valid keys that aliases expand past
+// maxNodes or maxExpanded is ignored whole, with the bound's own problem.
+// A config has no list of lists, so aliases amplify one level: a list of
+// aliases of one write_files entry.
+func TestDocumentBounds(t *testing.T) {
+	entries := func(entry string, n int) string {
+		return "hostname: h\nwrite_files:\n- &f " + entry + "\n" + strings.Repeat("- *f\n", n)
+	}
+	big := strings.Repeat("x", 64<<10)
+	for _, tc := range []struct {
+		name, data, want string
+	}{
+		// Nine nodes an entry (the mapping, four keys, four values).
+		{"nodes", entries(`{path: /etc/a, owner: root, permissions: "0644", content: x}`, maxNodes/9),
+			fmt.Sprintf("document too large: over %d nodes once aliases are expanded: the file is ignored", maxNodes)},
+		{"bytes", entries("{path: /etc/a, content: "+big+"}", maxExpanded/len(big)),
+			fmt.Sprintf("document too large: over %d MiB of values once aliases are expanded: the file is ignored", maxExpanded>>20)},
+	} {
+		l, err := LoadFile("f.yaml", strings.NewReader(tc.data))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(l.Problems) != 1 || l.Problems[0].Msg != tc.want || l.Problems[0].Key != "" {
+			t.Errorf("%s: problems = %.300q, want the one problem %q", tc.name, l.Problems.Error(), tc.want)
+		}
+		if l.Config.Hostname != "" || len(l.Config.WriteFiles) != 0 {
+			t.Errorf("%s: hostname %q and %d write_files loaded from a document over the bound", tc.name, l.Config.Hostname, len(l.Config.WriteFiles))
+		}
+	}
+	// Just under the bounds, the same documents load.
+	for name, data := range map[string]string{
+		"nodes": entries(`{path: /etc/a, owner: root, permissions: "0644", content: x}`, maxNodes/9-10),
+		"bytes": entries("{path: /etc/a, content: "+big+"}", maxExpanded/len(big)-2),
+	} {
+		l, err := LoadFile("f.yaml", strings.NewReader(data))
+		if err != nil || l.Err() != nil || l.Config.Hostname != "h" || len(l.Config.WriteFiles) != 1 {
+			t.Errorf("%s under the bound: err %v, problems %.300v, hostname %q, %d write_files (duplicates dropped: want 1)", name, err, l.Err(), l.Config.Hostname, len(l.Config.WriteFiles))
+		}
+	}
+}
+
+// TestDuplicateListEntriesDroppedInOrder: a list keeps the first of equal
+// entries, in order, within one source too (the merge rules).
 func TestDuplicateListEntriesDroppedInOrder(t *testing.T) {
-	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b bos.dcp_args=agent bos.dcp_args=--x bos.dcp_args=--x"))
+	l, err := ParseCmdline("c", strings.NewReader("bos.modules=b bos.modules=a bos.modules=b"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]string{"b", "a"}, l.Config.Bos.Modules); diff != "" {
 		t.Errorf("cmdline modules (-want +got):\n%s", diff)
-	}
-	// dcp_args is an argv, replaced whole: a repeated argument stays.
-	if diff := cmp.Diff([]string{"agent", "--x", "--x"}, l.Config.Bos.DCPArgs); diff != "" {
-		t.Errorf("cmdline dcp_args (-want +got):\n%s", diff)
 	}
 	l, err = LoadFile("f", strings.NewReader("run_cmd: [b, a, b, c, a]\nwrite_files:\n- {path: /x}\n- {path: /y}\n- {path: /x}\n"))
 	if err != nil || l.Err() != nil {
@@ -468,5 +507,24 @@ func TestDuplicateListEntriesDroppedInOrder(t *testing.T) {
 	}
 	if diff := cmp.Diff([]File{{Path: "/x"}, {Path: "/y"}}, l.Config.WriteFiles); diff != "" {
 		t.Errorf("file write_files (-want +got):\n%s", diff)
+	}
+}
+
+// TestArgvKeepsRepeatedArguments: dcp_args is an argv, replaced whole by a
+// later source, never deduplicated: a repeated argument stays.
+func TestArgvKeepsRepeatedArguments(t *testing.T) {
+	l, err := ParseCmdline("c", strings.NewReader("bos.dcp_args=agent bos.dcp_args=--x bos.dcp_args=--x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"agent", "--x", "--x"}, l.Config.Bos.DCPArgs); diff != "" {
+		t.Errorf("cmdline dcp_args (-want +got):\n%s", diff)
+	}
+	l, err = LoadFile("f", strings.NewReader("bos:\n  dcp_args: [server, --node-label=a, --node-label=a]\n"))
+	if err != nil || l.Err() != nil {
+		t.Fatal(err, l.Err())
+	}
+	if diff := cmp.Diff([]string{"server", "--node-label=a", "--node-label=a"}, l.Config.Bos.DCPArgs); diff != "" {
+		t.Errorf("file dcp_args (-want +got):\n%s", diff)
 	}
 }

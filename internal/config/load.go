@@ -20,11 +20,10 @@ const MaxFileSize = 1 << 20
 
 // MaxLoadAlloc bounds what loading one source of at most MaxFileSize
 // bytes allocates in all (Go's TotalAlloc, so its peak heap too), whatever
-// the source holds: TestLoadMemoryBound loads adversarial sources
-// (package configtest) with Load and LoadFile, and `make bench` prints
-// the figures next to yaml.Unmarshal of the same bytes. Measured: at most
-// 115 MiB (30,000 write_files entries, or 95,000 labels), with Go 1.26
-// and yaml.v3 v3.0.1; the rest is headroom for other versions.
+// the source holds: TestLoadMemoryBound checks it with Load and LoadFile
+// on the adversarial sources of package configtest. The worst of those
+// (30,000 write_files entries, or 95,000 labels) allocate about 115 MiB;
+// the rest is headroom for other Go and yaml.v3 versions.
 const MaxLoadAlloc = 160 << 20
 
 // Bounds of the work on one document. Aliases count after expansion: a
@@ -165,34 +164,16 @@ func (z *normalizer) node(from *yaml.Node, kind yaml.Kind, tag, value string) *y
 	return n
 }
 
-// parseYAML parses one YAML document into a tree.
+// parseYAML parses one YAML document into a tree. A document over the
+// bounds (maxNodes, maxExpanded) gives an empty tree and that one problem.
 func parseYAML(file string, data []byte, src provenance) (*tree, Issues) {
 	z := &normalizer{file: file, t: newTree(src)}
-	if err := checkText(data); err != nil {
-		z.issues = append(z.issues, *err.(*textError).issue(file))
-		return z.t, z.issues
+	root, issue := decodeOne(file, data)
+	if issue != nil {
+		return z.t, Issues{*issue}
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if err == io.EOF { // an empty document
-			return z.t, nil
-		}
-		z.issues = append(z.issues, yamlIssue(file, data, err))
-		return z.t, z.issues
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err != io.EOF {
-		line := extra.Line
-		if err != nil {
-			line = 0
-		}
-		z.issues = append(z.issues, Issue{Pos: Pos{File: file, Line: max(line, 1), Col: 1}, Msg: "more than one YAML document: a config is one document (remove the second ---)"})
-		return z.t, z.issues
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
+	if root == nil { // an empty document
+		return z.t, nil
 	}
 	if m := z.value(root, rootSchema, ""); m != nil {
 		z.t.root = m
@@ -206,6 +187,35 @@ func parseYAML(file string, data []byte, src provenance) (*tree, Issues) {
 		z.issues = append(z.issues, Issue{Pos: z.hidden, Msg: fmt.Sprintf("%d more problems in this file are not shown", z.errs-len(z.issues))})
 	}
 	return z.t, z.issues
+}
+
+// decodeOne parses data, a text file, as one YAML document and returns its
+// root node: nil for an empty document, or the reason it is not one.
+func decodeOne(file string, data []byte) (*yaml.Node, *Issue) {
+	if err := checkText(data); err != nil {
+		return nil, err.issue(file)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err == io.EOF {
+		return nil, nil
+	} else if err != nil {
+		is := yamlIssue(file, data, err)
+		return nil, &is
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err != io.EOF {
+		line := extra.Line
+		if err != nil {
+			line = 0
+		}
+		return nil, &Issue{Pos: Pos{File: file, Line: max(line, 1), Col: 1}, Msg: "more than one YAML document: a config is one document (remove the second ---)"}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	return root, nil
 }
 
 type textError struct {
@@ -232,7 +242,7 @@ func (e *textError) issue(file string) *Issue {
 }
 
 // checkText refuses what is not a text file of reasonable size.
-func checkText(data []byte) error {
+func checkText(data []byte) *textError {
 	if len(data) > MaxFileSize {
 		return &textError{offset: -1, msg: fmt.Sprintf("file is %d bytes; a config may be at most %d (1 MiB)", len(data), MaxFileSize), data: data}
 	}
@@ -336,145 +346,193 @@ func (z *normalizer) value(n *yaml.Node, f *field, path string) *yaml.Node {
 	return v
 }
 
+// value1 is value before the empty-is-absent rule: it counts n against the
+// document's bounds and normalizes it by the kind of f.
 func (z *normalizer) value1(n *yaml.Node, f *field, path string) *yaml.Node {
-	if n = z.deref(n); n == nil || !z.spend(n, path) {
-		return nil
-	}
-	if isNull(n) {
+	if n = z.deref(n); n == nil || !z.spend(n, path) || isNull(n) {
 		return nil
 	}
 	switch f.kind {
 	case kString:
-		if n.Kind != yaml.ScalarNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
-			return nil
-		}
-		if n.Tag == "!!binary" && f.name != "content" {
-			z.errorf(n, path, "!!binary is only allowed for write_files content")
-			return nil
-		}
-		if n.Tag != "!!str" && n.Tag != "!!binary" {
-			if secret(path) {
-				z.errorf(n, path, "expected a string, got %s: quote it", describeAt(n, path))
-				return nil
-			}
-			z.errorf(n, path, "expected a string, got %s: quote it (\"%s\")", describe(n), clip(n.Value))
-			return nil
-		}
-		tag := "!!str"
-		if n.Tag == "!!binary" {
-			tag = "!!binary"
-		}
-		out := z.node(n, yaml.ScalarNode, tag, n.Value)
-		out.Style = n.Style &^ (yaml.TaggedStyle)
-		return out
+		return z.str(n, f, path)
 	case kBool:
-		if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
-			switch strings.ToLower(n.Value) {
-			case "true":
-				return z.node(n, yaml.ScalarNode, "!!bool", "true")
-			case "false":
-				return z.node(n, yaml.ScalarNode, "!!bool", "false")
-			}
-		}
-		z.errorf(n, path, "expected true or false (unquoted), got %s", describe(n))
-		return nil
+		return z.boolean(n, path)
 	case kStringList:
-		if n.Kind == yaml.ScalarNode { // a lone scalar is a one-element list
-			return z.single(n, z.value(n, &field{name: f.name, kind: kString}, path+"[0]"))
-		}
-		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
-			return nil
-		}
-		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
-		errs := z.errs
-		for i, c := range n.Content {
-			if z.over != nil {
-				break
-			}
-			p := fmt.Sprintf("%s[%d]", path, i)
-			item := z.deref(c)
-			if item == nil || item.Kind != yaml.ScalarNode || isNull(item) {
-				if !z.spend(item, p) {
-					break
-				}
-			}
-			if item == nil || isNull(item) {
-				z.errorf(c, p, "empty list item")
-				continue
-			}
-			c = item
-			if c.Kind != yaml.ScalarNode {
-				z.errorf(c, p, "expected a string, got %s", describeAt(c, p))
-				continue
-			}
-			if el := z.value(c, &field{name: f.name, kind: kString}, p); el != nil {
-				seq.Content = append(seq.Content, el)
-			}
-		}
-		if f.replace && z.errs > errs {
-			return nil // an argv (dcp_args) is taken whole or not at all
-		}
-		return seq
+		return z.stringList(n, f, path)
 	case kStringMap:
-		if n.Kind != yaml.MappingNode {
-			z.errorf(n, path, "expected %s (key: value), got %s", f.kind, describe(n))
-			return nil
-		}
-		m := z.node(n, yaml.MappingNode, "!!map", "")
-		seen := map[string]*yaml.Node{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := z.deref(n.Content[i]), z.deref(n.Content[i+1])
-			if k == nil || v == nil {
-				continue
-			}
-			if !z.spend(k, path) || !z.spend(v, path) {
-				break
-			}
-			if k.Kind != yaml.ScalarNode || k.Value == "" {
-				z.errorf(n.Content[i], path, "map keys must be non-empty strings")
-				continue
-			}
-			p := path + "[" + k.Value + "]"
-			if prev, ok := seen[k.Value]; ok {
-				z.errorf(k, p, "key given twice (first at line %d)", prev.Line)
-				continue
-			}
-			seen[k.Value] = k
-			if isNull(v) || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
-				what := "no value"
-				if !isNull(v) {
-					what = describeAt(v, p)
-				}
-				z.errorf(v, p, "expected a string value, got %s (quote it: %s: \"...\")", what, k.Value)
-				continue
-			}
-			m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", k.Value), z.node(v, yaml.ScalarNode, "!!str", v.Value))
-		}
-		return m
+		return z.stringMap(n, f, path)
 	case kStruct:
 		return z.structure(n, f, path)
 	case kStructList:
-		if n.Kind == yaml.MappingNode { // a lone mapping is a one-element list
-			return z.single(n, z.element(n, f, path+"[0]"))
-		}
-		if n.Kind != yaml.SequenceNode {
-			z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
-			return nil
-		}
-		seq := z.node(n, yaml.SequenceNode, "!!seq", "")
-		for i, c := range n.Content {
-			if z.over != nil {
-				break
-			}
-			if el := z.element(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
-				seq.Content = append(seq.Content, el)
-			}
-		}
-		return seq
+		return z.structList(n, f, path)
 	}
 	return nil
+}
+
+// str normalizes a string; !!binary stays tagged so (binaryContent turns
+// it into base64 text).
+func (z *normalizer) str(n *yaml.Node, f *field, path string) *yaml.Node {
+	if !z.isString(n, f, path) {
+		return nil
+	}
+	tag := "!!str"
+	if n.Tag == "!!binary" {
+		tag = "!!binary"
+	}
+	out := z.node(n, yaml.ScalarNode, tag, n.Value)
+	out.Style = n.Style &^ (yaml.TaggedStyle)
+	return out
+}
+
+// isString tells whether n is a string where f wants one, reporting why not:
+// a number or boolean is refused, not turned into text, and !!binary is
+// only for write_files content.
+func (z *normalizer) isString(n *yaml.Node, f *field, path string) bool {
+	text := n.Tag == "!!str" || n.Tag == "!!binary"
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
+	case n.Tag == "!!binary" && f.name != "content":
+		z.errorf(n, path, "!!binary is only allowed for write_files content")
+	case !text && secret(path):
+		z.errorf(n, path, "expected a string, got %s: quote it", describeAt(n, path))
+	case !text:
+		z.errorf(n, path, "expected a string, got %s: quote it (\"%s\")", describe(n), clip(n.Value))
+	default:
+		return true
+	}
+	return false
+}
+
+// boolean normalizes an unquoted true or false.
+func (z *normalizer) boolean(n *yaml.Node, path string) *yaml.Node {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		switch v := strings.ToLower(n.Value); v {
+		case "true", "false":
+			return z.node(n, yaml.ScalarNode, "!!bool", v)
+		}
+	}
+	z.errorf(n, path, "expected true or false (unquoted), got %s", describe(n))
+	return nil
+}
+
+// stringList normalizes a list of strings; a lone string is a list of one.
+// A bad entry is left out, except from an argv (f.replace: dcp_args),
+// which is taken whole or not at all.
+func (z *normalizer) stringList(n *yaml.Node, f *field, path string) *yaml.Node {
+	if n.Kind == yaml.ScalarNode {
+		return z.single(n, z.value(n, &field{name: f.name, kind: kString}, path+"[0]"))
+	}
+	if n.Kind != yaml.SequenceNode {
+		z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
+		return nil
+	}
+	seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+	errs := z.errs
+	for i, c := range n.Content {
+		if z.over != nil {
+			break
+		}
+		el, ok := z.listItem(c, f, fmt.Sprintf("%s[%d]", path, i))
+		if !ok {
+			break
+		}
+		if el != nil {
+			seq.Content = append(seq.Content, el)
+		}
+	}
+	if f.replace && z.errs > errs {
+		return nil
+	}
+	return seq
+}
+
+// listItem normalizes the entry c of a list of strings; nil if it has a
+// problem, and false once the document is over its bounds.
+func (z *normalizer) listItem(c *yaml.Node, f *field, path string) (*yaml.Node, bool) {
+	item := z.deref(c)
+	if item == nil || item.Kind != yaml.ScalarNode || isNull(item) {
+		// value counts the strings; what it never sees is counted here.
+		if !z.spend(item, path) {
+			return nil, false
+		}
+	}
+	if item == nil || isNull(item) {
+		z.errorf(c, path, "empty list item")
+		return nil, true
+	}
+	if item.Kind != yaml.ScalarNode {
+		z.errorf(item, path, "expected a string, got %s", describeAt(item, path))
+		return nil, true
+	}
+	return z.value(item, &field{name: f.name, kind: kString}, path), true
+}
+
+// stringMap normalizes a mapping of string keys to string values.
+func (z *normalizer) stringMap(n *yaml.Node, f *field, path string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		z.errorf(n, path, "expected %s (key: value), got %s", f.kind, describe(n))
+		return nil
+	}
+	m := z.node(n, yaml.MappingNode, "!!map", "")
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := z.deref(n.Content[i]), z.deref(n.Content[i+1])
+		if k == nil || v == nil {
+			continue
+		}
+		if !z.spend(k, path) || !z.spend(v, path) {
+			break
+		}
+		z.mapEntry(m, n.Content[i], k, v, path, seen)
+	}
+	return m
+}
+
+// mapEntry adds k: v (aliases followed) to the map m, or reports why not;
+// at is the key as written, seen the keys so far.
+func (z *normalizer) mapEntry(m, at, k, v *yaml.Node, path string, seen map[string]*yaml.Node) {
+	if k.Kind != yaml.ScalarNode || k.Value == "" {
+		z.errorf(at, path, "map keys must be non-empty strings")
+		return
+	}
+	p := path + "[" + k.Value + "]"
+	if prev, ok := seen[k.Value]; ok {
+		z.errorf(k, p, "key given twice (first at line %d)", prev.Line)
+		return
+	}
+	seen[k.Value] = k
+	if isNull(v) || v.Kind != yaml.ScalarNode || v.Tag != "!!str" {
+		what := "no value"
+		if !isNull(v) {
+			what = describeAt(v, p)
+		}
+		z.errorf(v, p, "expected a string value, got %s (quote it: %s: \"...\")", what, k.Value)
+		return
+	}
+	m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", k.Value), z.node(v, yaml.ScalarNode, "!!str", v.Value))
+}
+
+// structList normalizes a list of mappings (write_files, bos.wifi); a lone
+// mapping is a list of one.
+func (z *normalizer) structList(n *yaml.Node, f *field, path string) *yaml.Node {
+	if n.Kind == yaml.MappingNode {
+		return z.single(n, z.element(n, f, path+"[0]"))
+	}
+	if n.Kind != yaml.SequenceNode {
+		z.errorf(n, path, "expected %s, got %s", f.kind, describeAt(n, path))
+		return nil
+	}
+	seq := z.node(n, yaml.SequenceNode, "!!seq", "")
+	for i, c := range n.Content {
+		if z.over != nil {
+			break
+		}
+		if el := z.element(z.deref(c), f, fmt.Sprintf("%s[%d]", path, i)); el != nil {
+			seq.Content = append(seq.Content, el)
+		}
+	}
+	return seq
 }
 
 // single wraps one normalized element into a list at the position of n;
@@ -519,46 +577,60 @@ func (z *normalizer) structure(n *yaml.Node, f *field, path string) *yaml.Node {
 		if !z.spend(k, path) {
 			break
 		}
-		if k.Kind != yaml.ScalarNode {
-			z.errorf(k, path, "keys must be strings, got %s", describe(k))
-			continue
-		}
-		if k.Tag == "!!merge" || k.Value == "<<" {
-			z.errorf(k, path, "merge keys (<<) are not supported: write the keys out")
-			continue
-		}
-		c := f.lookup(k.Value)
-		p := join(path, k.Value)
-		if c == nil && z.full() {
-			z.errorf(k, p, "unknown key")
-			continue
-		}
+		c := z.schemaKey(k, f, path, seen)
 		if c == nil {
-			msg := fmt.Sprintf("unknown key %q", k.Value)
-			if s := suggest(k.Value, f.names()); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += " (valid keys: " + strings.Join(f.names(), ", ") + ")"
-			}
-			z.errorf(k, p, "%s", msg)
 			continue
 		}
-		p = join(path, c.name)
-		if prev, ok := seen[c.name]; ok {
-			z.errorf(k, p, "given twice: %q here and %q at line %d (singular and plural are the same key)", k.Value, prev.Value, prev.Line)
-			continue
+		if nv := z.value(v, c, join(path, c.name)); nv != nil {
+			m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", c.name), nv)
 		}
-		seen[c.name] = k
-		nv := z.value(v, c, p)
-		if nv == nil {
-			continue
-		}
-		m.Content = append(m.Content, z.node(k, yaml.ScalarNode, "!!str", c.name), nv)
 	}
 	if f.name == "write_files" {
 		z.binaryContent(m, path)
 	}
 	return m
+}
+
+// schemaKey is the field of f that the key k names, or nil with a problem:
+// a key that is not a string, a merge key, an unknown key, or a key given
+// twice (seen holds the keys so far, by canonical name).
+func (z *normalizer) schemaKey(k *yaml.Node, f *field, path string, seen map[string]*yaml.Node) *field {
+	if k.Kind != yaml.ScalarNode {
+		z.errorf(k, path, "keys must be strings, got %s", describe(k))
+		return nil
+	}
+	if k.Tag == "!!merge" || k.Value == "<<" {
+		z.errorf(k, path, "merge keys (<<) are not supported: write the keys out")
+		return nil
+	}
+	c := f.lookup(k.Value)
+	if c == nil {
+		z.unknownKey(k, f, join(path, k.Value))
+		return nil
+	}
+	if prev, ok := seen[c.name]; ok {
+		z.errorf(k, join(path, c.name), "given twice: %q here and %q at line %d (singular and plural are the same key)", k.Value, prev.Value, prev.Line)
+		return nil
+	}
+	seen[c.name] = k
+	return c
+}
+
+// unknownKey reports the key k, not one of f's, with the key it is likely
+// a typo of, or else the valid ones; once no more problems are kept, the
+// message is not composed.
+func (z *normalizer) unknownKey(k *yaml.Node, f *field, path string) {
+	if z.full() {
+		z.errorf(k, path, "unknown key")
+		return
+	}
+	msg := fmt.Sprintf("unknown key %q", k.Value)
+	if s := suggest(k.Value, f.names()); s != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	} else {
+		msg += " (valid keys: " + strings.Join(f.names(), ", ") + ")"
+	}
+	z.errorf(k, path, "%s", msg)
 }
 
 func orTop(name string) string {

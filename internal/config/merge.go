@@ -9,11 +9,15 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// merger folds trees into one by DESIGN.md's rules: a later scalar wins,
-// maps merge key by key, lists append without exact duplicates, and lists
-// marked replace (dcp_args) are replaced whole. Source nodes are adopted,
+// merger folds normalized trees into one, in order: a later scalar wins;
+// maps (structures and string maps) merge key by key, a later value
+// winning; lists append, keeping order and dropping an entry equal to one
+// already there (a string by its value, a mapping by its fingerprint),
+// within the first source too; a list marked replace (dcp_args, an argv)
+// is replaced whole and keeps repeated entries. Source nodes are adopted,
 // not copied: a source tree is merged once. seen caches, per list node of
-// the result, the entries it holds, so merging n sources stays linear.
+// the result, the entries it holds, and keys the keys of each mapping, so
+// merging n sources stays linear.
 type merger struct {
 	t    *tree
 	seen map[*yaml.Node]map[string]bool
@@ -31,77 +35,87 @@ func (m *merger) merge(src *tree) {
 	m.t.root = m.node(m.t.root, src.root, rootSchema)
 }
 
+// node merges src into dst, the values of field f; nil is no value.
 func (m *merger) node(dst, src *yaml.Node, f *field) *yaml.Node {
 	if src == nil {
 		return dst
 	}
 	if dst == nil {
-		switch {
-		case f.kind == kStruct, (f.kind == kStringList || f.kind == kStructList) && !f.replace:
-			// The first value of a key: its node is adopted, its entries
-			// merged into it as into an empty one (so lists in it lose
-			// their own duplicates).
-			entries := src.Content
-			dst, src = src, &yaml.Node{Kind: src.Kind, Content: entries}
-			dst.Content = make([]*yaml.Node, 0, len(entries))
-		default:
+		// The first value of a key: a structure's or a list's node is
+		// adopted, its entries merged into it as into an empty one (so
+		// lists in it lose their own duplicates); any other is taken.
+		adopt := f.kind == kStruct || (f.kind == kStringList || f.kind == kStructList) && !f.replace
+		if !adopt {
 			return src
 		}
+		entries := src.Content
+		dst, src = src, &yaml.Node{Kind: src.Kind, Content: entries}
+		dst.Content = make([]*yaml.Node, 0, len(entries))
 	}
 	switch f.kind {
 	case kStruct, kStringMap:
-		at := m.keys[dst]
-		if at == nil {
-			at = make(map[string]int, len(dst.Content)/2)
-			for j := 0; j+1 < len(dst.Content); j += 2 {
-				at[dst.Content[j].Value] = j
-				m.work++
-			}
-			m.keys[dst] = at
-		}
-		scalar := &field{kind: kString}
-		for i := 0; i+1 < len(src.Content); i += 2 {
-			m.work++
-			k, v := src.Content[i], src.Content[i+1]
-			c := scalar
-			if f.kind == kStruct {
-				c = f.lookup(k.Value)
-			}
-			if j, ok := at[k.Value]; ok {
-				dst.Content[j+1] = m.node(dst.Content[j+1], v, c)
-				continue
-			}
-			at[k.Value] = len(dst.Content)
-			dst.Content = append(dst.Content, k, m.node(nil, v, c))
-		}
-		return dst
+		return m.mapping(dst, src, f)
 	case kStringList, kStructList:
 		if f.replace {
 			return src
 		}
-		key := func(n *yaml.Node) string { return n.Value }
-		if f.kind == kStructList {
-			key = fingerprint
-		}
-		have := m.seen[dst]
-		if have == nil {
-			have = make(map[string]bool, len(dst.Content))
-			for _, c := range dst.Content {
-				have[key(c)] = true
-				m.work++
-			}
-			m.seen[dst] = have
-		}
-		for _, c := range src.Content {
-			m.work++
-			if k := key(c); !have[k] {
-				have[k] = true
-				dst.Content = append(dst.Content, c)
-			}
-		}
-		return dst
+		return m.list(dst, src, f)
 	}
 	return src // scalars: the later source wins
+}
+
+// mapping merges the mapping src into dst key by key.
+func (m *merger) mapping(dst, src *yaml.Node, f *field) *yaml.Node {
+	at := m.keys[dst]
+	if at == nil {
+		at = make(map[string]int, len(dst.Content)/2)
+		for j := 0; j+1 < len(dst.Content); j += 2 {
+			at[dst.Content[j].Value] = j
+			m.work++
+		}
+		m.keys[dst] = at
+	}
+	scalar := &field{kind: kString}
+	for i := 0; i+1 < len(src.Content); i += 2 {
+		m.work++
+		k, v := src.Content[i], src.Content[i+1]
+		c := scalar
+		if f.kind == kStruct {
+			c = f.lookup(k.Value)
+		}
+		if j, ok := at[k.Value]; ok {
+			dst.Content[j+1] = m.node(dst.Content[j+1], v, c)
+			continue
+		}
+		at[k.Value] = len(dst.Content)
+		dst.Content = append(dst.Content, k, m.node(nil, v, c))
+	}
+	return dst
+}
+
+// list appends to dst the entries of src it does not hold yet.
+func (m *merger) list(dst, src *yaml.Node, f *field) *yaml.Node {
+	key := func(n *yaml.Node) string { return n.Value }
+	if f.kind == kStructList {
+		key = fingerprint
+	}
+	have := m.seen[dst]
+	if have == nil {
+		have = make(map[string]bool, len(dst.Content))
+		for _, c := range dst.Content {
+			have[key(c)] = true
+			m.work++
+		}
+		m.seen[dst] = have
+	}
+	for _, c := range src.Content {
+		m.work++
+		if k := key(c); !have[k] {
+			have[k] = true
+			dst.Content = append(dst.Content, c)
+		}
+	}
+	return dst
 }
 
 // fingerprint identifies a normalized mapping of scalars by its content: a

@@ -8,10 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/go-git/go-billy/v5"
@@ -78,164 +76,168 @@ type source struct {
 // Missing files are fine; an unreadable one is an error. Invalid content is
 // reported in Problems with file, line and column, and the rest still loads.
 func Load(opts Options) (*Loaded, error) {
-	fs := opts.FS
-	root := opts.Root
-	if root == "" {
-		root = "/"
+	r := &loader{fs: opts.FS, root: opts.Root, l: &Loaded{}, prov: provenance{}}
+	if r.root == "" {
+		r.root = "/"
 	}
-	if fs == nil {
-		fs = osfs.New(root, osfs.WithBoundOS())
+	if r.fs == nil {
+		r.fs = osfs.New(r.root, osfs.WithBoundOS())
 	}
-	l := &Loaded{}
-	display := func(rel string) string { return filepath.Join(root, rel) }
-
-	// Sources are read in order; the YAML ones are parsed afterwards, on
-	// every core, each into its own provenance map.
-	var srcs []source
-	var jobs []*parseJob
-	prov := provenance{}
-	addYAML := func(rel string, data []byte) {
-		jobs = append(jobs, &parseJob{at: len(srcs), file: display(rel), data: data})
-		srcs = append(srcs, source{name: rel})
-	}
-
-	sys, err := readFile(fs, SystemConfig)
-	if err != nil {
+	if err := r.readAll(); err != nil {
 		return nil, err
+	}
+	return r.merge()
+}
+
+// loader gathers the sources of one Load, parsed, in merge order.
+type loader struct {
+	fs   billy.Filesystem
+	root string
+	l    *Loaded
+	prov provenance // the positions of every source's nodes
+	srcs []source
+}
+
+// readAll reads and parses the sources, lowest priority first.
+func (r *loader) readAll() error {
+	if err := r.readSystem(); err != nil {
+		return err
+	}
+	for _, s := range []struct {
+		rel string
+		add func(rel string, data []byte)
+	}{
+		{Cmdline, r.addCmdline},
+		{RuntimeConfig, r.addYAML},
+		// Cloud data: metadata first, so userdata wins (as in cloud-init).
+		{CloudSSHKeys, r.addLines("ssh_authorized_keys")},
+		{CloudHostname, r.addLines("hostname")},
+		{Userdata, r.addUserdata},
+	} {
+		data, err := readFile(r.fs, s.rel)
+		if err != nil {
+			return err
+		}
+		if data != nil {
+			s.add(s.rel, data)
+		}
+	}
+	return r.readConfigD()
+}
+
+// display is how messages and Sources name the source rel.
+func (r *loader) display(rel string) string { return filepath.Join(r.root, rel) }
+
+func (r *loader) warn(rel, msg string) {
+	r.l.Warnings = append(r.l.Warnings, Issue{Pos: Pos{File: r.display(rel)}, Msg: msg})
+}
+
+// readSystem reads the system config, then the bhojpur one unless it is
+// the same file or holds the same bytes.
+func (r *loader) readSystem() error {
+	sys, err := readFile(r.fs, SystemConfig)
+	if err != nil {
+		return err
 	}
 	if sys != nil {
-		addYAML(SystemConfig, sys)
+		r.addYAML(SystemConfig, sys)
 	}
-	if bh, err := readFile(fs, BhojpurConfig); err != nil {
-		return nil, err
-	} else if bh != nil && !sameFile(fs, SystemConfig, BhojpurConfig) && !bytes.Equal(bh, sys) {
-		addYAML(BhojpurConfig, bh)
+	bh, err := readFile(r.fs, BhojpurConfig)
+	if err != nil || bh == nil || sameFile(r.fs, SystemConfig, BhojpurConfig) || bytes.Equal(bh, sys) {
+		return err
 	}
-	if cl, err := readFile(fs, Cmdline); err != nil {
-		return nil, err
-	} else if cl != nil {
-		t, warns := parseCmdline(display(Cmdline), bytes.NewReader(cl), prov)
-		l.Warnings = append(l.Warnings, warns...)
-		srcs = append(srcs, source{Cmdline, t})
-	}
-	if rc, err := readFile(fs, RuntimeConfig); err != nil {
-		return nil, err
-	} else if rc != nil {
-		addYAML(RuntimeConfig, rc)
-	}
-	// Cloud data: metadata first, so userdata wins (as in cloud-init).
-	if keys, err := readFile(fs, CloudSSHKeys); err != nil {
-		return nil, err
-	} else if keys != nil {
-		srcs = append(srcs, source{CloudSSHKeys, linesTree(display(CloudSSHKeys), keys, "ssh_authorized_keys", prov)})
-	}
-	if hn, err := readFile(fs, CloudHostname); err != nil {
-		return nil, err
-	} else if hn != nil {
-		srcs = append(srcs, source{CloudHostname, linesTree(display(CloudHostname), hn, "hostname", prov)})
-	}
-	if ud, err := readFile(fs, Userdata); err != nil {
-		return nil, err
-	} else if ud != nil {
-		u, err := userdata.Classify(ud, MaxFileSize)
-		switch {
-		case err != nil:
-			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: err.Error() + ": ignored"})
-		case u.Kind == userdata.KindScript:
-			l.Script = "/" + Userdata
-		case u.Kind == userdata.KindCloudConfig || u.Kind == userdata.KindYAML:
-			addYAML(Userdata, u.Data)
-		case u.Kind == userdata.KindUnknown:
-			l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(Userdata)}, Msg: "userdata " + u.Problem + ": ignored"})
-		}
-	}
-	names, skipped, err := readDirNames(fs, RuntimeConfigD)
+	r.addYAML(BhojpurConfig, bh)
+	return nil
+}
+
+// readConfigD reads the regular files of config.d in lexical order;
+// anything else there is skipped with a warning.
+func (r *loader) readConfigD() error {
+	names, skipped, err := readDirNames(r.fs, RuntimeConfigD)
 	if err != nil {
-		return nil, err
-	}
-	notRegular := func(rel string) {
-		l.Warnings = append(l.Warnings, Issue{Pos: Pos{File: display(rel)}, Msg: "not a regular file: ignored"})
+		return err
 	}
 	for _, n := range skipped {
-		notRegular(path.Join(RuntimeConfigD, n))
+		r.warn(path.Join(RuntimeConfigD, n), "not a regular file: ignored")
 	}
-	dfs := fs
-	if len(names) > 0 {
-		// One chroot: each file then resolves one path component, not seven.
-		if dfs, err = fs.Chroot(RuntimeConfigD); err != nil {
-			return nil, errors.Wrapf(err, "open %s", RuntimeConfigD)
-		}
+	if len(names) == 0 {
+		return nil
+	}
+	// One chroot: each file then resolves one path component, not seven.
+	dfs, err := r.fs.Chroot(RuntimeConfigD)
+	if err != nil {
+		return errors.Wrapf(err, "open %s", RuntimeConfigD)
 	}
 	for _, n := range names {
 		rel := path.Join(RuntimeConfigD, n)
-		data, err := readFile(dfs, n)
-		if errors.Is(err, errNotRegular) { // replaced since it was listed
-			notRegular(rel)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if data != nil {
-			addYAML(rel, data)
+		switch data, err := readFile(dfs, n); {
+		case errors.Is(err, errNotRegular): // replaced since it was listed
+			r.warn(rel, "not a regular file: ignored")
+		case err != nil:
+			return err
+		case data != nil:
+			r.addYAML(rel, data)
 		}
 	}
+	return nil
+}
 
-	parseAll(jobs)
-	merged := newTree(prov)
-	for _, j := range jobs {
-		srcs[j.at].tree = j.tree
-		l.Problems = append(l.Problems, j.issues...)
-		for n, file := range j.tree.src { // one map, so a position is one lookup
-			prov[n] = file
-		}
+// addYAML parses a YAML source and adds it. It is parsed with a
+// provenance map of its own, copied into the shared one: a document over
+// the bounds leaves none of its nodes behind.
+func (r *loader) addYAML(rel string, data []byte) {
+	t, issues := parseYAML(r.display(rel), data, nil)
+	r.l.Problems = append(r.l.Problems, issues...)
+	for n, file := range t.src {
+		r.prov[n] = file
 	}
+	r.srcs = append(r.srcs, source{rel, t})
+}
+
+func (r *loader) addCmdline(rel string, data []byte) {
+	t, warns := parseCmdline(r.display(rel), bytes.NewReader(data), r.prov)
+	r.l.Warnings = append(r.l.Warnings, warns...)
+	r.srcs = append(r.srcs, source{rel, t})
+}
+
+// addLines returns the adder of a file of lines setting key (cloud
+// metadata).
+func (r *loader) addLines(key string) func(rel string, data []byte) {
+	return func(rel string, data []byte) {
+		r.srcs = append(r.srcs, source{rel, linesTree(r.display(rel), data, key, r.prov)})
+	}
+}
+
+// addUserdata adds cloud userdata as its kind says: a cloud-config or
+// plain YAML is a source, a script is run at runtime, anything else is
+// ignored with a warning.
+func (r *loader) addUserdata(rel string, data []byte) {
+	u, err := userdata.Classify(data, MaxFileSize)
+	switch {
+	case err != nil:
+		r.warn(rel, err.Error()+": ignored")
+	case u.Kind == userdata.KindScript:
+		r.l.Script = "/" + rel
+	case u.Kind == userdata.KindCloudConfig || u.Kind == userdata.KindYAML:
+		r.addYAML(rel, u.Data)
+	case u.Kind == userdata.KindUnknown:
+		r.warn(rel, "userdata "+u.Problem+": ignored")
+	}
+}
+
+// merge folds the sources into one tree, in order, and validates it.
+func (r *loader) merge() (*Loaded, error) {
+	merged := newTree(r.prov)
 	m := newMerger(merged)
-	for _, s := range srcs {
+	for _, s := range r.srcs {
 		m.merge(s.tree)
-		l.Sources = append(l.Sources, display(s.name))
+		r.l.Sources = append(r.l.Sources, r.display(s.name))
 	}
-	l.tree = merged
-	if err := l.finish(); err != nil {
+	r.l.tree = merged
+	if err := r.l.finish(); err != nil {
 		return nil, err
 	}
-	return l, nil
-}
-
-// parseJob is one YAML source to parse.
-type parseJob struct {
-	at     int // index in the source list
-	file   string
-	data   []byte
-	tree   *tree
-	issues Issues
-}
-
-// parseAll parses the jobs, in parallel when there are several.
-func parseAll(jobs []*parseJob) {
-	workers := min(runtime.GOMAXPROCS(0), len(jobs))
-	if workers <= 1 {
-		for _, j := range jobs {
-			j.tree, j.issues = parseYAML(j.file, j.data, nil)
-		}
-		return
-	}
-	next := make(chan *parseJob)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range next {
-				j.tree, j.issues = parseYAML(j.file, j.data, nil)
-			}
-		}()
-	}
-	for _, j := range jobs {
-		next <- j
-	}
-	close(next)
-	wg.Wait()
+	return r.l, nil
 }
 
 // finish decodes the merged tree and validates the values. A value with a

@@ -1,7 +1,3 @@
-// Package config loads, merges and validates the Bhojpur OS config: the
-// cloud-init style config.yaml files, the kernel cmdline's bos.* words and
-// cloud userdata, with positions kept for every value so that errors name
-// file, line and column.
 package config
 
 // Config is the whole Bhojpur OS config. The yaml names are the canonical

@@ -75,6 +75,11 @@ func (c *checker) add(path, format string, args ...any) {
 	c.probs = append(c.probs, problem{path: path, msg: fmt.Sprintf(format, args...)})
 }
 
+// addKey adds a problem with the key at path, not with its value.
+func (c *checker) addKey(path, format string, args ...any) {
+	c.probs = append(c.probs, problem{path: path, key: true, msg: fmt.Sprintf(format, args...)})
+}
+
 func (c *checker) match(path, pattern, value, what string) bool {
 	if !rx(pattern).MatchString(value) {
 		c.add(path, "%s is not %s", shown(path, value), what)
@@ -121,53 +126,83 @@ func validate(cfg *Config) []problem {
 	for i, k := range cfg.SSHAuthorizedKeys {
 		checkSSHKey(c, fmt.Sprintf("ssh_authorized_keys[%d]", i), k)
 	}
+	c.writeFiles(cfg.WriteFiles)
+	if cfg.Hostname != "" {
+		c.hostname(cfg.Hostname)
+	}
+	c.bos(&cfg.Bos)
+	return c.probs
+}
+
+// writeFiles checks the write_files entries; their contents together may
+// decode to at most MaxWriteFiles bytes.
+func (c *checker) writeFiles(files []File) {
 	var content decoder
 	budget := int64(MaxWriteFiles) // what the entries may still decode to
-	for i, f := range cfg.WriteFiles {
+	for i, f := range files {
 		p := fmt.Sprintf("write_files[%d]", i)
-		if f.Path == "" {
-			c.add(p, "path is required")
-		} else if c.match(p+".path", patAbsPath, f.Path, "an absolute path (start it with /)") {
-			clean := path.Clean(f.Path)
-			switch {
-			case slices.Contains(strings.Split(f.Path, "/"), ".."):
-				c.add(p+".path", "%q must not contain ..", clip(f.Path))
-			case strings.ContainsRune(f.Path, 0):
-				c.add(p+".path", "holds a NUL byte")
-			case clean == "/":
-				c.add(p+".path", "%q names no file", clip(f.Path))
-			case clean != f.Path:
-				c.add(p+".path", "%q is not a clean path: write %q", clip(f.Path), clip(clean))
-			}
-		}
+		c.filePath(p, f.Path)
 		if f.Permissions != "" {
 			c.match(p+".permissions", patPermissions, f.Permissions, "an octal mode such as '0644' (quote it)")
 		}
 		if f.Owner != "" {
 			c.match(p+".owner", patOwner, f.Owner, "an owner as user or user:group")
 		}
-		if !c.oneOf(p+".encoding", f.Encoding, Encodings) {
-			continue
-		}
-		// Decoded as a stream and counted, never held: at most the budget
-		// left plus one byte is read.
-		switch n, err := content.size(f, budget); {
-		case err != nil:
-			c.add(p+".content", "not valid for encoding %q: %v", f.Encoding, err)
-		case n > budget:
-			c.add(p+".content", "decodes to more than the %d MiB that all write_files together may hold", MaxWriteFiles>>20)
-		default:
-			budget -= n
+		if c.oneOf(p+".encoding", f.Encoding, Encodings) {
+			budget = c.fileContent(p, f, &content, budget)
 		}
 	}
-	if cfg.Hostname != "" {
-		if len(cfg.Hostname) > 64 {
-			c.add("hostname", "%q is longer than 64 characters", clip(cfg.Hostname))
-		} else {
-			c.match("hostname", patHostname, cfg.Hostname, "a valid hostname (letters, digits, hyphens, dots)")
-		}
+}
+
+// filePath checks the path of the write_files entry p: required, absolute
+// and clean, with no .. and no NUL.
+func (c *checker) filePath(p, name string) {
+	if name == "" {
+		c.add(p, "path is required")
+		return
 	}
-	b := &cfg.Bos
+	if !c.match(p+".path", patAbsPath, name, "an absolute path (start it with /)") {
+		return
+	}
+	clean := path.Clean(name)
+	switch {
+	case slices.Contains(strings.Split(name, "/"), ".."):
+		c.add(p+".path", "%q must not contain ..", clip(name))
+	case strings.ContainsRune(name, 0):
+		c.add(p+".path", "holds a NUL byte")
+	case clean == "/":
+		c.add(p+".path", "%q names no file", clip(name))
+	case clean != name:
+		c.add(p+".path", "%q is not a clean path: write %q", clip(name), clip(clean))
+	}
+}
+
+// fileContent checks that the content of the write_files entry p decodes
+// as its encoding says to at most budget bytes, and returns the budget
+// left. The content is decoded as a stream and counted, never held: at
+// most budget plus one byte is read.
+func (c *checker) fileContent(p string, f File, d *decoder, budget int64) int64 {
+	switch n, err := d.size(f, budget); {
+	case err != nil:
+		c.add(p+".content", "not valid for encoding %q: %v", f.Encoding, err)
+	case n > budget:
+		c.add(p+".content", "decodes to more than the %d MiB that all write_files together may hold", MaxWriteFiles>>20)
+	default:
+		return budget - n
+	}
+	return budget
+}
+
+func (c *checker) hostname(h string) {
+	if len(h) > 64 {
+		c.add("hostname", "%q is longer than 64 characters", clip(h))
+		return
+	}
+	c.match("hostname", patHostname, h, "a valid hostname (letters, digits, hyphens, dots)")
+}
+
+// bos checks the keys under bos:.
+func (c *checker) bos(b *Bos) {
 	for i, d := range b.DataSources {
 		c.oneOf(fmt.Sprintf("bos.data_sources[%d]", i), d, DataSources)
 	}
@@ -176,9 +211,29 @@ func validate(cfg *Config) []problem {
 	}
 	for k := range b.Sysctls {
 		if !rx(patSysctl).MatchString(k) {
-			c.probs = append(c.probs, problem{path: "bos.sysctls[" + k + "]", key: true, msg: fmt.Sprintf("%q is not a sysctl name such as kernel.printk", clip(k))})
+			c.addKey("bos.sysctls["+k+"]", "%q is not a sysctl name such as kernel.printk", clip(k))
 		}
 	}
+	c.network(b)
+	if b.ServerURL != "" {
+		checkURL(c, "bos.server_url", b.ServerURL, false)
+	}
+	c.labels(b.Labels)
+	c.dcp(b)
+	for i, t := range b.Taints {
+		c.match(fmt.Sprintf("bos.taints[%d]", i), patTaint, t, "a taint as key=value:Effect (NoSchedule, PreferNoSchedule or NoExecute)")
+	}
+	c.install(&b.Install)
+	if b.Mode != "" {
+		c.oneOf("bos.mode", b.Mode, Modes)
+	}
+	if b.FallbackMode != "" {
+		c.oneOf("bos.fallback_mode", b.FallbackMode, []string{"install"})
+	}
+}
+
+// network checks the NTP and DNS servers and the wifi networks.
+func (c *checker) network(b *Bos) {
 	for i, s := range b.NTPServers {
 		if net.ParseIP(s) == nil && !rx(patHostname).MatchString(s) {
 			c.add(fmt.Sprintf("bos.ntp_servers[%d]", i), "%q is not a host name or IP address", clip(s))
@@ -196,23 +251,26 @@ func validate(cfg *Config) []problem {
 		}
 		c.match(p+".passphrase", patPassphrase, w.Passphrase, "a WPA passphrase (8 to 63 characters, or 64 hex digits)")
 	}
-	if b.ServerURL != "" {
-		checkURL(c, "bos.server_url", b.ServerURL, false)
-	}
-	for k, v := range b.Labels {
+}
+
+// labels checks Kubernetes label keys and values.
+func (c *checker) labels(labels map[string]string) {
+	for k, v := range labels {
 		p := "bos.labels[" + k + "]"
 		if !rx(patLabelKey).MatchString(k) || len(k) > 253+1+63 {
-			c.probs = append(c.probs, problem{path: p, key: true, msg: fmt.Sprintf("%q is not a Kubernetes label key ([prefix/]name, name up to 63 characters)", clip(k))})
+			c.addKey(p, "%q is not a Kubernetes label key ([prefix/]name, name up to 63 characters)", clip(k))
 		}
 		c.match(p, patLabelValue, v, "a Kubernetes label value (up to 63 letters, digits, -, _, .)")
 	}
-	if len(b.DCPArgs) > 0 {
-		if b.DCPArgs[0] != "server" && b.DCPArgs[0] != "agent" {
-			c.add("bos.dcp_args[0]", "dcp_args must start with server or agent")
-		}
+}
+
+// dcp checks what DCP is started with: its argv, token and environment.
+// DCP gets its argv and environment from a file of lines (dcp-exec), and
+// /etc/environment is one too: a line break or NUL cannot be carried.
+func (c *checker) dcp(b *Bos) {
+	if len(b.DCPArgs) > 0 && b.DCPArgs[0] != "server" && b.DCPArgs[0] != "agent" {
+		c.add("bos.dcp_args[0]", "dcp_args must start with server or agent")
 	}
-	// DCP gets its argv and environment from a file of lines (dcp-exec),
-	// /etc/environment is one too: a line break or NUL cannot be carried.
 	for i, a := range b.DCPArgs {
 		if strings.ContainsAny(a, unsafeInLine) {
 			c.add(fmt.Sprintf("bos.dcp_args[%d]", i), "holds a line break or NUL: DCP's arguments are passed one a line")
@@ -223,15 +281,15 @@ func validate(cfg *Config) []problem {
 	}
 	for k, v := range b.Environment {
 		if !rx(patEnvName).MatchString(k) {
-			c.probs = append(c.probs, problem{path: "bos.environment[" + k + "]", key: true, msg: fmt.Sprintf("%q is not an environment variable name", clip(k))})
+			c.addKey("bos.environment["+k+"]", "%q is not an environment variable name", clip(k))
 		} else if strings.ContainsAny(v, unsafeInLine) {
 			c.add("bos.environment["+k+"]", "the value holds a line break or NUL: /etc/environment and DCP's environment hold one variable a line")
 		}
 	}
-	for i, t := range b.Taints {
-		c.match(fmt.Sprintf("bos.taints[%d]", i), patTaint, t, "a taint as key=value:Effect (NoSchedule, PreferNoSchedule or NoExecute)")
-	}
-	in := &b.Install
+}
+
+// install checks the bos.install keys.
+func (c *checker) install(in *Install) {
 	if in.Device != "" {
 		c.match("bos.install.device", patDevice, in.Device, "an absolute device path such as /dev/vda")
 	}
@@ -244,13 +302,6 @@ func validate(cfg *Config) []problem {
 	if in.TTY != "" && in.TTY != "auto" {
 		c.match("bos.install.tty", patTTY, in.TTY, "a console TTY such as ttyS0 or ttyS0,115200")
 	}
-	if b.Mode != "" {
-		c.oneOf("bos.mode", b.Mode, Modes)
-	}
-	if b.FallbackMode != "" {
-		c.oneOf("bos.fallback_mode", b.FallbackMode, []string{"install"})
-	}
-	return c.probs
 }
 
 func checkURL(c *checker, path, s string, pathOK bool) {
