@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/cli/clitest"
 	"github.com/bhojpur/os/internal/exitcode"
 )
 
@@ -23,15 +24,7 @@ const testKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFXgMxutej63IN7ROY+tzajxkWi
 
 func writeTree(t *testing.T, root string, files map[string]string) {
 	t.Helper()
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clitest.WriteTree(t, root, files)
 }
 
 func runApply(t *testing.T, args ...string) (int, string, string) {

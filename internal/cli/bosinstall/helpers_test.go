@@ -1,42 +1,19 @@
 package bosinstall
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
-	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/cli/clitest"
 )
 
-// run runs one command in-process and returns exit code, stdout, stderr.
+// run runs the command in-process: exit code, stdout, stderr.
 func run(t *testing.T, name string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	streams := cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb}
-	code := Main(name, args, streams)
-	return code, out.String(), errb.String()
+	return clitest.Run(t, Main, name, args...)
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
+func writeFile(t *testing.T, path, content string) { t.Helper(); clitest.WriteFile(t, path, content) }
 func writeTree(t *testing.T, root string, files map[string]string) {
 	t.Helper()
-	for name, data := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	clitest.WriteTree(t, root, files)
 }
