@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/logger"
+	"github.com/bhojpur/os/internal/power"
 )
 
 // Runner runs external programs (mkfs, mount, grub-install, ...).
@@ -117,16 +118,10 @@ func (LinuxSystem) RereadPartitions(disk string, parts []string) error {
 }
 
 // Reboot syncs and restarts the machine.
-func (LinuxSystem) Reboot() error {
-	unix.Sync()
-	return unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
-}
+func (LinuxSystem) Reboot() error { return power.Reboot() }
 
 // PowerOff syncs and powers the machine off.
-func (LinuxSystem) PowerOff() error {
-	unix.Sync()
-	return unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
-}
+func (LinuxSystem) PowerOff() error { return power.Off() }
 
 // IsTerminal reports whether f is a terminal.
 func IsTerminal(f *os.File) bool {
