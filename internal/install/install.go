@@ -18,6 +18,7 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
@@ -54,7 +55,7 @@ func (o Options) mode() Mode {
 type Installer struct {
 	Root  string           // the target system's root ("/")
 	FS    billy.Filesystem // rooted at Root: /proc, /sys
-	Run   Runner
+	Run   execrun.Runner   // mkfs, mount, grub-install, ...
 	Sys   System
 	Fetch *Fetcher
 	Log   logger.Logger
@@ -73,6 +74,12 @@ type Installer struct {
 	WorkDir string // mount points; default Root/run/bos/install
 
 	in *bufio.Reader
+}
+
+// run runs a program; its output is in the error when it fails.
+func (in *Installer) run(ctx context.Context, name string, args ...string) error {
+	_, err := in.Run.Run(ctx, execrun.Command(name, args...))
+	return err
 }
 
 // Debugf logs when debugging.

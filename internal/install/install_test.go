@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/grubenv"
@@ -643,15 +644,15 @@ type extractRunner struct {
 	t *testing.T
 }
 
-func (r extractRunner) Run(ctx context.Context, name string, args ...string) error {
-	r.fakeRunner.Run(ctx, name, args...)
-	switch name {
+func (r extractRunner) Run(ctx context.Context, c execrun.Cmd) ([]byte, error) {
+	r.fakeRunner.Run(ctx, c)
+	switch c.Name {
 	case "mount":
-		return fmt.Errorf("mount: unknown filesystem type 'iso9660'")
+		return nil, fmt.Errorf("mount: unknown filesystem type 'iso9660'")
 	case "xorriso":
-		systemTree(r.t, args[len(args)-1])
+		systemTree(r.t, c.Args[len(c.Args)-1])
 	}
-	return nil
+	return nil, nil
 }
 
 // quickFetcher retries fast and cuts a small download after 200ms.

@@ -243,8 +243,8 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 		state, _ := lay.Part(layout.LabelState)
 		if dev.Kind == KindImage {
 			add(
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-s", "1", "-n", layout.LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size / 1024)}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)}},
+				command("mkfs.vfat", "-F", "32", "-s", "1", "-n", layout.LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size/1024)),
+				command("mkfs.ext4", "-F", "-q", "-L", layout.LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)),
 				mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: fmt.Sprintf("loop,offset=%d,sizelimit=%d", state.Start, state.Size)},
 			)
 			p.Notes = append(p.Notes, "GRUB is not installed into a disk image file: grub-install needs a block device")
@@ -257,8 +257,8 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 			stateDev := PartitionDevice(dev.Path, state.Num)
 			add(
 				rereadStep{Disk: dev.Path, Parts: parts},
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-n", layout.LabelGrub, espDev}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, stateDev}},
+				command("mkfs.vfat", "-F", "32", "-n", layout.LabelGrub, espDev),
+				command("mkfs.ext4", "-F", "-q", "-L", layout.LabelState, stateDev),
 				mountStep{Source: stateDev, Dir: p.StateDir, FSType: "ext4"},
 			)
 			disk = dev.Path
@@ -271,7 +271,7 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 			f.Close()
 		}
 		if label != layout.LabelState {
-			add(cmdStep{"e2label", []string{dev.Path, layout.LabelState}})
+			add(command("e2label", dev.Path, layout.LabelState))
 		}
 		if p.Mode == ModeTakeover {
 			p.StateDir = in.Root
@@ -315,7 +315,7 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 	if disk != "" {
 		if biosTarget != "" && hasBIOS {
 			if in.haveGrub(biosTarget) {
-				add(cmdStep{"grub-install", append(grubInstallArgs(biosTarget), "--boot-directory="+bootDir, disk)})
+				add(command("grub-install", append(grubInstallArgs(biosTarget), "--boot-directory="+bootDir, disk)...))
 				p.Loader = append(p.Loader, fmt.Sprintf("GRUB %s on %s (boot sector and BIOS boot partition)", biosTarget, disk))
 			} else if !in.efiBooted() {
 				return nil, bad("GRUB for BIOS is not available here (no /usr/lib/grub/%s) and this machine did not boot with EFI", biosTarget)
@@ -327,7 +327,7 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 			if in.haveGrub(efiTarget) {
 				add(
 					mountStep{Source: espDev, Dir: efiDir, FSType: "vfat"},
-					cmdStep{"grub-install", append(grubInstallArgs(efiTarget), "--efi-directory="+efiDir, "--boot-directory="+bootDir, "--removable", "--no-nvram")},
+					command("grub-install", append(grubInstallArgs(efiTarget), "--efi-directory="+efiDir, "--boot-directory="+bootDir, "--removable", "--no-nvram")...),
 					syncStep{},
 					umountStep{Dir: efiDir},
 				)

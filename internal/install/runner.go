@@ -1,71 +1,14 @@
 package install
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/logger"
 	"github.com/bhojpur/os/internal/power"
 )
-
-// Runner runs external programs (mkfs, mount, grub-install, ...).
-type Runner interface {
-	Run(ctx context.Context, name string, args ...string) error
-}
-
-// ExecRunner runs programs for real; their output goes to the log when
-// debugging and into the error when they fail.
-type ExecRunner struct {
-	Log   logger.Logger
-	Debug bool
-}
-
-// Run runs one program and waits for it.
-func (r ExecRunner) Run(ctx context.Context, name string, args ...string) error {
-	cmd := exec.CommandContext(ctx, name, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if r.Debug && r.Log != nil && out.Len() > 0 {
-		r.Log.Printf("%s: %s", name, strings.TrimSpace(out.String()))
-	}
-	if err != nil {
-		msg := strings.TrimSpace(out.String())
-		if len(msg) > 2000 {
-			msg = "..." + msg[len(msg)-2000:]
-		}
-		if msg != "" {
-			return errors.Wrapf(err, "%s (%s)", quoteArgs(name, args), msg)
-		}
-		return errors.Wrap(err, quoteArgs(name, args))
-	}
-	return nil
-}
-
-// quoteArgs prints a command line the way a shell would read it.
-func quoteArgs(name string, args []string) string {
-	parts := []string{shellQuote(name)}
-	for _, a := range args {
-		parts = append(parts, shellQuote(a))
-	}
-	return strings.Join(parts, " ")
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=,:+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 // System is the kernel seam: sync, partition re-reading and the final
 // reboot or power-off. Tests record calls instead.

@@ -163,11 +163,11 @@ func (in *Installer) openISO(ctx context.Context, s *Source) error {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		return errors.Wrapf(exitcode.ErrDisk, "mkdir %s: %v", mnt, err)
 	}
-	if err := in.Run.Run(ctx, "mount", "-o", "loop,ro", "-t", "iso9660", s.ISO, mnt); err == nil {
-		s.cleanup = append(s.cleanup, func() error { return in.Run.Run(context.Background(), "umount", mnt) })
+	if err := in.run(ctx, "mount", "-o", "loop,ro", "-t", "iso9660", s.ISO, mnt); err == nil {
+		s.cleanup = append(s.cleanup, func() error { return in.run(context.Background(), "umount", mnt) })
 	} else {
 		in.Debugf("mount %s: %v; extracting it with xorriso", s.ISO, err)
-		if xerr := in.Run.Run(ctx, "xorriso", "-osirrox", "on", "-indev", s.ISO, "-extract", "/", mnt); xerr != nil {
+		if xerr := in.run(ctx, "xorriso", "-osirrox", "on", "-indev", s.ISO, "-extract", "/", mnt); xerr != nil {
 			return errors.Wrapf(exitcode.ErrBadInput, "ISO %s: cannot mount it (%v) nor extract it (%v)", s.ISO, err, xerr)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install"
@@ -138,7 +139,7 @@ func (c *CLI) Run(env *cli.Env) error {
 	}
 	in := &install.Installer{
 		Root: env.Root, FS: env.FS,
-		Run:   install.ExecRunner{Log: env.Log, Debug: o.Debug},
+		Run:   execrun.Exec{Log: env.Log, Debug: o.Debug},
 		Sys:   install.LinuxSystem{},
 		Fetch: &install.Fetcher{HTTP: f}, Log: env.Log, Debug: o.Debug,
 		Stdin: env.Stdin, Stdout: env.Stdout, Terminal: terminal,
