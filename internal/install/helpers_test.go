@@ -62,6 +62,8 @@ type machine struct {
 	run  *fakeRunner
 	sys  *fakeSystem
 	out  bytes.Buffer
+	// secrets are the answers read through Installer.ReadSecret.
+	secrets []string
 }
 
 func newMachine(t *testing.T) *machine {

@@ -66,8 +66,10 @@ type Installer struct {
 	// Terminal says stdin and stdout are a terminal: questions may be
 	// asked (unless --silent).
 	Terminal bool
-	// Echo turns the terminal's echo off and on around the password.
-	Echo func(on bool)
+	// ReadSecret reads the answer to a password or secret question
+	// without showing it (from a terminal with its echo off); nil: the
+	// answer is read from Stdin like the others.
+	ReadSecret func() (string, error)
 
 	Arch    string // GOARCH of the system installed; default runtime.GOARCH
 	TempDir string // for downloads; default os.TempDir()

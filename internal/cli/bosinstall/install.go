@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/pkg/errors"
+	"golang.org/x/term"
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
@@ -132,9 +133,9 @@ func (c *CLI) Run(env *cli.Env) error {
 
 	stdin, inOK := env.Stdin.(*os.File)
 	stdout, outOK := env.Stdout.(*os.File)
-	terminal := inOK && outOK && install.IsTerminal(stdin) && install.IsTerminal(stdout)
+	terminal := inOK && outOK && term.IsTerminal(int(stdin.Fd())) && term.IsTerminal(int(stdout.Fd()))
 	f := &fetch.Fetcher{Client: &http.Client{}, Log: env.Log.Printf}
-	if stderr, ok := env.Stderr.(*os.File); ok && install.IsTerminal(stderr) {
+	if stderr, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(stderr.Fd())) {
 		f.Progress = fetch.TerminalProgress(env.Stderr)
 	}
 	in := &install.Installer{
@@ -145,7 +146,10 @@ func (c *CLI) Run(env *cli.Env) error {
 		Stdin: env.Stdin, Stdout: env.Stdout, Terminal: terminal,
 	}
 	if terminal {
-		in.Echo = func(on bool) { install.SetEcho(stdin, on) }
+		in.ReadSecret = func() (string, error) {
+			b, err := term.ReadPassword(int(stdin.Fd()))
+			return string(b), err
+		}
 	}
 	return in.Install(ctx, o)
 }

@@ -65,24 +65,3 @@ func (LinuxSystem) Reboot() error { return power.Reboot() }
 
 // PowerOff syncs and powers the machine off.
 func (LinuxSystem) PowerOff() error { return power.Off() }
-
-// IsTerminal reports whether f is a terminal.
-func IsTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// SetEcho turns terminal echo on or off (for the password question); it
-// does nothing on something that is not a terminal.
-func SetEcho(f *os.File, on bool) {
-	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	if err != nil {
-		return
-	}
-	if on {
-		t.Lflag |= unix.ECHO
-	} else {
-		t.Lflag &^= unix.ECHO
-	}
-	_ = unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
-}
