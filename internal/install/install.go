@@ -1,8 +1,22 @@
-// Package install is bos-install: it plans an install of Bhojpur OS (to a
-// whole disk, onto an existing partition, or over the running root file
-// system), checks every input before anything is written, prints the plan,
-// and applies it as a list of steps through seams for external programs
-// and the kernel.
+// Package install is bos-install: it installs Bhojpur OS to a whole disk
+// (partitioned and formatted), onto an existing ext4 partition
+// (--no-format) or over the running root file system (--takeover).
+//
+// An install runs in stages, and nothing is written to any disk before
+// every input is checked:
+//
+//   - probe reads what the plan needs of DEVICE and of this machine
+//     (its kind, size, holders, mounts, file system, partition table,
+//     the GRUB platforms installed) into Facts;
+//   - checkDevice refuses from the Facts what the mode cannot install to;
+//     the config is fetched and validated, the install source (the
+//     running system, an ISO, a directory) opened and verified;
+//   - buildPlan turns all that into a Plan, a list of Steps; it reads
+//     nothing, so plans are tested from Facts made by hand;
+//   - the plan is printed (--dry-run, or before the confirmation
+//     question), then applied step by step through two seams: an
+//     execrun.Runner for the programs (mkfs, mount, grub-install) and a
+//     System for the kernel (sync, partition re-reading, reboot).
 //
 // Exit codes (through internal/cli): 2 usage, 3 bad input (device, config,
 // size, install source), 4 download or checksum, 5 disk operation.
@@ -114,7 +128,11 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 		}
 		o.Device = dev
 	}
-	dev, lay, err := in.checkDevice(o)
+	facts, err := in.probe(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := checkDevice(o, in.Arch, facts)
 	if err != nil {
 		return nil, err
 	}
@@ -146,12 +164,13 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 			src.Close()
 			return nil, bad("--takeover: the install source is the target's own /%s; name the ISO", layout.SystemDir)
 		}
-		if err := in.checkFreeSpace(src); err != nil {
+		free, known := in.freeSpace()
+		if err := checkFreeSpace(free, known, src); err != nil {
 			src.Close()
 			return nil, err
 		}
 	}
-	p, err := in.buildPlan(o, dev, lay, src, cfg)
+	p, err := in.buildPlan(o, facts, lay, src, cfg)
 	if err != nil {
 		src.Close()
 		return nil, err
