@@ -915,9 +915,6 @@ func TestGrubModulesCoverGrubCfg(t *testing.T) {
 // downloaded at boot (a netboot), the installer copies the booted media and
 // does not download the ISO again; another URL is downloaded as usual.
 func TestInstallsFromTheNetbootedMedia(t *testing.T) {
-	if MediaURLFile != strings.TrimPrefix(layout.MediaURLFile, "/") {
-		t.Fatalf("MediaURLFile %q is not bos-init's %q", MediaURLFile, layout.MediaURLFile)
-	}
 	var hits []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits = append(hits, r.URL.Path)
@@ -928,7 +925,7 @@ func TestInstallsFromTheNetbootedMedia(t *testing.T) {
 	m := newMachine(t)
 	m.disk("vda", 4*GiB, "QEMU HARDDISK")
 	systemTree(t, m.root)
-	m.write(MediaURLFile, booted+"\n")
+	m.write(layout.MediaURLFile, booted+"\n")
 	o := Options{Device: "/dev/vda", ISO: booted, Silent: true, DryRun: true}
 	if err := m.installer().Install(context.Background(), o); err != nil {
 		t.Fatal(err)
