@@ -24,6 +24,7 @@ import (
 	"github.com/bhojpur/os/internal/account"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/logger"
 )
 
@@ -58,13 +59,6 @@ type Step interface {
 	Apply(ctx context.Context, t *Target) error
 }
 
-// Runner runs external programs. env nil means the runner's own
-// environment. It returns the combined output; a non-zero exit is an
-// *exec.ExitError (or anything with ExitCode() int).
-type Runner interface {
-	Run(ctx context.Context, env []string, name string, args ...string) ([]byte, error)
-}
-
 // Host is the syscall seam for the hostname.
 type Host interface {
 	Hostname() (string, error)
@@ -92,7 +86,7 @@ type Target struct {
 	Live bool
 	Log  logger.Logger
 
-	Runner  Runner
+	Runner  execrun.Runner // the commands, scripts and rc-service
 	Host    Host
 	Modules ModuleLoader
 	Chown   Chowner
@@ -126,7 +120,7 @@ func NewTarget(root string, fs billy.Filesystem, log logger.Logger) *Target {
 		Root:    root,
 		Live:    root == "/",
 		Log:     log,
-		Runner:  ExecRunner{},
+		Runner:  execrun.Exec{},
 		Host:    SysHost{},
 		Modules: &KernelModules{Root: root},
 		Chown:   RootChowner{Root: root},

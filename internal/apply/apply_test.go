@@ -19,6 +19,7 @@ import (
 
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/execrun"
 )
 
 const docRSAKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC2TBZGjE+J8ag11dzkFT58J3XPONrDVmalCNrKxsfADfyy0eqdZrG8hcAxAR/5zuj90Gin2uBR4Sw6Cn4VHsPZcFpXyQCjK1QDADj+WcuhpXOIOY3AB0LZBly9NI0ll+8lo3QtEaoyRLtrMBhQ6Mooy2M3MTG4JNwU9o3yInuqZWf9PvtW6KxMl+ygg1xZkljhemGZ9k0wSrjqif+8usNbzVlCOVQmZwZA+BZxbdcLNwkg7zWJSXzDIXyqM6iWPGXQDEbWLq3+HR1qKucTCSxjbqoe0FD5xcW7NHIME5XKX84yH92n6yn+rxSsyUfhJWYqJd+i0fKf5UbN6qLrtd/D"
@@ -277,7 +278,7 @@ func TestRuntimeKeyErrors(t *testing.T) {
 func TestFailingCommandDoesNotStopTheOthers(t *testing.T) {
 	root := newRoot(t)
 	tt := newTarget(root, true)
-	tt.Runner = ExecRunner{}
+	tt.Runner = execrun.Exec{}
 	out := filepath.Join(t.TempDir(), "out")
 	cfg := &config.Config{
 		BootCmd: []string{

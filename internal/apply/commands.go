@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/execrun"
 )
 
 // commandStep runs one init_cmd, boot_cmd or run_cmd entry through
@@ -71,9 +73,13 @@ func CommandEnv(base []string, env map[string]string) []string {
 type exitCoder interface{ ExitCode() int }
 
 func (t *Target) run(ctx context.Context, env map[string]string, name string, args ...string) error {
-	out, err := t.Runner.Run(ctx, CommandEnv(t.Env, env), name, args...)
+	out, err := t.Runner.Run(ctx, command(CommandEnv(t.Env, env), name, args...))
 	text := strings.TrimRight(string(out), "\n")
 	if err != nil {
+		var xe *execrun.Error
+		if errors.As(err, &xe) {
+			err = xe.Err // the command and its output are the CommandError's
+		}
 		var ec exitCoder
 		status := -1
 		if errors.As(err, &ec) {

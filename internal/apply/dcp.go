@@ -167,8 +167,8 @@ func (s dcpStep) Apply(ctx context.Context, t *Target) error {
 		t.skipped("rc-service dcp restart")
 		return nil
 	}
-	if out, err := t.Runner.Run(ctx, nil, "rc-service", "dcp", "restart"); err != nil {
-		return errors.Wrapf(err, "rc-service dcp restart: %s", strings.TrimSpace(string(out)))
+	if _, err := t.Runner.Run(ctx, command(nil, "rc-service", "dcp", "restart")); err != nil {
+		return err // names the command, with its output
 	}
 	t.logf("restarted dcp")
 	return nil

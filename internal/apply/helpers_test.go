@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/fetch"
 )
 
@@ -71,8 +72,8 @@ func (m *fakeModules) Load(name, params string) error {
 // recordingRunner records the argv of every run and runs nothing.
 type recordingRunner struct{ runs [][]string }
 
-func (r *recordingRunner) Run(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
-	r.runs = append(r.runs, append([]string{name}, args...))
+func (r *recordingRunner) Run(ctx context.Context, c execrun.Cmd) ([]byte, error) {
+	r.runs = append(r.runs, append([]string{c.Name}, c.Args...))
 	return nil, nil
 }
 

@@ -1,26 +1,21 @@
 package apply
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
 	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/execrun"
 )
 
-// ExecRunner runs programs with os/exec, in the directory /.
-type ExecRunner struct{}
-
-// Run runs name with args and env, and returns the combined output.
-func (ExecRunner) Run(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	cmd.Dir = "/"
-	return cmd.CombinedOutput()
+// command is how apply runs a program: with env (nil: this process's
+// environment), in the directory /.
+func command(env []string, name string, args ...string) execrun.Cmd {
+	return execrun.Cmd{Name: name, Args: args, Env: env, Dir: "/"}
 }
 
 // SysHost is the running kernel's hostname.

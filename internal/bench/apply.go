@@ -12,6 +12,7 @@ import (
 
 	"github.com/bhojpur/os/internal/apply"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/execrun"
 )
 
 func init() { register("bos-config apply", benchApply) }
@@ -72,7 +73,7 @@ func applyBoot(cfg []byte) (string, error) {
 	fsys := osfs.New(root, osfs.WithBoundOS())
 	t := &apply.Target{
 		FS: fsys, Root: root, Log: quiet{},
-		Runner: apply.ExecRunner{}, Host: apply.SysHost{}, Chown: apply.RootChowner{Root: root},
+		Runner: execrun.Exec{}, Host: apply.SysHost{}, Chown: apply.RootChowner{Root: root},
 		Modules: &apply.KernelModules{Root: root},
 	}
 	load := func() (apply.Input, error) {

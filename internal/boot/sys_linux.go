@@ -13,6 +13,8 @@ import (
 
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
+
+	"github.com/bhojpur/os/internal/power"
 )
 
 // LinuxSys is the real Sys of the initrd.
@@ -110,16 +112,10 @@ func (s LinuxSys) Shell(ctx context.Context) error {
 }
 
 // PowerOff syncs and powers the machine off.
-func (s LinuxSys) PowerOff() error {
-	unix.Sync()
-	return errors.Wrap(unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF), "power off")
-}
+func (s LinuxSys) PowerOff() error { return power.Off() }
 
 // Reboot syncs and restarts the machine.
-func (s LinuxSys) Reboot() error {
-	unix.Sync()
-	return errors.Wrap(unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART), "reboot")
-}
+func (s LinuxSys) Reboot() error { return power.Reboot() }
 
 // SwitchRoot moves the kernel file systems into newRoot, deletes the
 // initramfs's files (its memory is otherwise lost for good), makes newRoot

@@ -19,6 +19,7 @@ import (
 	"github.com/go-git/go-billy/v5/osfs"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
 )
@@ -31,11 +32,11 @@ type fakeRunner struct {
 	fail map[string]error
 }
 
-func (r *fakeRunner) Run(_ context.Context, name string, args ...string) error {
+func (r *fakeRunner) Run(_ context.Context, c execrun.Cmd) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.cmds = append(r.cmds, quoteArgs(name, args))
-	return r.fail[name]
+	r.cmds = append(r.cmds, c.String())
+	return nil, r.fail[c.Name]
 }
 
 // fakeSystem records kernel calls.
@@ -61,6 +62,8 @@ type machine struct {
 	run  *fakeRunner
 	sys  *fakeSystem
 	out  bytes.Buffer
+	// secrets are the answers read through Installer.ReadSecret.
+	secrets []string
 }
 
 func newMachine(t *testing.T) *machine {

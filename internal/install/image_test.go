@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/layout"
 )
 
@@ -27,7 +28,7 @@ func realMachine(t *testing.T) *machine {
 
 func realInstaller(m *machine) *Installer {
 	in := m.installer()
-	in.Run = ExecRunner{Log: testLog{m.t}, Debug: true}
+	in.Run = execrun.Exec{Log: testLog{m.t}, Debug: true}
 	return in
 }
 

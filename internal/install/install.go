@@ -1,8 +1,22 @@
-// Package install is bos-install: it plans an install of Bhojpur OS (to a
-// whole disk, onto an existing partition, or over the running root file
-// system), checks every input before anything is written, prints the plan,
-// and applies it as a list of steps through seams for external programs
-// and the kernel.
+// Package install is bos-install: it installs Bhojpur OS to a whole disk
+// (partitioned and formatted), onto an existing ext4 partition
+// (--no-format) or over the running root file system (--takeover).
+//
+// An install runs in stages, and nothing is written to any disk before
+// every input is checked:
+//
+//   - probe reads what the plan needs of DEVICE and of this machine
+//     (its kind, size, holders, mounts, file system, partition table,
+//     the GRUB platforms installed) into Facts;
+//   - checkDevice refuses from the Facts what the mode cannot install to;
+//     the config is fetched and validated, the install source (the
+//     running system, an ISO, a directory) opened and verified;
+//   - buildPlan turns all that into a Plan, a list of Steps; it reads
+//     nothing, so plans are tested from Facts made by hand;
+//   - the plan is printed (--dry-run, or before the confirmation
+//     question), then applied step by step through two seams: an
+//     execrun.Runner for the programs (mkfs, mount, grub-install) and a
+//     System for the kernel (sync, partition re-reading, reboot).
 //
 // Exit codes (through internal/cli): 2 usage, 3 bad input (device, config,
 // size, install source), 4 download or checksum, 5 disk operation.
@@ -18,6 +32,7 @@ import (
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
@@ -54,7 +69,7 @@ func (o Options) mode() Mode {
 type Installer struct {
 	Root  string           // the target system's root ("/")
 	FS    billy.Filesystem // rooted at Root: /proc, /sys
-	Run   Runner
+	Run   execrun.Runner   // mkfs, mount, grub-install, ...
 	Sys   System
 	Fetch *Fetcher
 	Log   logger.Logger
@@ -65,14 +80,22 @@ type Installer struct {
 	// Terminal says stdin and stdout are a terminal: questions may be
 	// asked (unless --silent).
 	Terminal bool
-	// Echo turns the terminal's echo off and on around the password.
-	Echo func(on bool)
+	// ReadSecret reads the answer to a password or secret question
+	// without showing it (from a terminal with its echo off); nil: the
+	// answer is read from Stdin like the others.
+	ReadSecret func() (string, error)
 
 	Arch    string // GOARCH of the system installed; default runtime.GOARCH
 	TempDir string // for downloads; default os.TempDir()
 	WorkDir string // mount points; default Root/run/bos/install
 
 	in *bufio.Reader
+}
+
+// run runs a program; its output is in the error when it fails.
+func (in *Installer) run(ctx context.Context, name string, args ...string) error {
+	_, err := in.Run.Run(ctx, execrun.Command(name, args...))
+	return err
 }
 
 // Debugf logs when debugging.
@@ -105,7 +128,11 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 		}
 		o.Device = dev
 	}
-	dev, lay, err := in.checkDevice(o)
+	facts, err := in.probe(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	lay, err := checkDevice(o, in.Arch, facts)
 	if err != nil {
 		return nil, err
 	}
@@ -137,12 +164,13 @@ func (in *Installer) Plan(ctx context.Context, o Options) (*Plan, error) {
 			src.Close()
 			return nil, bad("--takeover: the install source is the target's own /%s; name the ISO", layout.SystemDir)
 		}
-		if err := in.checkFreeSpace(src); err != nil {
+		free, known := in.freeSpace()
+		if err := checkFreeSpace(free, known, src); err != nil {
 			src.Close()
 			return nil, err
 		}
 	}
-	p, err := in.buildPlan(o, dev, lay, src, cfg)
+	p, err := in.buildPlan(o, facts, lay, src, cfg)
 	if err != nil {
 		src.Close()
 		return nil, err

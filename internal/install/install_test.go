@@ -17,6 +17,7 @@ import (
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/grubenv"
@@ -643,15 +644,15 @@ type extractRunner struct {
 	t *testing.T
 }
 
-func (r extractRunner) Run(ctx context.Context, name string, args ...string) error {
-	r.fakeRunner.Run(ctx, name, args...)
-	switch name {
+func (r extractRunner) Run(ctx context.Context, c execrun.Cmd) ([]byte, error) {
+	r.fakeRunner.Run(ctx, c)
+	switch c.Name {
 	case "mount":
-		return fmt.Errorf("mount: unknown filesystem type 'iso9660'")
+		return nil, fmt.Errorf("mount: unknown filesystem type 'iso9660'")
 	case "xorriso":
-		systemTree(r.t, args[len(args)-1])
+		systemTree(r.t, c.Args[len(c.Args)-1])
 	}
-	return nil
+	return nil, nil
 }
 
 // quickFetcher retries fast and cuts a small download after 200ms.
@@ -914,9 +915,6 @@ func TestGrubModulesCoverGrubCfg(t *testing.T) {
 // downloaded at boot (a netboot), the installer copies the booted media and
 // does not download the ISO again; another URL is downloaded as usual.
 func TestInstallsFromTheNetbootedMedia(t *testing.T) {
-	if MediaURLFile != strings.TrimPrefix(layout.MediaURLFile, "/") {
-		t.Fatalf("MediaURLFile %q is not bos-init's %q", MediaURLFile, layout.MediaURLFile)
-	}
 	var hits []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits = append(hits, r.URL.Path)
@@ -927,7 +925,7 @@ func TestInstallsFromTheNetbootedMedia(t *testing.T) {
 	m := newMachine(t)
 	m.disk("vda", 4*GiB, "QEMU HARDDISK")
 	systemTree(t, m.root)
-	m.write(MediaURLFile, booted+"\n")
+	m.write(layout.MediaURLFile, booted+"\n")
 	o := Options{Device: "/dev/vda", ISO: booted, Silent: true, DryRun: true}
 	if err := m.installer().Install(context.Background(), o); err != nil {
 		t.Fatal(err)

@@ -23,28 +23,44 @@ const AnswersRef = "answers"
 // ask prints a question and reads one line; the end of input is bad input
 // (nobody is there to answer).
 func (in *Installer) ask(q string) (string, error) {
-	if in.in == nil {
-		in.in = bufio.NewReader(in.Stdin)
-	}
 	fmt.Fprint(in.Stdout, q)
-	line, err := in.in.ReadString('\n')
-	if err != nil && (err != io.EOF || line == "") {
+	line, err := in.readLine()
+	if err != nil {
 		fmt.Fprintln(in.Stdout)
-		return "", errors.Wrapf(exitcode.ErrBadInput, "no answer to %q (end of input)", strings.TrimSpace(q))
+		return "", noAnswer(q)
 	}
 	return strings.TrimSpace(line), nil
 }
 
-// askSecret asks with the terminal's echo off.
-func (in *Installer) askSecret(q string) (string, error) {
-	if in.Echo != nil {
-		in.Echo(false)
-		defer func() {
-			in.Echo(true)
-			fmt.Fprintln(in.Stdout)
-		}()
+// readLine reads one line of Stdin; a last line without a newline counts.
+func (in *Installer) readLine() (string, error) {
+	if in.in == nil {
+		in.in = bufio.NewReader(in.Stdin)
 	}
-	return in.ask(q)
+	line, err := in.in.ReadString('\n')
+	if err != nil && (err != io.EOF || line == "") {
+		return "", err
+	}
+	return line, nil
+}
+
+func noAnswer(q string) error {
+	return errors.Wrapf(exitcode.ErrBadInput, "no answer to %q (end of input)", strings.TrimSpace(q))
+}
+
+// askSecret asks through ReadSecret, which does not show the answer; the
+// newline typed after it is not shown either, so one is printed.
+func (in *Installer) askSecret(q string) (string, error) {
+	if in.ReadSecret == nil {
+		return in.ask(q)
+	}
+	fmt.Fprint(in.Stdout, q)
+	a, err := in.ReadSecret()
+	fmt.Fprintln(in.Stdout)
+	if err != nil {
+		return "", noAnswer(q)
+	}
+	return strings.TrimSpace(a), nil
 }
 
 func (in *Installer) confirm(q string) (bool, error) {

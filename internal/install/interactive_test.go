@@ -23,8 +23,12 @@ func converse(t *testing.T, m *machine, o Options, script [][2]string) (error, s
 	outR, outW := io.Pipe()
 	in := m.installer()
 	in.Stdin, in.Stdout, in.Terminal = inR, outW, true
-	echo := []bool{}
-	in.Echo = func(on bool) { echo = append(echo, on) }
+	m.secrets = nil
+	in.ReadSecret = func() (string, error) {
+		a, err := in.readLine()
+		m.secrets = append(m.secrets, strings.TrimSpace(a))
+		return a, err
+	}
 
 	done := make(chan error, 1)
 	go func() {
@@ -55,9 +59,6 @@ func converse(t *testing.T, m *machine, o Options, script [][2]string) (error, s
 	rest, _ := io.ReadAll(outR)
 	m.out.WriteString(seen.String() + string(rest))
 	err := <-done
-	if len(echo)%2 != 0 {
-		t.Errorf("echo left off: %v", echo)
-	}
 	return err, m.out.String()
 }
 
@@ -115,6 +116,10 @@ func TestInteractiveInstallThroughPipes(t *testing.T) {
 		if !strings.Contains(out, s) {
 			t.Errorf("conversation lacks %q:\n%s", s, out)
 		}
+	}
+	secrets := []string{"s3cret", "typo", "s3cret", "s3cret", "short", "K10abc::node:secret", "s3cret", "s3cret", "long enough", "K10abc::node:secret"}
+	if diff := cmp.Diff(secrets, m.secrets); diff != "" {
+		t.Errorf("answers read as secrets (-want +got):\n%s", diff)
 	}
 	if strings.Contains(out, "/dev/vdc") {
 		t.Errorf("the live medium /dev/vdc was offered:\n%s", out)

@@ -2,19 +2,15 @@ package install
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/pkg/errors"
-	"golang.org/x/sys/unix"
 
-	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/grubenv"
 	"github.com/bhojpur/os/internal/layout"
@@ -30,12 +26,6 @@ const (
 	ModeNoFormat Mode = "no-format" // an existing partition becomes BOS_STATE
 	ModeTakeover Mode = "takeover"  // the running root file system becomes BOS_STATE
 )
-
-// ConfigFile is the config to install as bos/system/config.yaml.
-type ConfigFile struct {
-	Ref  string // URL, path, or "answers" for the interactive questions
-	Data []byte
-}
 
 // Plan is everything an install will do, computed and checked before
 // anything is written.
@@ -56,118 +46,8 @@ type Plan struct {
 	PowerOff, NoReboot bool
 }
 
-func bad(format string, args ...any) error {
-	return errors.Wrapf(exitcode.ErrBadInput, format, args...)
-}
-
 // Probe returns the device prober of the installer's root.
 func (in *Installer) Probe() Probe { return Probe{Root: in.Root, FS: in.FS} }
-
-// checkDevice inspects DEVICE and refuses what the mode cannot install to.
-func (in *Installer) checkDevice(o Options) (Device, *Layout, error) {
-	pr := in.Probe()
-	dev, err := pr.Device(o.Device)
-	if err != nil {
-		return dev, nil, errors.Wrap(exitcode.ErrBadInput, err.Error())
-	}
-	switch o.mode() {
-	case ModeFull:
-		if dev.Kind == KindPartition {
-			return dev, nil, bad("%s is a partition of /dev/%s: give the whole disk, or add --no-format to install onto this partition", o.Device, dev.DiskName)
-		}
-		if dev.Kind == KindDisk {
-			used, err := pr.InUse()
-			if err != nil {
-				return dev, nil, err
-			}
-			if why := used[dev.Name]; why != "" {
-				return dev, nil, bad("%s holds the running system (%s): choose another disk", o.Device, why)
-			}
-			if hs := pr.Holders(dev.Name); len(hs) > 0 {
-				return dev, nil, bad("%s is in use by %s: choose another disk", o.Device, strings.Join(hs, ", "))
-			}
-		}
-		l, err := NewLayout(in.Arch, dev.Size, dev.SectorSize)
-		if err != nil {
-			return dev, nil, errors.Wrapf(exitcode.ErrBadInput, "%s: %v", o.Device, err)
-		}
-		return dev, &l, nil
-	}
-	if dev.Kind == KindDisk {
-		return dev, nil, bad("%s is a whole disk: --no-format takes a partition (such as %s)", o.Device, PartitionDevice(o.Device, 3))
-	}
-	ms, err := pr.Mounts()
-	if err != nil {
-		return dev, nil, err
-	}
-	var rootSource string
-	for _, m := range ms {
-		name := pr.sourceName(m)
-		if m.Target == "/" {
-			rootSource = m.Source
-		}
-		if dev.Name == "" || name != dev.Name {
-			continue
-		}
-		if m.Target == "/" && o.Takeover {
-			rootSource = ""
-			break
-		}
-		if !o.Takeover {
-			return dev, nil, bad("%s is mounted at %s: unmount it first, or use --takeover for the partition of /", o.Device, m.Target)
-		}
-	}
-	if o.Takeover && (rootSource != "" || dev.Name == "") {
-		return dev, nil, bad("--takeover: %s is not the partition of / (/ is %s)", o.Device, orNone(rootSource))
-	}
-	if dev.Name != "" {
-		if hs := pr.Holders(dev.Name); len(hs) > 0 {
-			return dev, nil, bad("%s is in use by %s", o.Device, strings.Join(hs, ", "))
-		}
-	}
-	f, err := os.Open(dev.Path)
-	if err != nil {
-		return dev, nil, bad("%s: %v", o.Device, err)
-	}
-	_, isExt := ReadExtLabel(f)
-	f.Close()
-	if !isExt {
-		return dev, nil, bad("%s holds no ext4 file system: --no-format and --takeover install onto an existing ext4 partition (create one with mkfs.ext4 -L %s, or install to the whole disk without --no-format)", o.Device, layout.LabelState)
-	}
-	if dev.Size < MinStateSize {
-		return dev, nil, bad("%s: %s, %s needs at least %s", o.Device, Size(dev.Size), layout.LabelState, Size(MinStateSize))
-	}
-	return dev, nil, nil
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "unknown"
-	}
-	return s
-}
-
-// LoadConfig fetches a config and validates it; problems name file, line
-// and column.
-func (in *Installer) LoadConfig(ctx context.Context, ref string) (*ConfigFile, error) {
-	data, err := in.Fetch.Bytes(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	return CheckConfig(ref, data)
-}
-
-// CheckConfig validates config data named ref.
-func CheckConfig(ref string, data []byte) (*ConfigFile, error) {
-	l, err := config.LoadFile(ref, bytes.NewReader(data))
-	if err != nil {
-		return nil, classify(exitcode.ErrBadInput, err, "config %s", ref)
-	}
-	if err := l.Err(); err != nil {
-		return nil, classify(exitcode.ErrBadInput, err, "config %s does not validate", ref)
-	}
-	return &ConfigFile{Ref: ref, Data: data}, nil
-}
 
 // grubTargets are GRUB's BIOS and EFI platforms for an architecture.
 func grubTargets(arch string) (bios, efi string) {
@@ -186,9 +66,9 @@ func grubTargets(arch string) (bios, efi string) {
 // /boot/grub/<platform> (it adds their dependencies): those the generated
 // grub.cfg loads or whose commands it runs, and a few more for a trial boot
 // (loadenv) or a person at the GRUB prompt (ls, cat, echo, reboot).
-// Copying every module of both platforms, the fonts and the locales took
-// more than half of grub-install's time under TCG, for nothing: the menu
-// speaks on the serial port and the text console, in English.
+// Copying every module of both platforms, the fonts and the locales would
+// make grub-install slow for nothing: the menu speaks on the serial port
+// and the text console, in English.
 // TestGrubModulesCoverGrubCfg fails when grub.cfg needs a module missing here.
 var GrubModules = []string{
 	"normal", "configfile", "echo", "test", "true", "sleep", "reboot", "halt", "ls", "cat", "regexp", "probe",
@@ -203,21 +83,12 @@ func grubInstallArgs(target string) []string {
 	return []string{"--target=" + target, "--install-modules=" + strings.Join(GrubModules, " "), "--locales=", "--fonts=", "--themes="}
 }
 
-// haveGrub reports whether GRUB's modules for a platform are installed.
-func (in *Installer) haveGrub(target string) bool {
-	fi, err := os.Stat(filepath.Join(in.Root, "usr/lib/grub", target))
-	return err == nil && fi.IsDir()
-}
-
-func (in *Installer) efiBooted() bool {
-	_, err := os.Stat(filepath.Join(in.Root, "sys/firmware/efi"))
-	return err == nil
-}
-
-// buildPlan turns checked inputs into the steps.
-func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, cfg *ConfigFile) (*Plan, error) {
+// buildPlan turns checked inputs into the steps. It reads nothing: the
+// facts are probed before, so it is a function of its arguments and of
+// the installer's Root, WorkDir and Arch.
+func (in *Installer) buildPlan(o Options, f Facts, lay *Layout, src *Source, cfg *ConfigFile) (*Plan, error) {
 	p := &Plan{
-		Mode: o.mode(), Device: dev, Layout: lay, Source: src, Config: cfg,
+		Mode: o.mode(), Device: f.Device, Layout: lay, Source: src, Config: cfg,
 		Boot:     Boot{TTY: o.TTY, Debug: o.Debug},
 		PowerOff: o.PowerOff, NoReboot: o.NoReboot,
 	}
@@ -226,151 +97,246 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 		work = filepath.Join(in.Root, "run/bos/install")
 	}
 	p.StateDir = filepath.Join(work, "state")
-	efiDir := filepath.Join(work, "efi")
-	add := func(s ...Step) { p.Steps = append(p.Steps, s...) }
-
-	var disk, espDev string // for GRUB
-	var hasBIOS bool
-	switch p.Mode {
-	case ModeFull:
-		ranges := [][2]int64{{0, MiB}}
-		for _, part := range lay.Parts {
-			ranges = append(ranges, [2]int64{part.Start, min(part.Size, MiB)})
-		}
-		ranges = append(ranges, [2]int64{lay.DiskSize - MiB, MiB})
-		add(zeroStep{Path: dev.Path, Ranges: ranges}, gptStep{Path: dev.Path, Layout: *lay})
-		esp, _ := lay.Part(layout.LabelGrub)
-		state, _ := lay.Part(layout.LabelState)
-		if dev.Kind == KindImage {
-			add(
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-s", "1", "-n", layout.LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size / 1024)}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)}},
-				mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: fmt.Sprintf("loop,offset=%d,sizelimit=%d", state.Start, state.Size)},
-			)
-			p.Notes = append(p.Notes, "GRUB is not installed into a disk image file: grub-install needs a block device")
-		} else {
-			var parts []string
-			for _, part := range lay.Parts {
-				parts = append(parts, PartitionDevice(dev.Path, part.Num))
-			}
-			espDev = PartitionDevice(dev.Path, esp.Num)
-			stateDev := PartitionDevice(dev.Path, state.Num)
-			add(
-				rereadStep{Disk: dev.Path, Parts: parts},
-				cmdStep{"mkfs.vfat", []string{"-F", "32", "-n", layout.LabelGrub, espDev}},
-				cmdStep{"mkfs.ext4", []string{"-F", "-q", "-L", layout.LabelState, stateDev}},
-				mountStep{Source: stateDev, Dir: p.StateDir, FSType: "ext4"},
-			)
-			disk = dev.Path
-			_, hasBIOS = lay.Part(NameBIOS)
-		}
-	case ModeNoFormat, ModeTakeover:
-		label := layout.LabelState
-		if f, err := os.Open(dev.Path); err == nil {
-			label, _ = ReadExtLabel(f)
-			f.Close()
-		}
-		if label != layout.LabelState {
-			add(cmdStep{"e2label", []string{dev.Path, layout.LabelState}})
-		}
-		if p.Mode == ModeTakeover {
-			p.StateDir = in.Root
-			break
-		}
-		opts := ""
-		if dev.Kind == KindImage {
-			opts = "loop"
-			p.Notes = append(p.Notes, "GRUB is not installed for a file-system image: nothing to install it to")
-		}
-		add(mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: opts})
-		if dev.DiskPath != "" {
-			parts, err := ReadTable(dev.DiskPath, dev.SectorSize)
-			if err != nil {
-				p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %v; the existing boot loader must load /boot/grub/grub.cfg from %s", err, layout.LabelState))
-				break
-			}
-			disk = dev.DiskPath
-			for _, part := range parts {
-				switch part.Type {
-				case gpt.BIOSBoot:
-					hasBIOS = true
-				case gpt.EFISystemPartition:
-					espDev = PartitionDevice(dev.DiskPath, part.Num)
-				}
-			}
-		}
+	var bd bootDisk
+	if p.Mode == ModeFull {
+		bd = p.partition(f.Device, *lay)
+	} else {
+		bd = p.useExisting(f, in.Root)
 	}
-
-	// The system, the config, the data directory.
-	sys := filepath.Join(p.StateDir, layout.SystemDir)
-	add(copyStep{From: src.Dir, To: sys, Files: src.Files, Bytes: src.Bytes})
-	if cfg != nil {
-		add(writeStep{Path: filepath.Join(sys, "config.yaml"), Data: cfg.Data, Mode: 0o600, What: "config from " + cfg.Ref})
+	p.copySystem()
+	if err := p.installGrub(o, f, in.Arch, bd, filepath.Join(work, "efi")); err != nil {
+		return nil, err
 	}
-	add(mkdirStep{Path: filepath.Join(p.StateDir, "bos/data/opt"), Mode: 0o755})
-
-	// The boot loader.
-	bootDir := filepath.Join(p.StateDir, "boot")
-	biosTarget, efiTarget := grubTargets(in.Arch)
-	if disk != "" {
-		if biosTarget != "" && hasBIOS {
-			if in.haveGrub(biosTarget) {
-				add(cmdStep{"grub-install", append(grubInstallArgs(biosTarget), "--boot-directory="+bootDir, disk)})
-				p.Loader = append(p.Loader, fmt.Sprintf("GRUB %s on %s (boot sector and BIOS boot partition)", biosTarget, disk))
-			} else if !in.efiBooted() {
-				return nil, bad("GRUB for BIOS is not available here (no /usr/lib/grub/%s) and this machine did not boot with EFI", biosTarget)
-			} else {
-				p.Notes = append(p.Notes, fmt.Sprintf("GRUB %s is not installed: no /usr/lib/grub/%s on this system", biosTarget, biosTarget))
-			}
-		}
-		if efiTarget != "" && espDev != "" {
-			if in.haveGrub(efiTarget) {
-				add(
-					mountStep{Source: espDev, Dir: efiDir, FSType: "vfat"},
-					cmdStep{"grub-install", append(grubInstallArgs(efiTarget), "--efi-directory="+efiDir, "--boot-directory="+bootDir, "--removable", "--no-nvram")},
-					syncStep{},
-					umountStep{Dir: efiDir},
-				)
-				p.Loader = append(p.Loader, fmt.Sprintf("GRUB %s at the removable path EFI/BOOT/ on %s (no NVRAM entry)", efiTarget, espDev))
-			} else if o.ForceEFI || in.efiBooted() {
-				return nil, bad("GRUB for EFI is not available here (no /usr/lib/grub/%s)", efiTarget)
-			} else {
-				p.Notes = append(p.Notes, fmt.Sprintf("GRUB %s is not installed: no /usr/lib/grub/%s on this system", efiTarget, efiTarget))
-			}
-		}
-		if len(p.Loader) == 0 && p.Mode == ModeNoFormat {
-			p.Notes = append(p.Notes, fmt.Sprintf("GRUB is not installed: %s has no BIOS boot or EFI system partition; the existing boot loader must load /boot/grub/grub.cfg from %s", disk, layout.LabelState))
-		}
+	if err := p.bootConfig(f.HostGrubCfg); err != nil {
+		return nil, err
 	}
+	p.end(o, in.Root)
+	return p, nil
+}
 
-	grubCfg := filepath.Join(bootDir, "grub/grub.cfg")
+func (p *Plan) add(s ...Step) { p.Steps = append(p.Steps, s...) }
+
+func (p *Plan) note(format string, args ...any) {
+	p.Notes = append(p.Notes, fmt.Sprintf(format, args...))
+}
+
+// bootDir is the /boot of BOS_STATE while installing.
+func (p *Plan) bootDir() string { return filepath.Join(p.StateDir, "boot") }
+
+// bootDisk is where grub-install installs to: the disk ("" for nowhere),
+// its EFI system partition ("" for none) and whether it has a BIOS boot
+// partition.
+type bootDisk struct {
+	disk, esp string
+	bios      bool
+}
+
+// partition plans a full install's partitioning and formatting: the old
+// signatures zeroed, the GPT written, the file systems made, BOS_STATE
+// mounted.
+func (p *Plan) partition(dev Device, lay Layout) bootDisk {
+	p.add(zeroStep{Path: dev.Path, Ranges: wipeRanges(lay)}, gptStep{Path: dev.Path, Layout: lay})
+	if dev.Kind == KindImage {
+		p.formatImage(dev, lay)
+		return bootDisk{}
+	}
+	return p.formatDisk(dev, lay)
+}
+
+// wipeRanges are what zeroStep zeroes: the first MiB of the disk and of
+// each partition, and the last MiB (the backup GPT).
+func wipeRanges(lay Layout) [][2]int64 {
+	ranges := [][2]int64{{0, MiB}}
+	for _, part := range lay.Parts {
+		ranges = append(ranges, [2]int64{part.Start, min(part.Size, MiB)})
+	}
+	return append(ranges, [2]int64{lay.DiskSize - MiB, MiB})
+}
+
+// formatImage makes the file systems inside a disk image file at their
+// offsets and loop-mounts BOS_STATE; GRUB cannot be installed into it.
+func (p *Plan) formatImage(dev Device, lay Layout) {
+	esp, _ := lay.Part(layout.LabelGrub)
+	state, _ := lay.Part(layout.LabelState)
+	p.add(
+		command("mkfs.vfat", "-F", "32", "-s", "1", "-n", layout.LabelGrub, fmt.Sprintf("--offset=%d", esp.Start/512), dev.Path, fmt.Sprint(esp.Size/1024)),
+		command("mkfs.ext4", "-F", "-q", "-L", layout.LabelState, "-E", fmt.Sprintf("offset=%d", state.Start), dev.Path, fmt.Sprintf("%dk", state.Size/1024)),
+		mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: fmt.Sprintf("loop,offset=%d,sizelimit=%d", state.Start, state.Size)},
+	)
+	p.note("GRUB is not installed into a disk image file: grub-install needs a block device")
+}
+
+// formatDisk makes the kernel see the new partitions, makes their file
+// systems and mounts BOS_STATE.
+func (p *Plan) formatDisk(dev Device, lay Layout) bootDisk {
+	esp, _ := lay.Part(layout.LabelGrub)
+	state, _ := lay.Part(layout.LabelState)
+	var parts []string
+	for _, part := range lay.Parts {
+		parts = append(parts, PartitionDevice(dev.Path, part.Num))
+	}
+	espDev := PartitionDevice(dev.Path, esp.Num)
+	stateDev := PartitionDevice(dev.Path, state.Num)
+	p.add(
+		rereadStep{Disk: dev.Path, Parts: parts},
+		command("mkfs.vfat", "-F", "32", "-n", layout.LabelGrub, espDev),
+		command("mkfs.ext4", "-F", "-q", "-L", layout.LabelState, stateDev),
+		mountStep{Source: stateDev, Dir: p.StateDir, FSType: "ext4"},
+	)
+	_, bios := lay.Part(NameBIOS)
+	return bootDisk{disk: dev.Path, esp: espDev, bios: bios}
+}
+
+// useExisting plans an install onto an existing ext4 partition: labelled
+// BOS_STATE and mounted (a takeover's is the running /, where it stays),
+// GRUB for the boot partitions its disk has.
+func (p *Plan) useExisting(f Facts, root string) bootDisk {
+	dev := f.Device
+	if f.ExtLabel != layout.LabelState {
+		p.add(command("e2label", dev.Path, layout.LabelState))
+	}
 	if p.Mode == ModeTakeover {
-		grubCfg = in.hostGrubCfg()
-		add(backupStep{From: grubCfg, To: grubCfg + ".before-bos"})
+		p.StateDir = root
+		return bootDisk{}
+	}
+	opts := ""
+	if dev.Kind == KindImage {
+		opts = "loop"
+		p.note("GRUB is not installed for a file-system image: nothing to install it to")
+	}
+	p.add(mountStep{Source: dev.Path, Dir: p.StateDir, FSType: "ext4", Options: opts})
+	if dev.DiskPath == "" {
+		return bootDisk{}
+	}
+	if f.TableErr != nil {
+		p.note("GRUB is not installed: %v; the existing boot loader must load /boot/grub/grub.cfg from %s", f.TableErr, layout.LabelState)
+		return bootDisk{}
+	}
+	return bootPartitions(dev.DiskPath, f.Table)
+}
+
+// bootPartitions finds GRUB's partitions in a disk's partition table.
+func bootPartitions(disk string, table []Partition) bootDisk {
+	bd := bootDisk{disk: disk}
+	for _, part := range table {
+		switch part.Type {
+		case gpt.BIOSBoot:
+			bd.bios = true
+		case gpt.EFISystemPartition:
+			bd.esp = PartitionDevice(disk, part.Num)
+		}
+	}
+	return bd
+}
+
+// copySystem plans the copy of the system, the config and the data
+// directory onto BOS_STATE.
+func (p *Plan) copySystem() {
+	sys := filepath.Join(p.StateDir, layout.SystemDir)
+	src := p.Source
+	p.add(copyStep{From: src.Dir, To: sys, Files: src.Files, Bytes: src.Bytes})
+	if cfg := p.Config; cfg != nil {
+		p.add(writeStep{Path: filepath.Join(sys, "config.yaml"), Data: cfg.Data, Mode: 0o600, What: "config from " + cfg.Ref})
+	}
+	p.add(mkdirStep{Path: filepath.Join(p.StateDir, "bos/data/opt"), Mode: 0o755})
+}
+
+// installGrub plans grub-install for each platform the boot disk has a
+// partition for: BIOS (the boot sector and the BIOS boot partition), EFI
+// (the ESP).
+func (p *Plan) installGrub(o Options, f Facts, arch string, bd bootDisk, efiDir string) error {
+	if bd.disk == "" {
+		return nil
+	}
+	biosTarget, efiTarget := grubTargets(arch)
+	if biosTarget != "" && bd.bios {
+		if err := p.grubBIOS(f, biosTarget, bd.disk); err != nil {
+			return err
+		}
+	}
+	if efiTarget != "" && bd.esp != "" {
+		if err := p.grubEFI(o, f, efiTarget, bd.esp, efiDir); err != nil {
+			return err
+		}
+	}
+	if len(p.Loader) == 0 && p.Mode == ModeNoFormat {
+		p.note("GRUB is not installed: %s has no BIOS boot or EFI system partition; the existing boot loader must load /boot/grub/grub.cfg from %s", bd.disk, layout.LabelState)
+	}
+	return nil
+}
+
+// grubBIOS installs GRUB for BIOS when this system has it; without it, a
+// machine that did not boot with EFI cannot boot the disk.
+func (p *Plan) grubBIOS(f Facts, target, disk string) error {
+	switch {
+	case f.Grub[target]:
+		p.add(command("grub-install", append(grubInstallArgs(target), "--boot-directory="+p.bootDir(), disk)...))
+		p.Loader = append(p.Loader, fmt.Sprintf("GRUB %s on %s (boot sector and BIOS boot partition)", target, disk))
+	case !f.EFIBooted:
+		return bad("GRUB for BIOS is not available here (no /usr/lib/grub/%s) and this machine did not boot with EFI", target)
+	default:
+		p.note("GRUB %s is not installed: no /usr/lib/grub/%s on this system", target, target)
+	}
+	return nil
+}
+
+// grubEFI installs GRUB at the ESP's removable path when this system has
+// it; without it, an EFI machine (or --force-efi) cannot boot the disk.
+func (p *Plan) grubEFI(o Options, f Facts, target, esp, efiDir string) error {
+	switch {
+	case f.Grub[target]:
+		p.add(
+			mountStep{Source: esp, Dir: efiDir, FSType: "vfat"},
+			command("grub-install", append(grubInstallArgs(target), "--efi-directory="+efiDir, "--boot-directory="+p.bootDir(), "--removable", "--no-nvram")...),
+			syncStep{},
+			umountStep{Dir: efiDir},
+		)
+		p.Loader = append(p.Loader, fmt.Sprintf("GRUB %s at the removable path EFI/BOOT/ on %s (no NVRAM entry)", target, esp))
+	case o.ForceEFI || f.EFIBooted:
+		return bad("GRUB for EFI is not available here (no /usr/lib/grub/%s)", target)
+	default:
+		p.note("GRUB %s is not installed: no /usr/lib/grub/%s on this system", target, target)
+	}
+	return nil
+}
+
+// bootConfig plans the boot menu and the GRUB environment block of trial
+// boots. A takeover writes the menu over the host GRUB's grub.cfg, backed
+// up first.
+func (p *Plan) bootConfig(hostGrubCfg string) error {
+	grubCfg := filepath.Join(p.bootDir(), "grub/grub.cfg")
+	if p.Mode == ModeTakeover {
+		grubCfg = hostGrubCfg
+		p.add(backupStep{From: grubCfg, To: grubCfg + ".before-bos"})
 		p.Loader = append(p.Loader, "the existing GRUB, pointed at "+grubCfg)
 	}
 	p.GrubCfg = grubCfg
 	menu, err := p.Boot.GrubConfig()
 	if err != nil {
-		return nil, errors.Wrap(exitcode.ErrBadInput, err.Error())
+		return errors.Wrap(exitcode.ErrBadInput, err.Error())
 	}
-	add(writeStep{Path: grubCfg, Data: menu, Mode: 0o644, What: "boot menu"})
+	p.add(writeStep{Path: grubCfg, Data: menu, Mode: 0o644, What: "boot menu"})
 	env, err := grubenv.New().Bytes()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	add(writeStep{Path: filepath.Join(p.StateDir, grubenv.Path), Data: env, Mode: 0o644, What: "GRUB environment block for trial boots"})
+	p.add(writeStep{Path: filepath.Join(p.StateDir, grubenv.Path), Data: env, Mode: 0o644, What: "GRUB environment block for trial boots"})
+	return nil
+}
 
-	switch {
-	case p.Mode == ModeTakeover:
+// end plans the last steps and says what comes after them: a takeover
+// leaves bos-init its keep-list for the next boot, the others unmount
+// BOS_STATE; then the machine reboots or powers off.
+func (p *Plan) end(o Options, root string) {
+	if p.Mode == ModeTakeover {
 		k := takeover.New(o.PowerOff)
-		add(syncStep{}, writeStep{Path: filepath.Join(in.Root, takeover.MarkerPath), Data: k.Marshal(), Mode: 0o644, What: "takeover keep-list"}, syncStep{})
-		p.Then = fmt.Sprintf("reboot; at the next boot bos-init deletes everything on %s except %s", dev.Arg, strings.Join(k.Keep, ", "))
+		p.add(syncStep{}, writeStep{Path: filepath.Join(root, takeover.MarkerPath), Data: k.Marshal(), Mode: 0o644, What: "takeover keep-list"}, syncStep{})
+		p.Then = fmt.Sprintf("reboot; at the next boot bos-init deletes everything on %s except %s", p.Device.Arg, strings.Join(k.Keep, ", "))
 		if o.PowerOff {
 			p.Then += ", then powers off"
 		}
-	default:
-		add(syncStep{}, umountStep{Dir: p.StateDir})
+	} else {
+		p.add(syncStep{}, umountStep{Dir: p.StateDir})
 		p.Then = "reboot"
 		if o.PowerOff {
 			p.Then = "power off"
@@ -379,34 +345,6 @@ func (in *Installer) buildPlan(o Options, dev Device, lay *Layout, src *Source, 
 	if o.NoReboot {
 		p.Then = "nothing (--no-reboot)"
 	}
-	return p, nil
-}
-
-// hostGrubCfg is the grub.cfg the host's GRUB reads: /boot/grub2 on hosts
-// that use it (Fedora, openSUSE), else /boot/grub.
-func (in *Installer) hostGrubCfg() string {
-	g1 := filepath.Join(in.Root, "boot/grub")
-	g2 := filepath.Join(in.Root, "boot/grub2")
-	if _, err := os.Stat(filepath.Join(g1, "grub.cfg")); err != nil {
-		if _, err := os.Stat(g2); err == nil {
-			return filepath.Join(g2, "grub.cfg")
-		}
-	}
-	return filepath.Join(g1, "grub.cfg")
-}
-
-// checkFreeSpace refuses a takeover whose root cannot hold the system.
-func (in *Installer) checkFreeSpace(src *Source) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(in.Root, &st); err != nil {
-		return nil // cannot tell: the copy will say
-	}
-	free := int64(st.Bavail) * int64(st.Bsize)
-	need := src.Bytes + 64*MiB
-	if free < need {
-		return bad("--takeover: / has %s free, the system needs %s", Size(free), Size(need))
-	}
-	return nil
 }
 
 // WriteTo prints the plan for people (--dry-run, and before the

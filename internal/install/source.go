@@ -12,9 +12,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/atomicfile"
-	"github.com/bhojpur/os/internal/layout"
-
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 )
 
 // Source is where bos/system is copied from.
@@ -120,19 +119,16 @@ func (in *Installer) openSource(ctx context.Context, ref, arch string) (*Source,
 	return s, nil
 }
 
-// MediaURLFile names the URL that bos-init downloaded the booted ISO from
-// (a netboot: no CD, bos.install.iso_url); internal/boot writes it.
-const MediaURLFile = "run/bos/media-url"
-
 // bootedFrom tells whether ref is the URL of the ISO this system booted
-// from: its bos/system is the booted media, downloaded into RAM and
-// verified against the checksum list at boot, so it is not downloaded a
-// second time.
+// from (a netboot: no CD, bos.install.iso_url), which bos-init writes to
+// layout.MediaURLFile: its bos/system is the booted media, downloaded into
+// RAM and verified against the checksum list at boot, so it is not
+// downloaded a second time.
 func (in *Installer) bootedFrom(ref string) bool {
 	if !IsRemote(ref) {
 		return false
 	}
-	data, err := os.ReadFile(filepath.Join(in.Root, MediaURLFile))
+	data, err := os.ReadFile(filepath.Join(in.Root, layout.MediaURLFile))
 	return err == nil && len(data) <= 64<<10 && strings.TrimSpace(string(data)) == ref
 }
 
@@ -163,11 +159,11 @@ func (in *Installer) openISO(ctx context.Context, s *Source) error {
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		return errors.Wrapf(exitcode.ErrDisk, "mkdir %s: %v", mnt, err)
 	}
-	if err := in.Run.Run(ctx, "mount", "-o", "loop,ro", "-t", "iso9660", s.ISO, mnt); err == nil {
-		s.cleanup = append(s.cleanup, func() error { return in.Run.Run(context.Background(), "umount", mnt) })
+	if err := in.run(ctx, "mount", "-o", "loop,ro", "-t", "iso9660", s.ISO, mnt); err == nil {
+		s.cleanup = append(s.cleanup, func() error { return in.run(context.Background(), "umount", mnt) })
 	} else {
 		in.Debugf("mount %s: %v; extracting it with xorriso", s.ISO, err)
-		if xerr := in.Run.Run(ctx, "xorriso", "-osirrox", "on", "-indev", s.ISO, "-extract", "/", mnt); xerr != nil {
+		if xerr := in.run(ctx, "xorriso", "-osirrox", "on", "-indev", s.ISO, "-extract", "/", mnt); xerr != nil {
 			return errors.Wrapf(exitcode.ErrBadInput, "ISO %s: cannot mount it (%v) nor extract it (%v)", s.ISO, err, xerr)
 		}
 	}
@@ -321,12 +317,7 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 	return os.Rename(tmp, dst)
 }
 
-// writeFile writes a file whole (atomicfile: temporary file in the same
-// directory, synced, renamed over the target).
+// writeFile writes the file at the host path name whole, with atomicfile.
 func writeFile(name string, data []byte, mode fs.FileMode) error {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return errors.Wrapf(err, "create %s", dir)
-	}
-	return errors.Wrapf(atomicfile.Write(osfs.New(dir), filepath.Base(name), data, mode), "write %s", name)
+	return errors.Wrapf(atomicfile.Write(osfs.New(filepath.Dir(name)), filepath.Base(name), data, mode), "write %s", name)
 }

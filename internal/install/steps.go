@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/logger"
 )
@@ -21,7 +22,7 @@ type Step interface {
 // Exec applies steps through the seams and remembers what it mounted, so a
 // failure unmounts on the way out.
 type Exec struct {
-	Run     Runner
+	Run     execrun.Runner
 	Sys     System
 	Log     logger.Logger
 	mounted []string
@@ -41,9 +42,15 @@ func (x *Exec) Apply(ctx context.Context, steps []Step) error {
 	return nil
 }
 
+// run runs a program; its output is in the error when it fails.
+func (x *Exec) run(ctx context.Context, c execrun.Cmd) error {
+	_, err := x.Run.Run(ctx, c)
+	return err
+}
+
 func (x *Exec) unmountAll() {
 	for i := len(x.mounted) - 1; i >= 0; i-- {
-		if err := x.Run.Run(context.Background(), "umount", x.mounted[i]); err != nil {
+		if err := x.run(context.Background(), execrun.Command("umount", x.mounted[i])); err != nil {
 			x.Log.Printf("cleanup: %v", err)
 		}
 	}
@@ -152,37 +159,35 @@ func (s rereadStep) Apply(_ context.Context, x *Exec) error {
 }
 
 // cmdStep runs an external program.
-type cmdStep struct {
-	Name string
-	Args []string
-}
+type cmdStep struct{ Cmd execrun.Cmd }
 
-func (s cmdStep) String() string { return quoteArgs(s.Name, s.Args) }
+// command is the step that runs name with args.
+func command(name string, args ...string) cmdStep { return cmdStep{execrun.Command(name, args...)} }
 
-func (s cmdStep) Apply(ctx context.Context, x *Exec) error {
-	return x.Run.Run(ctx, s.Name, s.Args...)
-}
+func (s cmdStep) String() string { return s.Cmd.String() }
+
+func (s cmdStep) Apply(ctx context.Context, x *Exec) error { return x.run(ctx, s.Cmd) }
 
 // mountStep mounts a file system (creating the mount point).
 type mountStep struct {
 	Source, Dir, FSType, Options string
 }
 
-func (s mountStep) args() []string {
+func (s mountStep) cmd() execrun.Cmd {
 	var a []string
 	if s.Options != "" {
 		a = append(a, "-o", s.Options)
 	}
-	return append(a, "-t", s.FSType, s.Source, s.Dir)
+	return execrun.Command("mount", append(a, "-t", s.FSType, s.Source, s.Dir)...)
 }
 
-func (s mountStep) String() string { return quoteArgs("mount", s.args()) }
+func (s mountStep) String() string { return s.cmd().String() }
 
 func (s mountStep) Apply(ctx context.Context, x *Exec) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return err
 	}
-	if err := x.Run.Run(ctx, "mount", s.args()...); err != nil {
+	if err := x.run(ctx, s.cmd()); err != nil {
 		return err
 	}
 	x.mounted = append(x.mounted, s.Dir)
@@ -195,7 +200,7 @@ type umountStep struct{ Dir string }
 func (s umountStep) String() string { return "umount " + s.Dir }
 
 func (s umountStep) Apply(ctx context.Context, x *Exec) error {
-	if err := x.Run.Run(ctx, "umount", s.Dir); err != nil {
+	if err := x.run(ctx, execrun.Command("umount", s.Dir)); err != nil {
 		return err
 	}
 	for i := len(x.mounted) - 1; i >= 0; i-- {

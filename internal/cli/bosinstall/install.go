@@ -9,9 +9,11 @@ import (
 	"syscall"
 
 	"github.com/pkg/errors"
+	"golang.org/x/term"
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/install"
@@ -131,20 +133,23 @@ func (c *CLI) Run(env *cli.Env) error {
 
 	stdin, inOK := env.Stdin.(*os.File)
 	stdout, outOK := env.Stdout.(*os.File)
-	terminal := inOK && outOK && install.IsTerminal(stdin) && install.IsTerminal(stdout)
+	terminal := inOK && outOK && term.IsTerminal(int(stdin.Fd())) && term.IsTerminal(int(stdout.Fd()))
 	f := &fetch.Fetcher{Client: &http.Client{}, Log: env.Log.Printf}
-	if stderr, ok := env.Stderr.(*os.File); ok && install.IsTerminal(stderr) {
+	if stderr, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(stderr.Fd())) {
 		f.Progress = fetch.TerminalProgress(env.Stderr)
 	}
 	in := &install.Installer{
 		Root: env.Root, FS: env.FS,
-		Run:   install.ExecRunner{Log: env.Log, Debug: o.Debug},
+		Run:   execrun.Exec{Log: env.Log, Debug: o.Debug},
 		Sys:   install.LinuxSystem{},
 		Fetch: &install.Fetcher{HTTP: f}, Log: env.Log, Debug: o.Debug,
 		Stdin: env.Stdin, Stdout: env.Stdout, Terminal: terminal,
 	}
 	if terminal {
-		in.Echo = func(on bool) { install.SetEcho(stdin, on) }
+		in.ReadSecret = func() (string, error) {
+			b, err := term.ReadPassword(int(stdin.Fd()))
+			return string(b), err
+		}
 	}
 	return in.Install(ctx, o)
 }
