@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/store"
 )
@@ -316,11 +317,11 @@ type recorder struct {
 	syncs int
 }
 
-func (r *recorder) Run(_ context.Context, name string, args ...string) error {
+func (r *recorder) Run(_ context.Context, c execrun.Cmd) ([]byte, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.calls = append(r.calls, strings.Join(append([]string{name}, args...), " "))
-	return nil
+	r.calls = append(r.calls, strings.Join(append([]string{c.Name}, c.Args...), " "))
+	return nil, nil
 }
 
 func (r *recorder) sync() { r.mu.Lock(); r.syncs++; r.mu.Unlock() }

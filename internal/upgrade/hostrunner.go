@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/execrun"
 )
 
 // hostPATH is where HostRunner looks for programs on the host, in order.
@@ -33,20 +35,21 @@ type HostRunner struct {
 	RebootWait time.Duration
 }
 
-// Run implements Runner.
-func (r HostRunner) Run(ctx context.Context, name string, args ...string) error {
-	cmd, err := r.Command(ctx, name, args...)
+// Run implements execrun.Runner. c.Env and c.Dir are not used: the
+// program runs with the host's PATH from the host's /.
+func (r HostRunner) Run(ctx context.Context, c execrun.Cmd) ([]byte, error) {
+	cmd, err := r.Command(ctx, c.Name, c.Args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return errors.Wrapf(err, "%s %s (chroot %s): %s", name, strings.Join(args, " "), r.Dir, strings.TrimSpace(string(out)))
+		return out, &execrun.Error{Cmd: c, Output: out, Err: errors.Wrapf(err, "chroot %s", r.Dir)}
 	}
-	if name != "reboot" || r.RebootWait <= 0 {
-		return nil
+	if c.Name != "reboot" || r.RebootWait <= 0 {
+		return out, nil
 	}
-	return waitForShutdown(ctx, r.RebootWait)
+	return out, waitForShutdown(ctx, r.RebootWait)
 }
 
 // waitForShutdown returns when ctx ends (the shutdown's SIGTERM) or after

@@ -78,14 +78,14 @@ func TestHostRunnerRunsInTheHostTree(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := (HostRunner{Dir: host}).Run(context.Background(), "true"); err != nil {
+	if err := runProg(context.Background(), HostRunner{Dir: host}, "true"); err != nil {
 		t.Errorf("Run(true) in %s = %v", host, err)
 	}
-	if err := (HostRunner{Dir: host}).Run(context.Background(), "mount"); err == nil || !strings.Contains(err.Error(), "/proc/mounts") {
+	if err := runProg(context.Background(), HostRunner{Dir: host}, "mount"); err == nil || !strings.Contains(err.Error(), "/proc/mounts") {
 		t.Errorf("Run(mount) in %s = %v, want busybox's complaint that the tree has no /proc", host, err)
 	}
 	// The container's own programs are not the host's.
-	if err := (HostRunner{Dir: host}).Run(context.Background(), "ls"); err == nil || !strings.Contains(err.Error(), "not found") {
+	if err := runProg(context.Background(), HostRunner{Dir: host}, "ls"); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("Run(ls) = %v, want not found in the host tree", err)
 	}
 }

@@ -30,7 +30,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"strings"
 	"syscall"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/grubenv"
@@ -120,29 +120,12 @@ func (c Caps) boot() int64 {
 	return DefaultBootCap
 }
 
-// Runner runs external programs (mount, reboot).
-type Runner interface {
-	Run(ctx context.Context, name string, args ...string) error
-}
-
-// ExecRunner runs programs for real.
-type ExecRunner struct{}
-
-// Run implements Runner.
-func (ExecRunner) Run(ctx context.Context, name string, args ...string) error {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return errors.Wrapf(err, "%s %s: %s", name, strings.Join(args, " "), strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 // Env is what a run works on: the seams.
 type Env struct {
 	Root    string   // host path of the target root; "/" on a running system
 	FS      store.FS // rooted at Root
 	Fetcher *fetch.Fetcher
-	Runner  Runner
+	Runner  execrun.Runner
 	Sync    func() // sync(2)
 	Log     func(format string, args ...any)
 	Out     io.Writer // results and the dry-run plan
@@ -379,11 +362,11 @@ func remount(ctx context.Context, env *Env) (func() error, error) {
 		env.logf("--remount: skipped, the root is %s, not /", env.Root)
 		return func() error { return nil }, nil
 	}
-	if err := env.Runner.Run(ctx, "mount", "-o", "remount,bind,rw", BosMount); err != nil {
+	if err := runProg(ctx, env.Runner, "mount", "-o", "remount,bind,rw", BosMount); err != nil {
 		return nil, classed{errors.Wrapf(err, "remount %s read-write", BosMount), exitcode.ErrDisk}
 	}
 	return func() error {
-		if err := env.Runner.Run(context.WithoutCancel(ctx), "mount", "-o", "remount,bind,ro", BosMount); err != nil {
+		if err := runProg(context.WithoutCancel(ctx), env.Runner, "mount", "-o", "remount,bind,ro", BosMount); err != nil {
 			return classed{errors.Wrapf(err, "remount %s read-only", BosMount), exitcode.ErrDisk}
 		}
 		return nil
@@ -408,7 +391,7 @@ func finish(ctx context.Context, opt Options, env *Env, changed bool) error {
 		if env.Sync != nil {
 			env.Sync()
 		}
-		if err := env.Runner.Run(ctx, "reboot"); err != nil {
+		if err := runProg(ctx, env.Runner, "reboot"); err != nil {
 			return classed{errors.Wrap(err, "reboot"), exitcode.ErrDisk}
 		}
 	}
@@ -474,4 +457,10 @@ func orNone(v string) string {
 		return "(none)"
 	}
 	return v
+}
+
+// runProg runs a program for its effect; its output is in the error.
+func runProg(ctx context.Context, r execrun.Runner, name string, args ...string) error {
+	_, err := r.Run(ctx, execrun.Command(name, args...))
+	return err
 }

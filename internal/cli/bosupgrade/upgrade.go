@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade"
@@ -107,7 +108,7 @@ func (c *CLI) Run(env *cli.Env) error {
 		TrialTimeout: c.TrialTimeout,
 		InsecureHTTP: c.InsecureHTTP,
 	}
-	var runner upgrade.Runner = upgrade.ExecRunner{}
+	var runner execrun.Runner = execrun.Exec{}
 	if c.HostRoot != "" {
 		runner = upgrade.HostRunner{Dir: c.HostRoot, RebootWait: hostRebootWait}
 	}
