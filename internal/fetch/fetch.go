@@ -8,6 +8,12 @@
 // an artifact before it is whole and verified: the caller unpacks the
 // file afterwards. Bounds cap what one download may write and ask the
 // caller whether it fits before it is written.
+//
+// Retry.Do is the one retry loop with backoff: errors are final unless
+// marked Transient (an error nobody classed is not worth repeating), and
+// a try that made progress starts the count over, so a long download cut
+// now and then still finishes. The data sources' metadata requests use it
+// too, with their own classes of error.
 package fetch
 
 import (
@@ -78,35 +84,6 @@ func ArtifactURL(template, version, artifact string) string {
 	}
 	r := strings.NewReplacer("{version}", url.PathEscape(version), "{artifact}", url.PathEscape(artifact))
 	return r.Replace(template)
-}
-
-// Retry is the retry policy for transient errors (connection refused or
-// cut, timeouts, HTTP 5xx and 429).
-type Retry struct {
-	Attempts int           // attempts that made no progress before giving up (default 5)
-	Base     time.Duration // first backoff, doubled each time (default 500ms)
-	Max      time.Duration // longest backoff (default 15s)
-	Stall    time.Duration // no bytes for this long cuts an attempt (default 60s)
-	Timeout  time.Duration // cuts one attempt of Get, a small document (default 30s)
-}
-
-func (r Retry) withDefaults() Retry {
-	if r.Attempts <= 0 {
-		r.Attempts = 5
-	}
-	if r.Base <= 0 {
-		r.Base = 500 * time.Millisecond
-	}
-	if r.Max <= 0 {
-		r.Max = 15 * time.Second
-	}
-	if r.Stall <= 0 {
-		r.Stall = 60 * time.Second
-	}
-	if r.Timeout <= 0 {
-		r.Timeout = 30 * time.Second
-	}
-	return r
 }
 
 // Fetcher downloads over HTTP(S). Client nil means http.DefaultClient
@@ -181,47 +158,22 @@ func doError(method, u string, err error) error {
 	return transient{errors.Wrapf(err, "%s %s", method, u)}
 }
 
-// transient marks an error worth retrying.
-type transient struct{ error }
-
-func (t transient) Unwrap() error { return t.error }
-
-func isTransient(err error) bool {
-	var t transient
-	return errors.As(err, &t)
-}
-
-// retry runs attempt until it succeeds, fails for good, or has failed
-// Attempts times without progress.
+// retry runs attempt under the Fetcher's Retry, logging each retry; what
+// names the download in the errors.
 func (f *Fetcher) retry(ctx context.Context, what string, attempt func() (progress bool, err error)) error {
-	r := f.Retry.withDefaults()
-	wait := r.Base
-	failures := 0
-	for total := 1; ; total++ {
-		progress, err := attempt()
-		if err == nil {
-			return nil
-		}
-		if !isTransient(err) {
-			return err
-		}
-		if progress {
-			failures, wait = 0, r.Base
-		}
-		failures++
-		if failures >= r.Attempts || total >= 20*r.Attempts {
-			return errors.Wrapf(ErrFetch, "%s: %v (gave up after %d attempts)", what, err, total)
-		}
-		f.logf("%s: %v; retrying in %v", what, err, wait)
-		select {
-		case <-ctx.Done():
-			return errors.Wrapf(ctx.Err(), "%s", what)
-		case <-time.After(wait):
-		}
-		if wait *= 2; wait > r.Max {
-			wait = r.Max
-		}
+	r := f.Retry
+	if r.Notify == nil {
+		r.Notify = func(err error, wait time.Duration) { f.logf("%s: %v; retrying in %v", what, err, wait) }
 	}
+	err := r.Do(ctx, attempt)
+	var g *GaveUp
+	switch {
+	case !errors.As(err, &g):
+		return err
+	case g.Cancelled != nil:
+		return errors.Wrapf(g.Cancelled, "%s", what)
+	}
+	return errors.Wrapf(ErrFetch, "%s: %v (gave up after %d attempts)", what, g.Last, g.Attempts)
 }
 
 // statusError classes an HTTP status.
