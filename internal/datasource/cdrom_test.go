@@ -138,7 +138,7 @@ func fetchCDROM(t *testing.T, devs Devices) (*Data, error) {
 	t.Helper()
 	o := testOpts(t, nil)
 	o.Devices = devs
-	return fetch(t, "cdrom", o)
+	return fetchData(t, "cdrom", o)
 }
 
 func TestCDROMImages(t *testing.T) {

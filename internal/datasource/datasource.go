@@ -8,6 +8,16 @@
 // Each provider speaks its cloud's own published protocol. Base URLs come
 // from Options (the command reads BOS_DATASOURCE_URL_<NAME> at its edge),
 // so tests and private clouds can point a provider at another server.
+//
+// Metadata requests go through a client of their own, not fetch.Fetcher:
+// they send headers and PUTs (aws's token), read small bodies into
+// memory, take a 404 as "absent", take nothing listening as "not this
+// cloud" at once rather than after retries, and never use a proxy (the
+// service is link-local and knows the caller by its address). Only the
+// retry loop is fetch's (fetch.Retry.Do): timeouts, dropped connections,
+// 429 and 5xx are tried Options.Attempts times with a doubling backoff.
+// Every request is bounded in size and time (AttemptTimeout per attempt,
+// Timeout for the whole probe); a redirect never lowers https to http.
 package datasource
 
 import (

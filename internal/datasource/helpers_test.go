@@ -98,7 +98,8 @@ func readRoot(t testing.TB, dir, name string) (string, os.FileMode, bool) {
 	return string(b), fi.Mode().Perm(), true
 }
 
-func fetch(t testing.TB, name string, o Options) (*Data, error) {
+// fetchData asks the provider name for its data, within o.Timeout.
+func fetchData(t testing.TB, name string, o Options) (*Data, error) {
 	t.Helper()
 	p, err := New(name, o)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/fetch"
 )
 
 // StatusError is an HTTP answer that is neither success, 404 nor retried.
@@ -54,10 +56,9 @@ func statusOf(err error) int {
 
 // client makes bounded, retried HTTP requests for one provider.
 type client struct {
-	http     *http.Client
-	attempts int
-	attempt  time.Duration
-	backoff  time.Duration
+	http    *http.Client
+	retry   fetch.Retry
+	attempt time.Duration
 }
 
 // newTransport is a transport for metadata services: never through a proxy
@@ -102,9 +103,10 @@ func newClientWith(o Options, rt http.RoundTripper) *client {
 				return nil
 			},
 		},
-		attempts: o.Attempts,
-		attempt:  o.AttemptTimeout,
-		backoff:  o.Backoff,
+		// The backoff needs no bound of its own: the probe's Timeout
+		// ends every wait longer than what is left of it.
+		retry:   fetch.Retry{Attempts: o.Attempts, Base: o.Backoff, Max: o.Timeout},
+		attempt: o.AttemptTimeout,
 	}
 }
 
@@ -120,40 +122,39 @@ func (c *client) get(ctx context.Context, url string, header map[string]string, 
 }
 
 // do sends a request, retrying timeouts, dropped connections, 429 and 5xx
-// with a doubling backoff, and reads at most limit bytes of the body.
+// with fetch's doubling backoff, and reads at most limit bytes of the body.
 // A 404 is errNotFound; nothing listening (refused, unreachable, no such
 // host) or no answer after every attempt is ErrUnavailable; other statuses
 // are a *StatusError.
 func (c *client) do(ctx context.Context, method, url string, header map[string]string, limit int64) (*reply, error) {
-	var last error
-	wait := c.backoff
-	for i := 0; i < c.attempts; i++ {
-		if i > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, &boundError{what: method + " " + url + ": no answer within the probe's time bound (last: " + last.Error() + ")"}
-			}
-			wait *= 2
+	var r *reply
+	err := c.retry.Do(ctx, func() (bool, error) {
+		var retry bool
+		var err error
+		r, retry, err = c.once(ctx, method, url, header, limit)
+		switch {
+		case err == nil || !retry:
+			return false, err
+		case ctx.Err() != nil:
+			return false, noAnswer(method, url)
 		}
-		r, retry, err := c.once(ctx, method, url, header, limit)
-		if err == nil {
-			return r, nil
-		}
-		last = err
-		if !retry {
-			return nil, err
-		}
-		if ctx.Err() != nil {
-			return nil, &boundError{what: method + " " + url + ": no answer within the probe's time bound"}
-		}
+		return false, fetch.Transient(err)
+	})
+	var g *fetch.GaveUp
+	switch {
+	case !errors.As(err, &g):
+		return r, err
+	case g.Cancelled != nil:
+		return nil, &boundError{what: method + " " + url + ": no answer within the probe's time bound (last: " + g.Last.Error() + ")"}
+	case statusOf(g.Last) != 0:
+		return nil, g.Last
 	}
-	if statusOf(last) != 0 {
-		return nil, last
-	}
-	return nil, errors.Wrapf(ErrUnavailable, "%s %s: %v (after %d attempts)", method, url, last, c.attempts)
+	return nil, errors.Wrapf(ErrUnavailable, "%s %s: %v (after %d attempts)", method, url, g.Last, g.Attempts)
+}
+
+// noAnswer is a request cut by the probe's time bound.
+func noAnswer(method, url string) error {
+	return &boundError{what: method + " " + url + ": no answer within the probe's time bound"}
 }
 
 // once is one attempt; retry says whether another may help.
@@ -169,44 +170,70 @@ func (c *client) once(ctx context.Context, method, url string, header map[string
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		switch {
-		case ctx.Err() != nil:
-			return nil, false, &boundError{what: method + " " + url + ": no answer within the probe's time bound"}
-		case absent(err):
-			return nil, false, errors.Wrapf(ErrUnavailable, "%s %s: %v", method, url, rootCause(err))
-		case actx.Err() != nil:
-			return nil, true, errors.Errorf("no answer within %v", c.attempt)
-		case badCertificate(err), errors.Is(err, errInsecureRedirect):
-			return nil, false, errors.Wrapf(err, "%s %s", method, url)
-		}
-		return nil, true, errors.Wrapf(err, "%s %s", method, url)
+		retry, err := c.doError(ctx, actx, method, url, err)
+		return nil, retry, err
 	}
 	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotFound:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, false, errors.Wrapf(errNotFound, "%s %s", method, url)
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, true, &StatusError{Method: method, URL: url, Code: resp.StatusCode}
-	case resp.StatusCode < 200 || resp.StatusCode > 299:
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		return nil, false, &StatusError{Method: method, URL: url, Code: resp.StatusCode}
+	if retry, err := status(method, url, resp); err != nil {
+		return nil, retry, err
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, false, &boundError{what: method + " " + url + ": no answer within the probe's time bound"}
-		}
-		if actx.Err() != nil {
-			return nil, true, errors.Errorf("body not read within %v", c.attempt)
-		}
-		return nil, true, errors.Wrapf(err, "%s %s: reading the body", method, url)
+		retry, err := c.bodyError(ctx, actx, method, url, err)
+		return nil, retry, err
 	}
 	if int64(len(body)) > limit {
 		return nil, false, errors.Wrapf(errTooLarge, "%s %s: body over %d bytes", method, url, limit)
 	}
 	return &reply{header: resp.Header, body: body}, false, nil
+}
+
+// doError classes an error of Client.Do: the probe's bound, nothing
+// there, the attempt's timeout, a certificate or redirect refused, or
+// another network error (retried).
+func (c *client) doError(ctx, actx context.Context, method, url string, err error) (retry bool, _ error) {
+	switch {
+	case ctx.Err() != nil:
+		return false, noAnswer(method, url)
+	case absent(err):
+		return false, errors.Wrapf(ErrUnavailable, "%s %s: %v", method, url, rootCause(err))
+	case actx.Err() != nil:
+		return true, errors.Errorf("no answer within %v", c.attempt)
+	case badCertificate(err), errors.Is(err, errInsecureRedirect):
+		return false, errors.Wrapf(err, "%s %s", method, url)
+	}
+	return true, errors.Wrapf(err, "%s %s", method, url)
+}
+
+// status classes an answer that is not a success: 404 is errNotFound,
+// 429 and 5xx are retried, the rest final. Its body is drained a little,
+// so the connection may be reused.
+func status(method, url string, resp *http.Response) (retry bool, err error) {
+	code := resp.StatusCode
+	if code >= 200 && code <= 299 {
+		return false, nil
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	switch {
+	case code == http.StatusNotFound:
+		return false, errors.Wrapf(errNotFound, "%s %s", method, url)
+	case code == http.StatusTooManyRequests || code >= 500:
+		return true, &StatusError{Method: method, URL: url, Code: code}
+	}
+	return false, &StatusError{Method: method, URL: url, Code: code}
+}
+
+// bodyError classes an error reading the body: the probe's bound, the
+// attempt's timeout, or another network error; all but the first are
+// retried.
+func (c *client) bodyError(ctx, actx context.Context, method, url string, err error) (retry bool, _ error) {
+	switch {
+	case ctx.Err() != nil:
+		return false, noAnswer(method, url)
+	case actx.Err() != nil:
+		return true, errors.Errorf("body not read within %v", c.attempt)
+	}
+	return true, errors.Wrapf(err, "%s %s: reading the body", method, url)
 }
 
 // absent says the error means nothing is there to answer: the connection

@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/bhojpur/os/internal/userdata"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/userdata"
 )
 
 // Paths written under the target root.

@@ -2,7 +2,6 @@ package datasource
 
 import (
 	"context"
-	"github.com/bhojpur/os/internal/userdata"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/datasource/fake"
+
+	"github.com/bhojpur/os/internal/userdata"
 )
 
 // allServers starts one fake per HTTP provider and returns their URLs.

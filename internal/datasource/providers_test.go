@@ -88,7 +88,7 @@ func TestAWS(t *testing.T) {
 			}
 			rec := &requests{h: h}
 			s := server(t, rec)
-			got, err := fetch(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
+			got, err := fetchData(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
 			wantData(t, got, err, tc.want)
 			if tc.wantRq != nil {
 				seen := rec.list()
@@ -119,7 +119,7 @@ func TestAWSTokenHeaderSent(t *testing.T) {
 		}
 		srv.ServeHTTP(w, r)
 	}))
-	got, err := fetch(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
+	got, err := fetchData(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
 	wantData(t, got, err, full())
 	if puts.Load() != 1 {
 		t.Errorf("token PUTs = %d, want 1", puts.Load())
@@ -131,7 +131,7 @@ func TestAWSBadTokenRequestIsError(t *testing.T) {
 	s := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad request", http.StatusBadRequest)
 	}))
-	_, err := fetch(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
+	_, err := fetchData(t, "aws", testOpts(t, map[string]string{"aws": s.URL}))
 	if statusOf(err) != http.StatusBadRequest || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Fetch error = %v, want HTTP 400 and not ErrUnavailable", err)
 	}
@@ -160,7 +160,7 @@ func TestGCP(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := server(t, tc.srv)
-			got, err := fetch(t, "gcp", testOpts(t, map[string]string{"gcp": s.URL}))
+			got, err := fetchData(t, "gcp", testOpts(t, map[string]string{"gcp": s.URL}))
 			wantData(t, got, err, tc.want)
 		})
 	}
@@ -183,7 +183,7 @@ func TestGCPWithoutFlavorHeaderIsRefused(t *testing.T) {
 		r.Header.Del("Metadata-Flavor")
 		(&fake.GCP{Instance: inst}).ServeHTTP(w, r)
 	}))
-	_, err = fetch(t, "gcp", testOpts(t, map[string]string{"gcp": strip.URL}))
+	_, err = fetchData(t, "gcp", testOpts(t, map[string]string{"gcp": strip.URL}))
 	if statusOf(err) != http.StatusForbidden {
 		t.Fatalf("Fetch through a header-stripping proxy: %v, want HTTP 403", err)
 	}
@@ -193,7 +193,7 @@ func TestGCPNeedsGoogleAnswers(t *testing.T) {
 	// Another cloud's metadata server at the same address answers without
 	// Metadata-Flavor: Google: that is no GCE server.
 	s := server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("x")) }))
-	_, err := fetch(t, "gcp", testOpts(t, map[string]string{"gcp": s.URL}))
+	_, err := fetchData(t, "gcp", testOpts(t, map[string]string{"gcp": s.URL}))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Fetch = %v, want ErrUnavailable", err)
 	}
@@ -215,12 +215,12 @@ func TestSimpleProviders(t *testing.T) {
 			t.Parallel()
 			t.Run("full", func(t *testing.T) {
 				s := server(t, h(inst))
-				got, err := fetch(t, name, testOpts(t, map[string]string{name: s.URL}))
+				got, err := fetchData(t, name, testOpts(t, map[string]string{name: s.URL}))
 				wantData(t, got, err, full())
 			})
 			t.Run("no userdata", func(t *testing.T) {
 				s := server(t, h(noUserdata(inst)))
-				got, err := fetch(t, name, testOpts(t, map[string]string{name: s.URL}))
+				got, err := fetchData(t, name, testOpts(t, map[string]string{name: s.URL}))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -233,19 +233,19 @@ func TestSimpleProviders(t *testing.T) {
 			})
 			t.Run("5xx twice then success", func(t *testing.T) {
 				s := server(t, fake.Flaky(2, h(inst)))
-				got, err := fetch(t, name, testOpts(t, map[string]string{name: s.URL}))
+				got, err := fetchData(t, name, testOpts(t, map[string]string{name: s.URL}))
 				wantData(t, got, err, full())
 			})
 			t.Run("5xx always", func(t *testing.T) {
 				s := server(t, fake.Flaky(1000, h(inst)))
-				_, err := fetch(t, name, testOpts(t, map[string]string{name: s.URL}))
+				_, err := fetchData(t, name, testOpts(t, map[string]string{name: s.URL}))
 				if statusOf(err) != http.StatusServiceUnavailable {
 					t.Errorf("Fetch error = %v, want HTTP 503", err)
 				}
 			})
 			t.Run("another service answers 404", func(t *testing.T) {
 				s := server(t, http.NotFoundHandler())
-				_, err := fetch(t, name, testOpts(t, map[string]string{name: s.URL}))
+				_, err := fetchData(t, name, testOpts(t, map[string]string{name: s.URL}))
 				if !errors.Is(err, ErrUnavailable) {
 					t.Errorf("Fetch error = %v, want ErrUnavailable", err)
 				}
@@ -254,7 +254,7 @@ func TestSimpleProviders(t *testing.T) {
 				s := server(t, fake.Hang)
 				o := testOpts(t, map[string]string{name: s.URL})
 				start := time.Now()
-				_, err := fetch(t, name, o)
+				_, err := fetchData(t, name, o)
 				took := time.Since(start)
 				if !errors.Is(err, ErrUnavailable) {
 					t.Errorf("Fetch error = %v, want ErrUnavailable", err)
@@ -268,7 +268,7 @@ func TestSimpleProviders(t *testing.T) {
 				s := httptest.NewServer(http.NotFoundHandler())
 				url := s.URL
 				s.Close()
-				_, err := fetch(t, name, testOpts(t, map[string]string{name: url}))
+				_, err := fetchData(t, name, testOpts(t, map[string]string{name: url}))
 				if !errors.Is(err, ErrUnavailable) {
 					t.Errorf("Fetch error = %v, want ErrUnavailable", err)
 				}
@@ -294,7 +294,7 @@ func TestTimeoutThenSuccess(t *testing.T) {
 		}
 		h.ServeHTTP(w, r)
 	}))
-	got, err := fetch(t, "digitalocean", testOpts(t, map[string]string{"digitalocean": s.URL}))
+	got, err := fetchData(t, "digitalocean", testOpts(t, map[string]string{"digitalocean": s.URL}))
 	wantData(t, got, err, full())
 }
 
@@ -302,12 +302,12 @@ func TestPacketTLSIsVerified(t *testing.T) {
 	s := httptest.NewTLSServer(fake.Packet(inst))
 	t.Cleanup(s.Close)
 	o := testOpts(t, map[string]string{"packet": s.URL})
-	_, err := fetch(t, "packet", o)
+	_, err := fetchData(t, "packet", o)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("Fetch from a server with an untrusted certificate = %v, want a certificate error", err)
 	}
 	o.Transport = s.Client().Transport // trusts the test server's CA
-	got, err := fetch(t, "packet", o)
+	got, err := fetchData(t, "packet", o)
 	wantData(t, got, err, full())
 }
 
@@ -316,7 +316,7 @@ func TestScalewayUserdataFromPrivilegedPort(t *testing.T) {
 		t.Skip("binding a source port below 1024 needs root")
 	}
 	s := server(t, &fake.Scaleway{Instance: inst}) // refuses ports >= 1024
-	got, err := fetch(t, "scaleway", testOpts(t, map[string]string{"scaleway": s.URL}))
+	got, err := fetchData(t, "scaleway", testOpts(t, map[string]string{"scaleway": s.URL}))
 	wantData(t, got, err, full())
 }
 
@@ -324,7 +324,7 @@ func TestScalewayRefusedUserdataIsExplained(t *testing.T) {
 	s := server(t, &fake.Scaleway{Instance: inst})
 	o := testOpts(t, map[string]string{"scaleway": s.URL})
 	o.Transport = http.DefaultTransport // ordinary source ports
-	_, err := fetch(t, "scaleway", o)
+	_, err := fetchData(t, "scaleway", o)
 	if err == nil || !strings.Contains(err.Error(), "below 1024") {
 		t.Fatalf("Fetch = %v, want an error naming the port rule", err)
 	}
@@ -333,7 +333,7 @@ func TestScalewayRefusedUserdataIsExplained(t *testing.T) {
 func TestUserdataSizeBound(t *testing.T) {
 	big := fake.Instance{Userdata: []byte("#cloud-config\n" + strings.Repeat("#", 2<<20)), Hostname: "h"}
 	s := server(t, fake.Vultr(big))
-	_, err := fetch(t, "vultr", testOpts(t, map[string]string{"vultr": s.URL}))
+	_, err := fetchData(t, "vultr", testOpts(t, map[string]string{"vultr": s.URL}))
 	if !errors.Is(err, errTooLarge) {
 		t.Fatalf("Fetch of 2 MiB userdata = %v, want errTooLarge", err)
 	}
