@@ -129,21 +129,32 @@ func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err)
 func (e *StepError) Unwrap() error { return e.Err }
 
 // run applies steps in order. Optional failures are logged; the first
-// required failure is returned.
+// required failure is returned. A step that panics stops the boot as a
+// failed required step does, with the panic as its error.
 func (b *Boot) run(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
-		start := b.Now()
-		err := s.Apply(ctx, b)
-		took := b.Now().Sub(start)
-		switch {
-		case err != nil && IsRequired(s):
-			b.logf("FAILED %s: %v (%v)", s, err, took.Round(time.Millisecond))
-			return &StepError{Step: s, Err: err}
-		case err != nil:
-			b.logf("warning: %s: %v (%v)", s, err, took.Round(time.Millisecond))
-		default:
-			b.debugf("%s (%v)", s, took.Round(time.Millisecond))
+		if err := b.runStep(ctx, s); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// runStep applies one step and logs how it went; it returns a StepError
+// when the boot must stop.
+func (b *Boot) runStep(ctx context.Context, s Step) error {
+	start := b.Now()
+	err := b.guard(s.String(), func() error { return s.Apply(ctx, b) })
+	took := b.Now().Sub(start).Round(time.Millisecond)
+	var panicked *PanicError
+	switch {
+	case err != nil && (IsRequired(s) || errors.As(err, &panicked)):
+		b.logf("FAILED %s: %v (%v)", s, err, took)
+		return &StepError{Step: s, Err: err}
+	case err != nil:
+		b.logf("warning: %s: %v (%v)", s, err, took)
+	default:
+		b.debugf("%s (%v)", s, took)
 	}
 	return nil
 }
@@ -151,12 +162,7 @@ func (b *Boot) run(ctx context.Context, steps []Step) error {
 // Boot runs the whole boot. It returns only when the rescue shell should
 // be opened, with the reason; on success SwitchRoot never returns.
 func (b *Boot) Boot(ctx context.Context) error {
-	if b.Now == nil {
-		b.Now = time.Now
-	}
-	if b.Sleep == nil {
-		b.Sleep = time.Sleep
-	}
+	b.defaults()
 	start := b.Now()
 	if err := b.run(ctx, KernelFSSteps()); err != nil {
 		return err
@@ -184,16 +190,27 @@ func (b *Boot) Boot(ctx context.Context) error {
 	return b.run(ctx, steps)
 }
 
+// defaults fills the clock and sleep seams that were left nil.
+func (b *Boot) defaults() {
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	if b.Sleep == nil {
+		b.Sleep = time.Sleep
+	}
+}
+
 // Rescue prints why and opens the rescue shell, again and again: PID 1
-// never returns.
+// never returns. A panic while it loads the rescue modules is a warning,
+// one in the shell's start another round.
 func (b *Boot) Rescue(ctx context.Context, why error) {
-	if err := b.loadModules(rescueModules); err != nil {
+	if err := b.guard("load the rescue modules", func() error { return b.loadModules(rescueModules) }); err != nil {
 		b.logf("warning: %v", err)
 	}
 	for {
 		b.logf("rescue shell: %v", why)
 		b.logf("the busybox shell of the initrd follows; media are under /dev, see /proc/cmdline; 'poweroff -f' or 'reboot -f' to leave")
-		if err := b.Sys.Shell(ctx); err != nil {
+		if err := b.guard("the rescue shell", func() error { return b.Sys.Shell(ctx) }); err != nil {
 			b.logf("rescue shell: %v", err)
 			b.Sleep(5 * time.Second)
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -341,6 +342,7 @@ type fakeSys struct {
 	onRun   func(name string, args []string) error
 	loaded  []string
 	shells  int
+	onShell func()
 }
 
 var errSwitched = errors.New("switched")
@@ -387,7 +389,13 @@ func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...s
 	return nil
 }
 
-func (f *fakeSys) Shell(ctx context.Context) error { f.shells++; return nil }
+func (f *fakeSys) Shell(ctx context.Context) error {
+	f.shells++
+	if f.onShell != nil {
+		f.onShell()
+	}
+	return nil
+}
 
 func (f *fakeSys) Reboot() error {
 	f.calls = append(f.calls, "reboot")
@@ -716,5 +724,74 @@ func TestFindMediaStorageFirst(t *testing.T) {
 		if got := fmt.Sprint(fs.loaded); got != want {
 			t.Errorf("media %v: loaded %s, want %s", media, got, want)
 		}
+	}
+}
+
+// panicStep is a boot step that panics.
+type panicStep struct{ value any }
+
+func (s panicStep) String() string                     { return "panic" }
+func (s panicStep) Apply(context.Context, *Boot) error { panic(s.value) }
+
+// recordStep is a boot step that notes it ran.
+type recordStep struct{ ran *bool }
+
+func (s recordStep) String() string                     { return "record" }
+func (s recordStep) Apply(context.Context, *Boot) error { *s.ran = true; return nil }
+
+// A panic in a step, optional or not, stops the plan as a failed required
+// step does: the step's error is the panic, and its stack is on the console.
+func TestRunStopsAtPanickingStep(t *testing.T) {
+	b, log := newTestBoot(t, t.TempDir(), &fakeSys{})
+	ran := false
+	err := b.run(context.Background(), []Step{panicStep{"disk on fire"}, recordStep{&ran}})
+	var se *StepError
+	var pe *PanicError
+	if !errors.As(err, &se) || !errors.As(err, &pe) || pe.Value != "disk on fire" {
+		t.Fatalf("run = %v, want a StepError with the panic", err)
+	}
+	if ran {
+		t.Error("the step after the panic ran")
+	}
+	logged := strings.Join(log.lines, "\n")
+	if !strings.Contains(logged, "PANIC in panic: disk on fire") || !strings.Contains(logged, "goroutine ") {
+		t.Errorf("the log lacks the panic and its stack:\n%s", logged)
+	}
+}
+
+// TestMainRescuesPanic: a panic in a boot step, or outside the steps,
+// does not end PID 1: the rescue shell opens with the panic as the reason.
+func TestMainRescuesPanic(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		arm        func(b *Boot, fs *fakeSys)
+	}{
+		{"in a step", "rescue shell: mount /dev/sr0 on /run/bos/media (iso9660 ro): panic: bad superblock", func(b *Boot, fs *fakeSys) {
+			fs.onMount[layout.MediaDir] = func(string) { panic("bad superblock") }
+		}},
+		{"outside the steps", "rescue shell: panic: console gone", func(b *Boot, fs *fakeSys) {
+			b.OnKernelFS = func() { panic("console gone") }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root, fs := fakeMachine(t, "", map[string]string{"sr0": isoImage(t)})
+			b, log := newTestBoot(t, root, fs)
+			tt.arm(b, fs)
+			shell := make(chan struct{})
+			fs.onShell = func() { close(shell); runtime.Goexit() } // Main never returns: end its goroutine
+			go b.Main(context.Background())
+			select {
+			case <-shell:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no rescue shell")
+			}
+			logged := strings.Join(log.lines, "\n")
+			if !strings.Contains(logged, tt.want) {
+				t.Errorf("the log lacks %q:\n%s", tt.want, logged)
+			}
+			if strings.Contains(strings.Join(fs.calls, "\n"), "switch_root") {
+				t.Error("the boot switched root after the panic")
+			}
+		})
 	}
 }
