@@ -11,7 +11,6 @@ package boot
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -97,18 +96,6 @@ type Layout struct {
 	Kernel    string
 }
 
-// Step is one action of the boot.
-type Step interface {
-	String() string
-	Apply(ctx context.Context, b *Boot) error
-}
-
-// Required marks a step whose failure stops the boot.
-type Required struct{ Step }
-
-// IsRequired tells whether a step must succeed.
-func IsRequired(s Step) bool { _, ok := s.(Required); return ok }
-
 func (b *Boot) path(p string) string { return filepath.Join(b.Root, p) }
 
 func (b *Boot) logf(format string, args ...any) { b.Log.Printf(format, args...) }
@@ -118,15 +105,6 @@ func (b *Boot) debugf(format string, args ...any) {
 		b.Log.Printf(format, args...)
 	}
 }
-
-// StepError is a required step that failed.
-type StepError struct {
-	Step Step
-	Err  error
-}
-
-func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
-func (e *StepError) Unwrap() error { return e.Err }
 
 // run applies steps in order. Optional failures are logged; the first
 // required failure is returned. A step that panics stops the boot as a

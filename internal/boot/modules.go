@@ -276,3 +276,49 @@ func storagePCI(modalias string) bool {
 	base, sub := class[:2], class[4:6]
 	return base == "01" || (base == "0C" && sub == "03") || (base == "08" && sub == "05")
 }
+
+// loadModules loads modules and what they need, naming those that failed.
+func (b *Boot) loadModules(names []string) error {
+	if err := b.initModules(); err != nil {
+		return err
+	}
+	var failed []string
+	for _, m := range names {
+		if _, err := b.modules.load(m); err != nil {
+			b.debugf("%v", err)
+			failed = append(failed, m)
+		}
+	}
+	if len(failed) > 0 {
+		return errors.Errorf("could not load %s", strings.Join(failed, ", "))
+	}
+	return nil
+}
+
+func (b *Boot) initModules() error {
+	if b.modules != nil {
+		return nil
+	}
+	dirs, _ := filepath.Glob(b.path("/lib/modules/*/modules.dep"))
+	if len(dirs) == 0 {
+		return errors.New("no modules.dep under /lib/modules")
+	}
+	sort.Strings(dirs)
+	ix, err := loadModIndex(filepath.Dir(dirs[len(dirs)-1]))
+	if err != nil {
+		return err
+	}
+	b.modules = &modLoader{ix: ix, sys: b.Sys, loaded: map[string]bool{}, log: b.debugf}
+	return nil
+}
+
+// coldplug loads the drivers of the devices present, again while that
+// loads anything new (new buses may then show new devices), at most four
+// times; all asks for the drivers of every device, not only storage's.
+func (b *Boot) coldplug(all bool) {
+	if b.modules == nil {
+		return
+	}
+	for i := 0; i < 4 && b.modules.coldplug(b.Root, all); i++ {
+	}
+}
