@@ -19,6 +19,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/logger"
 )
 
@@ -77,7 +78,8 @@ type Boot struct {
 	// the rescue shell.
 	Trial string
 
-	modules      *modLoader
+	modules      *kmod.Loader
+	matched      map[string]bool // device modaliases coldplug looked up
 	modeReason   string
 	bootPrevious bool // the menu's previous entry started this boot
 

@@ -16,6 +16,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
@@ -150,56 +151,6 @@ func TestReadLabelShort(t *testing.T) {
 func FuzzReadLabel(f *testing.F) {
 	f.Add(make([]byte, 4096))
 	f.Fuzz(func(t *testing.T, b []byte) { readLabel(bytes.NewReader(b)) })
-}
-
-func TestModIndex(t *testing.T) {
-	ix := newModIndex("/m")
-	ix.builtin["crc16"] = true
-	ix.parseDep(strings.NewReader(`kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
-kernel/fs/mbcache.ko:
-kernel/fs/jbd2/jbd2.ko:
-kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
-kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
-kernel/drivers/virtio/virtio_ring.ko:
-kernel/drivers/usb/storage/usb-storage.ko:
-`))
-	ix.parseAlias(strings.NewReader(`# comment
-alias virtio:d00000002v* virtio_blk
-alias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage
-alias pci:v00008086d00007010sv*sd*bc*sc*i* ata_piix
-alias pci:v*d*sv*sd*bc01sc01i* ata_generic
-alias pci:v00008086d0000701?sv*sd*bc*sc*i* piix_family
-alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci
-`))
-	for _, tt := range []struct {
-		mod  string
-		want string
-	}{
-		{"ext4", "[mbcache jbd2 ext4]"},
-		{"virtio-blk", "[virtio_ring virtio virtio_blk]"},
-		{"usb-storage", "[usb_storage]"},
-	} {
-		got, err := ix.order(tt.mod)
-		if err != nil || fmt.Sprint(got) != tt.want {
-			t.Errorf("order(%s) = %v, %v; want %s", tt.mod, got, err, tt.want)
-		}
-	}
-	if _, err := ix.order("nosuch"); err == nil {
-		t.Errorf("order(nosuch) gave no error")
-	}
-	if got := ix.lookup("virtio:d00000002v00001AF4"); fmt.Sprint(got) != "[virtio_blk]" {
-		t.Errorf("lookup(virtio blk) = %v", got)
-	}
-	if got := ix.lookup("usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00"); fmt.Sprint(got) != "[usb_storage]" {
-		t.Errorf("lookup(usb storage) = %v", got)
-	}
-	// Vendor-specific and generic patterns of a bus, in the file's order.
-	if got := ix.lookup("pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80"); fmt.Sprint(got) != "[ata_piix ata_generic piix_family]" {
-		t.Errorf("lookup(PIIX IDE) = %v", got)
-	}
-	if got := ix.lookup("pci:v00008086d00001237sv*"); len(got) != 0 {
-		t.Errorf("lookup(host bridge) = %v, want none", got)
-	}
 }
 
 func TestInittab(t *testing.T) {
@@ -372,7 +323,7 @@ func (f *fakeSys) Mount(source, target, fstype string, flags uintptr, data strin
 }
 
 func (f *fakeSys) LoadModule(p, params string) error {
-	f.loaded = append(f.loaded, modName(p))
+	f.loaded = append(f.loaded, kmod.Name(p))
 	return nil
 }
 

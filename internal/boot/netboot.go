@@ -69,8 +69,7 @@ func (b *Boot) loadNetDrivers() error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
-	for i := 0; i < 4 && b.modules.coldplug(b.Root, true); i++ {
-	}
+	b.coldplug(true)
 	return nil
 }
 

@@ -92,7 +92,7 @@ func (b *Boot) armWatchdog(timeout time.Duration) error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
-	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
+	if _, err := b.modules.Load("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
 		return err
 	}
 	if err := writeWatchdog(b.path("/dev/watchdog"), '1'); err != nil {
