@@ -1,7 +1,6 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
@@ -45,8 +45,8 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestDecideMode(t *testing.T) {
-	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: layout.LabelState}
-	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: layout.LabelISO}
+	state := &Device{Path: "/dev/vda2", FSType: blockdev.Ext4, Label: layout.LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: blockdev.ISO9660, Label: layout.LabelISO}
 	tests := []struct {
 		name    string
 		p       Params
@@ -104,53 +104,6 @@ func blank(t *testing.T, size int64) string {
 	}
 	f.Close()
 	return p
-}
-
-func TestReadLabelRealImages(t *testing.T) {
-	ext4 := blank(t, 16<<20)
-	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
-	fat32 := blank(t, 40<<20)
-	mkimage(t, "mkfs.vfat", "-F", "32", "-n", "BOS_GRUB", fat32)
-	fat16 := blank(t, 32<<20)
-	mkimage(t, "mkfs.vfat", "-F", "16", "-n", "SMALL", fat16)
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644)
-	iso := filepath.Join(t.TempDir(), "x.iso")
-	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", layout.LabelISO, "-o", iso, src)
-	sq := filepath.Join(t.TempDir(), "x.sq")
-	mkimage(t, "mksquashfs", src, sq, "-quiet", "-no-progress")
-	empty := blank(t, 1<<20)
-
-	tests := []struct{ file, fstype, label string }{
-		{ext4, FSExt4, layout.LabelState},
-		{fat32, FSVFAT, "BOS_GRUB"},
-		{fat16, FSVFAT, "SMALL"},
-		{iso, FSISO9660, layout.LabelISO},
-		{sq, FSSquashfs, ""},
-		{empty, "", ""},
-	}
-	for _, tt := range tests {
-		f, err := os.Open(tt.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fstype, label := readLabel(f)
-		f.Close()
-		if fstype != tt.fstype || label != tt.label {
-			t.Errorf("readLabel(%s) = %q, %q, want %q, %q", tt.fstype, fstype, label, tt.fstype, tt.label)
-		}
-	}
-}
-
-func TestReadLabelShort(t *testing.T) {
-	if fs, l := readLabel(bytes.NewReader([]byte("short"))); fs != "" || l != "" {
-		t.Errorf("readLabel(short) = %q, %q", fs, l)
-	}
-}
-
-func FuzzReadLabel(f *testing.F) {
-	f.Add(make([]byte, 4096))
-	f.Fuzz(func(t *testing.T, b []byte) { readLabel(bytes.NewReader(b)) })
 }
 
 func TestInittab(t *testing.T) {

@@ -5,12 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/layout"
 )
 
@@ -90,28 +89,21 @@ func lateBuses(root string) bool {
 
 // scanBlock lists the block devices under root's /sys/class/block with
 // what their superblocks say, sorted by name. Loop and RAM disks and
-// devices of size zero (an empty CD drive) are left out.
+// devices of size zero (an empty CD drive) are left out, and so are those
+// whose node cannot be opened.
 func scanBlock(root string) []Device {
-	entries, _ := os.ReadDir(filepath.Join(root, "sys/class/block"))
+	list, _ := blockdev.List(os.DirFS(root), blockdev.Filter{Prefixes: []string{"loop", "ram"}, Empty: true})
 	var devs []Device
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
-			continue
-		}
-		if size, err := os.ReadFile(filepath.Join(root, "sys/class/block", name, "size")); err == nil && strings.TrimSpace(string(size)) == "0" {
-			continue
-		}
-		d := Device{Name: name, Path: "/dev/" + name}
+	for _, e := range list {
+		d := Device{Name: e.Name, Path: "/dev/" + e.Name}
 		f, err := os.Open(filepath.Join(root, d.Path))
 		if err != nil {
 			continue
 		}
-		d.FSType, d.Label = readLabel(f)
+		d.FSType, d.Label = blockdev.Identify(f)
 		f.Close()
 		devs = append(devs, d)
 	}
-	sort.Slice(devs, func(i, j int) bool { return devs[i].Name < devs[j].Name })
 	return devs
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/layout"
 )
 
@@ -48,9 +49,9 @@ func pick(devs []Device) Media {
 	for i := range devs {
 		d := &devs[i]
 		switch {
-		case m.State == nil && d.FSType == FSExt4 && d.Label == layout.LabelState:
+		case m.State == nil && d.FSType == blockdev.Ext4 && d.Label == layout.LabelState:
 			m.State = d
-		case m.ISO == nil && d.FSType == FSISO9660 && d.Label == layout.LabelISO:
+		case m.ISO == nil && d.FSType == blockdev.ISO9660 && d.Label == layout.LabelISO:
 			m.ISO = d
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
@@ -338,12 +339,12 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	if err != nil {
 		return err
 	}
-	if fstype != FSISO9660 || label != layout.LabelISO {
+	if fstype != blockdev.ISO9660 || label != layout.LabelISO {
 		found := "no file system bos-init knows"
 		if fstype != "" {
 			found = fmt.Sprintf("%s labelled %q", fstype, label)
 		}
-		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), FSISO9660, layout.LabelISO, found)
+		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), blockdev.ISO9660, layout.LabelISO, found)
 	}
 	b.Media.ISO = &Device{Name: filepath.Base(layout.NetbootISO), Path: layout.NetbootISO, FSType: fstype, Label: label, File: true}
 	b.logf("downloaded %s: %d MiB in %v, sha256 verified against %s", fetch.RedactURL(s.url), res.Size/mib, b.Now().Sub(start).Round(time.Second), fetch.RedactURL(list))
@@ -356,7 +357,7 @@ func fileLabel(p string) (string, string, error) {
 		return "", "", err
 	}
 	defer f.Close()
-	fstype, label := readLabel(f)
+	fstype, label := blockdev.Identify(f)
 	return fstype, label, nil
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/layout"
 )
 
@@ -56,7 +57,7 @@ func MediaSteps(mode Mode, m Media) []Step {
 // to the boot and resolve the versions there.
 func stateSteps(state *Device) []Step {
 	return []Step{
-		Required{mountStep{state.Path, layout.StateDir, FSExt4, 0, ""}},
+		Required{mountStep{state.Path, layout.StateDir, blockdev.Ext4, 0, ""}},
 		Required{funcStep{"finish a pending takeover on " + layout.StateDir, (*Boot).finishTakeover}},
 		funcStep{"check for a trial boot of an upgrade (roll back after a failed one)", (*Boot).checkTrial},
 		resolveStep(layout.StateDir),
@@ -66,9 +67,9 @@ func stateSteps(state *Device) []Step {
 // isoSteps mount the ISO, a device or a downloaded file, and resolve the
 // versions on it.
 func isoSteps(iso *Device) []Step {
-	var mount Step = mountStep{iso.Path, layout.MediaDir, FSISO9660, unix.MS_RDONLY, ""}
+	var mount Step = mountStep{iso.Path, layout.MediaDir, blockdev.ISO9660, unix.MS_RDONLY, ""}
 	if iso.File {
-		mount = loopMountStep{iso.Path, layout.MediaDir, FSISO9660}
+		mount = loopMountStep{iso.Path, layout.MediaDir, blockdev.ISO9660}
 	}
 	return []Step{Required{mount}, resolveStep(layout.MediaDir)}
 }
@@ -105,8 +106,8 @@ func RootSteps(mode Mode, l Layout, consoles []Console) []Step {
 func imageSteps(l Layout) []Step {
 	return []Step{
 		Required{mountStep{"tmpfs", NewRoot, "tmpfs", 0, "mode=0755"}},
-		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", layout.RootfsDir, FSSquashfs}},
-		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", layout.KernelDir, FSSquashfs}},
+		Required{loopMountStep{l.BosDir + "/rootfs.squashfs", layout.RootfsDir, blockdev.Squashfs}},
+		Required{loopMountStep{l.KernelDir + "/kernel.squashfs", layout.KernelDir, blockdev.Squashfs}},
 		Required{skeletonStep{layout.RootfsDir, NewRoot}},
 		Required{bindStep{layout.RootfsDir + "/usr", NewRoot + "/usr", true}},
 		Required{bindStep{layout.KernelDir + "/lib/modules", NewRoot + "/usr/lib/modules", true}},
