@@ -24,9 +24,10 @@ const (
 // the image was built, its softlevel, and /run/lock. The inittab then starts
 // OpenRC past its sysinit (see inittab). `openrc sysinit` would recompute the
 // dependency tree at every boot whatever the cache (OpenRC 0.45 forces it):
-// a shell sourcing every service script, 1.5 s under TCG, plus 0.7 s of
-// init.sh. OpenRC still recomputes the tree when a file under /etc/init.d,
-// /etc/conf.d or /etc/rc.conf is newer than it (a config that writes there).
+// a shell sourcing every service script, and init.sh after it, which the
+// boot waits for. OpenRC still recomputes the tree when a file under
+// /etc/init.d, /etc/conf.d or /etc/rc.conf is newer than it (a config that
+// writes there).
 type openrcStep struct{ root string }
 
 func (s openrcStep) String() string {
