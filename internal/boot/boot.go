@@ -5,8 +5,8 @@
 //
 // Every action is a Step in a list, planned before it runs: tests diff the
 // plan without running it, and the console log under bos.debug is the plan's
-// String()s with timings. A required step that fails opens the rescue shell;
-// PID 1 never returns.
+// String()s with timings. A required step that fails opens the rescue shell,
+// and so does a panic anywhere (see Main): PID 1 never returns.
 package boot
 
 import (
