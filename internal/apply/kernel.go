@@ -4,8 +4,11 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/kmod"
 )
 
 // moduleStep loads one bos.modules entry: "name [param=value ...]".
@@ -47,6 +50,40 @@ func moduleLoaded(t *Target, name string) bool {
 		}
 	}
 	return false
+}
+
+// KernelModules loads modules with internal/kmod: the index of the
+// running kernel's modules directory under Root (lib/modules/<release>,
+// or usr/lib/modules/<release>), read at the first Load; dependencies
+// first, built-in ones skipped, a loaded one no error.
+type KernelModules struct {
+	Root string
+
+	once   sync.Once
+	loader *kmod.Loader
+	err    error
+}
+
+// Load loads name with params, after what it depends on.
+func (k *KernelModules) Load(name, params string) error {
+	k.once.Do(func() { k.loader, k.err = openLoader(k.Root) })
+	if k.err != nil {
+		return k.err
+	}
+	_, err := k.loader.Load(name, params)
+	return err
+}
+
+func openLoader(root string) (*kmod.Loader, error) {
+	dir, err := kmod.Dir(root, "")
+	if err != nil {
+		return nil, err
+	}
+	ix, err := kmod.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &kmod.Loader{Index: ix}, nil
 }
 
 // sysctlStep writes one bos.sysctls entry to proc/sys.

@@ -3,10 +3,8 @@ package apply
 import (
 	"os"
 	"path/filepath"
-	"sync"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
-	"github.com/u-root/u-root/pkg/kmodule"
 	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/execrun"
@@ -26,26 +24,6 @@ func (SysHost) Hostname() (string, error) { return os.Hostname() }
 
 // Sethostname sets the kernel's hostname.
 func (SysHost) Sethostname(name string) error { return unix.Sethostname([]byte(name)) }
-
-// KernelModules loads modules with u-root's kmodule: modules.dep of the
-// running kernel under Root, dependencies first, builtin and loaded ones
-// skipped, compressed modules (.ko.xz, .ko.gz, .ko.zst) handled.
-type KernelModules struct {
-	Root string
-
-	once   sync.Once
-	prober *kmodule.Prober
-	err    error
-}
-
-// Load loads name with params.
-func (k *KernelModules) Load(name, params string) error {
-	k.once.Do(func() { k.prober, k.err = kmodule.NewProber(kmodule.ProbeOpts{RootDir: k.Root}) })
-	if k.err != nil {
-		return k.err
-	}
-	return k.prober.Probe(name, params)
-}
 
 // RootChowner changes owners under a root directory with lchown(2); the
 // path is resolved inside the root, so symlinks cannot lead out of it.

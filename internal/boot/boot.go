@@ -5,13 +5,12 @@
 //
 // Every action is a Step in a list, planned before it runs: tests diff the
 // plan without running it, and the console log under bos.debug is the plan's
-// String()s with timings. A required step that fails opens the rescue shell;
-// PID 1 never returns.
+// String()s with timings. A required step that fails opens the rescue shell,
+// and so does a panic anywhere (see Main): PID 1 never returns.
 package boot
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/logger"
 )
 
@@ -38,8 +38,9 @@ const (
 var diskModules = []string{"sd_mod", "sr_mod"}
 
 // fsModules are the file systems each mode mounts, loaded once the mode is
-// known (ext4 alone takes 0.3 s to load under TCG; a live boot has no use
-// for it). crc32c first: ext4 and jbd2 want it through the crypto API.
+// known: loading a module costs boot time (ext4 most of them), and a live
+// boot has no use for ext4. crc32c first: ext4 and jbd2 want it through
+// the crypto API.
 var fsModules = map[Mode][]string{
 	ModeLive:    {"loop", "squashfs", "overlay", "isofs"},
 	ModeInstall: {"loop", "squashfs", "overlay", "isofs"},
@@ -78,7 +79,8 @@ type Boot struct {
 	// the rescue shell.
 	Trial string
 
-	modules      *modLoader
+	modules      *kmod.Loader
+	matched      map[string]bool // device modaliases coldplug looked up
 	modeReason   string
 	bootPrevious bool // the menu's previous entry started this boot
 
@@ -97,18 +99,6 @@ type Layout struct {
 	Kernel    string
 }
 
-// Step is one action of the boot.
-type Step interface {
-	String() string
-	Apply(ctx context.Context, b *Boot) error
-}
-
-// Required marks a step whose failure stops the boot.
-type Required struct{ Step }
-
-// IsRequired tells whether a step must succeed.
-func IsRequired(s Step) bool { _, ok := s.(Required); return ok }
-
 func (b *Boot) path(p string) string { return filepath.Join(b.Root, p) }
 
 func (b *Boot) logf(format string, args ...any) { b.Log.Printf(format, args...) }
@@ -119,31 +109,33 @@ func (b *Boot) debugf(format string, args ...any) {
 	}
 }
 
-// StepError is a required step that failed.
-type StepError struct {
-	Step Step
-	Err  error
-}
-
-func (e *StepError) Error() string { return fmt.Sprintf("%s: %v", e.Step, e.Err) }
-func (e *StepError) Unwrap() error { return e.Err }
-
 // run applies steps in order. Optional failures are logged; the first
-// required failure is returned.
+// required failure is returned. A step that panics stops the boot as a
+// failed required step does, with the panic as its error.
 func (b *Boot) run(ctx context.Context, steps []Step) error {
 	for _, s := range steps {
-		start := b.Now()
-		err := s.Apply(ctx, b)
-		took := b.Now().Sub(start)
-		switch {
-		case err != nil && IsRequired(s):
-			b.logf("FAILED %s: %v (%v)", s, err, took.Round(time.Millisecond))
-			return &StepError{Step: s, Err: err}
-		case err != nil:
-			b.logf("warning: %s: %v (%v)", s, err, took.Round(time.Millisecond))
-		default:
-			b.debugf("%s (%v)", s, took.Round(time.Millisecond))
+		if err := b.runStep(ctx, s); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// runStep applies one step and logs how it went; it returns a StepError
+// when the boot must stop.
+func (b *Boot) runStep(ctx context.Context, s Step) error {
+	start := b.Now()
+	err := b.guard(s.String(), func() error { return s.Apply(ctx, b) })
+	took := b.Now().Sub(start).Round(time.Millisecond)
+	var panicked *PanicError
+	switch {
+	case err != nil && (IsRequired(s) || errors.As(err, &panicked)):
+		b.logf("FAILED %s: %v (%v)", s, err, took)
+		return &StepError{Step: s, Err: err}
+	case err != nil:
+		b.logf("warning: %s: %v (%v)", s, err, took)
+	default:
+		b.debugf("%s (%v)", s, took)
 	}
 	return nil
 }
@@ -151,12 +143,7 @@ func (b *Boot) run(ctx context.Context, steps []Step) error {
 // Boot runs the whole boot. It returns only when the rescue shell should
 // be opened, with the reason; on success SwitchRoot never returns.
 func (b *Boot) Boot(ctx context.Context) error {
-	if b.Now == nil {
-		b.Now = time.Now
-	}
-	if b.Sleep == nil {
-		b.Sleep = time.Sleep
-	}
+	b.defaults()
 	start := b.Now()
 	if err := b.run(ctx, KernelFSSteps()); err != nil {
 		return err
@@ -184,16 +171,27 @@ func (b *Boot) Boot(ctx context.Context) error {
 	return b.run(ctx, steps)
 }
 
+// defaults fills the clock and sleep seams that were left nil.
+func (b *Boot) defaults() {
+	if b.Now == nil {
+		b.Now = time.Now
+	}
+	if b.Sleep == nil {
+		b.Sleep = time.Sleep
+	}
+}
+
 // Rescue prints why and opens the rescue shell, again and again: PID 1
-// never returns.
+// never returns. A panic while it loads the rescue modules is a warning,
+// one in the shell's start another round.
 func (b *Boot) Rescue(ctx context.Context, why error) {
-	if err := b.loadModules(rescueModules); err != nil {
+	if err := b.guard("load the rescue modules", func() error { return b.loadModules(rescueModules) }); err != nil {
 		b.logf("warning: %v", err)
 	}
 	for {
 		b.logf("rescue shell: %v", why)
 		b.logf("the busybox shell of the initrd follows; media are under /dev, see /proc/cmdline; 'poweroff -f' or 'reboot -f' to leave")
-		if err := b.Sys.Shell(ctx); err != nil {
+		if err := b.guard("the rescue shell", func() error { return b.Sys.Shell(ctx) }); err != nil {
 			b.logf("rescue shell: %v", err)
 			b.Sleep(5 * time.Second)
 		}

@@ -1,13 +1,13 @@
 package boot
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +15,8 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/blockdev"
+	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/takeover"
 )
@@ -43,8 +45,8 @@ func TestParseCmdline(t *testing.T) {
 }
 
 func TestDecideMode(t *testing.T) {
-	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: layout.LabelState}
-	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: layout.LabelISO}
+	state := &Device{Path: "/dev/vda2", FSType: blockdev.Ext4, Label: layout.LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: blockdev.ISO9660, Label: layout.LabelISO}
 	tests := []struct {
 		name    string
 		p       Params
@@ -102,103 +104,6 @@ func blank(t *testing.T, size int64) string {
 	}
 	f.Close()
 	return p
-}
-
-func TestReadLabelRealImages(t *testing.T) {
-	ext4 := blank(t, 16<<20)
-	mkimage(t, "mkfs.ext4", "-q", "-F", "-L", layout.LabelState, ext4)
-	fat32 := blank(t, 40<<20)
-	mkimage(t, "mkfs.vfat", "-F", "32", "-n", "BOS_GRUB", fat32)
-	fat16 := blank(t, 32<<20)
-	mkimage(t, "mkfs.vfat", "-F", "16", "-n", "SMALL", fat16)
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "hello"), []byte("hi"), 0o644)
-	iso := filepath.Join(t.TempDir(), "x.iso")
-	mkimage(t, "xorriso", "-as", "mkisofs", "-quiet", "-V", layout.LabelISO, "-o", iso, src)
-	sq := filepath.Join(t.TempDir(), "x.sq")
-	mkimage(t, "mksquashfs", src, sq, "-quiet", "-no-progress")
-	empty := blank(t, 1<<20)
-
-	tests := []struct{ file, fstype, label string }{
-		{ext4, FSExt4, layout.LabelState},
-		{fat32, FSVFAT, "BOS_GRUB"},
-		{fat16, FSVFAT, "SMALL"},
-		{iso, FSISO9660, layout.LabelISO},
-		{sq, FSSquashfs, ""},
-		{empty, "", ""},
-	}
-	for _, tt := range tests {
-		f, err := os.Open(tt.file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fstype, label := readLabel(f)
-		f.Close()
-		if fstype != tt.fstype || label != tt.label {
-			t.Errorf("readLabel(%s) = %q, %q, want %q, %q", tt.fstype, fstype, label, tt.fstype, tt.label)
-		}
-	}
-}
-
-func TestReadLabelShort(t *testing.T) {
-	if fs, l := readLabel(bytes.NewReader([]byte("short"))); fs != "" || l != "" {
-		t.Errorf("readLabel(short) = %q, %q", fs, l)
-	}
-}
-
-func FuzzReadLabel(f *testing.F) {
-	f.Add(make([]byte, 4096))
-	f.Fuzz(func(t *testing.T, b []byte) { readLabel(bytes.NewReader(b)) })
-}
-
-func TestModIndex(t *testing.T) {
-	ix := newModIndex("/m")
-	ix.builtin["crc16"] = true
-	ix.parseDep(strings.NewReader(`kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
-kernel/fs/mbcache.ko:
-kernel/fs/jbd2/jbd2.ko:
-kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko
-kernel/drivers/virtio/virtio.ko: kernel/drivers/virtio/virtio_ring.ko
-kernel/drivers/virtio/virtio_ring.ko:
-kernel/drivers/usb/storage/usb-storage.ko:
-`))
-	ix.parseAlias(strings.NewReader(`# comment
-alias virtio:d00000002v* virtio_blk
-alias usb:v*p*d*dc*dsc*dp*ic08isc06ip50in* usb_storage
-alias pci:v00008086d00007010sv*sd*bc*sc*i* ata_piix
-alias pci:v*d*sv*sd*bc01sc01i* ata_generic
-alias pci:v00008086d0000701?sv*sd*bc*sc*i* piix_family
-alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci
-`))
-	for _, tt := range []struct {
-		mod  string
-		want string
-	}{
-		{"ext4", "[mbcache jbd2 ext4]"},
-		{"virtio-blk", "[virtio_ring virtio virtio_blk]"},
-		{"usb-storage", "[usb_storage]"},
-	} {
-		got, err := ix.order(tt.mod)
-		if err != nil || fmt.Sprint(got) != tt.want {
-			t.Errorf("order(%s) = %v, %v; want %s", tt.mod, got, err, tt.want)
-		}
-	}
-	if _, err := ix.order("nosuch"); err == nil {
-		t.Errorf("order(nosuch) gave no error")
-	}
-	if got := ix.lookup("virtio:d00000002v00001AF4"); fmt.Sprint(got) != "[virtio_blk]" {
-		t.Errorf("lookup(virtio blk) = %v", got)
-	}
-	if got := ix.lookup("usb:v0781p5567d0100dc00dsc00dp00ic08isc06ip50in00"); fmt.Sprint(got) != "[usb_storage]" {
-		t.Errorf("lookup(usb storage) = %v", got)
-	}
-	// Vendor-specific and generic patterns of a bus, in the file's order.
-	if got := ix.lookup("pci:v00008086d00007010sv00001AF4sd00001100bc01sc01i80"); fmt.Sprint(got) != "[ata_piix ata_generic piix_family]" {
-		t.Errorf("lookup(PIIX IDE) = %v", got)
-	}
-	if got := ix.lookup("pci:v00008086d00001237sv*"); len(got) != 0 {
-		t.Errorf("lookup(host bridge) = %v, want none", got)
-	}
 }
 
 func TestInittab(t *testing.T) {
@@ -341,6 +246,7 @@ type fakeSys struct {
 	onRun   func(name string, args []string) error
 	loaded  []string
 	shells  int
+	onShell func()
 }
 
 var errSwitched = errors.New("switched")
@@ -370,7 +276,7 @@ func (f *fakeSys) Mount(source, target, fstype string, flags uintptr, data strin
 }
 
 func (f *fakeSys) LoadModule(p, params string) error {
-	f.loaded = append(f.loaded, modName(p))
+	f.loaded = append(f.loaded, kmod.Name(p))
 	return nil
 }
 
@@ -387,7 +293,13 @@ func (f *fakeSys) Run(ctx context.Context, out io.Writer, name string, args ...s
 	return nil
 }
 
-func (f *fakeSys) Shell(ctx context.Context) error { f.shells++; return nil }
+func (f *fakeSys) Shell(ctx context.Context) error {
+	f.shells++
+	if f.onShell != nil {
+		f.onShell()
+	}
+	return nil
+}
 
 func (f *fakeSys) Reboot() error {
 	f.calls = append(f.calls, "reboot")
@@ -716,5 +628,74 @@ func TestFindMediaStorageFirst(t *testing.T) {
 		if got := fmt.Sprint(fs.loaded); got != want {
 			t.Errorf("media %v: loaded %s, want %s", media, got, want)
 		}
+	}
+}
+
+// panicStep is a boot step that panics.
+type panicStep struct{ value any }
+
+func (s panicStep) String() string                     { return "panic" }
+func (s panicStep) Apply(context.Context, *Boot) error { panic(s.value) }
+
+// recordStep is a boot step that notes it ran.
+type recordStep struct{ ran *bool }
+
+func (s recordStep) String() string                     { return "record" }
+func (s recordStep) Apply(context.Context, *Boot) error { *s.ran = true; return nil }
+
+// A panic in a step, optional or not, stops the plan as a failed required
+// step does: the step's error is the panic, and its stack is on the console.
+func TestRunStopsAtPanickingStep(t *testing.T) {
+	b, log := newTestBoot(t, t.TempDir(), &fakeSys{})
+	ran := false
+	err := b.run(context.Background(), []Step{panicStep{"disk on fire"}, recordStep{&ran}})
+	var se *StepError
+	var pe *PanicError
+	if !errors.As(err, &se) || !errors.As(err, &pe) || pe.Value != "disk on fire" {
+		t.Fatalf("run = %v, want a StepError with the panic", err)
+	}
+	if ran {
+		t.Error("the step after the panic ran")
+	}
+	logged := strings.Join(log.lines, "\n")
+	if !strings.Contains(logged, "PANIC in panic: disk on fire") || !strings.Contains(logged, "goroutine ") {
+		t.Errorf("the log lacks the panic and its stack:\n%s", logged)
+	}
+}
+
+// TestMainRescuesPanic: a panic in a boot step, or outside the steps,
+// does not end PID 1: the rescue shell opens with the panic as the reason.
+func TestMainRescuesPanic(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		arm        func(b *Boot, fs *fakeSys)
+	}{
+		{"in a step", "rescue shell: mount /dev/sr0 on /run/bos/media (iso9660 ro): panic: bad superblock", func(b *Boot, fs *fakeSys) {
+			fs.onMount[layout.MediaDir] = func(string) { panic("bad superblock") }
+		}},
+		{"outside the steps", "rescue shell: panic: console gone", func(b *Boot, fs *fakeSys) {
+			b.OnKernelFS = func() { panic("console gone") }
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root, fs := fakeMachine(t, "", map[string]string{"sr0": isoImage(t)})
+			b, log := newTestBoot(t, root, fs)
+			tt.arm(b, fs)
+			shell := make(chan struct{})
+			fs.onShell = func() { close(shell); runtime.Goexit() } // Main never returns: end its goroutine
+			go b.Main(context.Background())
+			select {
+			case <-shell:
+			case <-time.After(30 * time.Second):
+				t.Fatal("no rescue shell")
+			}
+			logged := strings.Join(log.lines, "\n")
+			if !strings.Contains(logged, tt.want) {
+				t.Errorf("the log lacks %q:\n%s", tt.want, logged)
+			}
+			if strings.Contains(strings.Join(fs.calls, "\n"), "switch_root") {
+				t.Error("the boot switched root after the panic")
+			}
+		})
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 
 	"github.com/pkg/errors"
@@ -110,31 +108,4 @@ func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
 		}
 	}
 	return os.Rename(tmp.Name(), p)
-}
-
-// scanBlock lists the block devices under root's /sys/class/block with
-// what their superblocks say, sorted by name. Loop and RAM disks and
-// devices of size zero (an empty CD drive) are left out.
-func scanBlock(root string) []Device {
-	entries, _ := os.ReadDir(filepath.Join(root, "sys/class/block"))
-	var devs []Device
-	for _, e := range entries {
-		name := e.Name()
-		if strings.HasPrefix(name, "loop") || strings.HasPrefix(name, "ram") {
-			continue
-		}
-		if size, err := os.ReadFile(filepath.Join(root, "sys/class/block", name, "size")); err == nil && strings.TrimSpace(string(size)) == "0" {
-			continue
-		}
-		d := Device{Name: name, Path: "/dev/" + name}
-		f, err := os.Open(filepath.Join(root, d.Path))
-		if err != nil {
-			continue
-		}
-		d.FSType, d.Label = readLabel(f)
-		f.Close()
-		devs = append(devs, d)
-	}
-	sort.Slice(devs, func(i, j int) bool { return devs[i].Name < devs[j].Name })
-	return devs
 }

@@ -4,19 +4,28 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/layout"
 )
 
-// Mode is how the system boots (DESIGN.md "Modes").
+// Mode is how the system boots.
 type Mode string
 
 // The boot modes.
 const (
-	ModeLive    Mode = "live"
+	// ModeLive runs the system from the ISO (a CD, a USB stick, or the ISO
+	// of bos.install.iso_url in RAM), with every change in RAM.
+	ModeLive Mode = "live"
+	// ModeInstall is live mode whose console belongs to the installer.
 	ModeInstall Mode = "install"
-	ModeDisk    Mode = "disk"
-	ModeLocal   Mode = "local"
-	ModeShell   Mode = "shell"
+	// ModeDisk runs the installed system: its versions and its data on the
+	// ext4 partition labelled BOS_STATE.
+	ModeDisk Mode = "disk"
+	// ModeLocal runs on a root file system that is already there, without
+	// this initrd; bos-init refuses it.
+	ModeLocal Mode = "local"
+	// ModeShell is the initrd's rescue shell.
+	ModeShell Mode = "shell"
 )
 
 // Device is a block device and what its superblock says.
@@ -48,51 +57,70 @@ func pick(devs []Device) Media {
 	for i := range devs {
 		d := &devs[i]
 		switch {
-		case m.State == nil && d.FSType == FSExt4 && d.Label == layout.LabelState:
+		case m.State == nil && d.FSType == blockdev.Ext4 && d.Label == layout.LabelState:
 			m.State = d
-		case m.ISO == nil && d.FSType == FSISO9660 && d.Label == layout.LabelISO:
+		case m.ISO == nil && d.FSType == blockdev.ISO9660 && d.Label == layout.LabelISO:
 			m.ISO = d
 		}
 	}
 	return m
 }
 
-// decideMode applies DESIGN.md's rules: bos.mode forces a mode; a
-// BOS_STATE means disk; with none, bos.fallback_mode=install installs from
-// the ISO; the ISO alone means live. Live and install without the ISO boot
-// from bos.install.iso_url when it is set (needsNetboot). With nothing it returns ModeShell and
-// why. An error means a forced mode cannot be honoured.
+// decideMode decides the mode from the cmdline and the media found, and
+// says why. The rules:
+//
+//   - bos.mode=MODE forces a mode: shell always; disk if there is a
+//     BOS_STATE; live or install if there is the ISO, or else an
+//     bos.install.iso_url to download it from (needsNetboot); local and
+//     unknown modes are errors. A forced mode that cannot be honoured is an
+//     error.
+//   - Otherwise a BOS_STATE means disk, whatever else there is.
+//   - With no BOS_STATE, bos.fallback_mode=install means install, from the
+//     ISO or else from bos.install.iso_url.
+//   - The ISO alone means live.
+//   - With nothing, it returns ModeShell and why (bos.install.iso_url alone
+//     does not boot: it needs a mode or the fallback that asks for it).
 func decideMode(p Params, m Media) (Mode, string, error) {
 	if p.Mode != "" {
-		mode := Mode(strings.ToLower(p.Mode))
-		switch mode {
-		case ModeShell:
-			return ModeShell, "bos.mode=shell asks for the rescue shell", nil
-		case ModeDisk:
-			if m.State == nil {
-				return "", "", fmt.Errorf("bos.mode=disk: no ext4 file system labelled %s found", layout.LabelState)
-			}
-			return ModeDisk, "bos.mode=disk", nil
-		case ModeLive, ModeInstall:
-			if m.ISO == nil && p.ISOURL == "" {
-				return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found (without a CD or USB stick, bos.install.iso_url names an ISO to download)", mode, layout.LabelISO)
-			}
-			if m.ISO == nil {
-				return mode, "bos.mode=" + string(mode) + ", no media labelled " + layout.LabelISO + ": the ISO of bos.install.iso_url", nil
-			}
-			return mode, "bos.mode=" + string(mode), nil
-		case ModeLocal:
-			return "", "", fmt.Errorf("bos.mode=local runs on an existing root, not from this initrd")
-		default:
-			return "", "", fmt.Errorf("bos.mode=%s: unknown mode (want live, install, disk, local or shell)", p.Mode)
-		}
+		return forcedMode(p, m)
 	}
+	return detectedMode(p, m)
+}
+
+// forcedMode is the mode bos.mode asks for, if the media allow it.
+func forcedMode(p Params, m Media) (Mode, string, error) {
+	mode := Mode(strings.ToLower(p.Mode))
+	switch mode {
+	case ModeShell:
+		return ModeShell, "bos.mode=shell asks for the rescue shell", nil
+	case ModeDisk:
+		if m.State == nil {
+			return "", "", fmt.Errorf("bos.mode=disk: no ext4 file system labelled %s found", layout.LabelState)
+		}
+		return ModeDisk, "bos.mode=disk", nil
+	case ModeLive, ModeInstall:
+		if m.ISO == nil && p.ISOURL == "" {
+			return "", "", fmt.Errorf("bos.mode=%s: no boot media labelled %s found (without a CD or USB stick, bos.install.iso_url names an ISO to download)", mode, layout.LabelISO)
+		}
+		if m.ISO == nil {
+			return mode, "bos.mode=" + string(mode) + ", no media labelled " + layout.LabelISO + ": the ISO of bos.install.iso_url", nil
+		}
+		return mode, "bos.mode=" + string(mode), nil
+	case ModeLocal:
+		return "", "", fmt.Errorf("bos.mode=local runs on an existing root, not from this initrd")
+	}
+	return "", "", fmt.Errorf("bos.mode=%s: unknown mode (want live, install, disk, local or shell)", p.Mode)
+}
+
+// detectedMode is the mode the media found call for.
+func detectedMode(p Params, m Media) (Mode, string, error) {
+	fallbackInstall := strings.EqualFold(p.FallbackMode, string(ModeInstall))
 	switch {
 	case m.State != nil:
 		return ModeDisk, "found " + layout.LabelState + " on " + m.State.Path, nil
-	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && m.ISO != nil:
+	case fallbackInstall && m.ISO != nil:
 		return ModeInstall, "no " + layout.LabelState + " and bos.fallback_mode=install", nil
-	case strings.EqualFold(p.FallbackMode, string(ModeInstall)) && p.ISOURL != "":
+	case fallbackInstall && p.ISOURL != "":
 		return ModeInstall, "no " + layout.LabelState + " and bos.fallback_mode=install, no media labelled " + layout.LabelISO + ": the ISO of bos.install.iso_url", nil
 	case m.ISO != nil:
 		return ModeLive, "found the " + layout.LabelISO + " media on " + m.ISO.Path, nil

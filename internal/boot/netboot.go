@@ -18,6 +18,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
@@ -69,8 +70,7 @@ func (b *Boot) loadNetDrivers() error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
-	for i := 0; i < 4 && b.modules.coldplug(b.Root, true); i++ {
-	}
+	b.coldplug(true)
 	return nil
 }
 
@@ -290,65 +290,101 @@ func (s downloadStep) Apply(ctx context.Context, b *Boot) error {
 	if err != nil {
 		return err
 	}
-	arch := runtime.GOARCH
 	if u.Scheme == "http" {
 		b.logf("warning: %s is plain http: its checksum list comes from the same server, so the check catches a broken download, not someone on the path; prefer https", fetch.RedactURL(s.url))
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, DownloadTimeout, errors.Errorf("the download took more than %v", DownloadTimeout))
 	defer cancel()
-	// The tmpfs's own free space, in case something else took some of it.
+	limit, err := b.isoRoom()
+	if err != nil {
+		return err
+	}
+	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, Progress: consoleProgress(b.logf)}
+	sum, list, err := s.publishedSum(ctx, f)
+	if err != nil {
+		return err
+	}
+	start := b.Now()
+	res, err := s.download(ctx, b, f, sum, list, limit)
+	if err != nil {
+		return err
+	}
+	if err := s.checkISO(b.path(layout.NetbootISO)); err != nil {
+		return err
+	}
+	b.Media.ISO = &Device{Name: filepath.Base(layout.NetbootISO), Path: layout.NetbootISO, FSType: blockdev.ISO9660, Label: layout.LabelISO, File: true}
+	b.logf("downloaded %s: %d MiB in %v, sha256 verified against %s", fetch.RedactURL(s.url), res.Size/mib, b.Now().Sub(start).Round(time.Second), fetch.RedactURL(list))
+	return writeFileAtomic(b.path(layout.MediaURLFile), []byte(s.url+"\n"), 0o600)
+}
+
+// isoRoom is how large the ISO may be: what the netboot's RAM budget
+// allows, and no more than the tmpfs's own free space, in case something
+// else took some of it.
+func (b *Boot) isoRoom() (int64, error) {
 	limit := b.isoMax
 	var st unix.Statfs_t
 	if unix.Statfs(b.path(layout.NetbootDir), &st) == nil {
 		limit = min(limit, int64(st.Bavail)*st.Bsize)
 	}
 	if limit <= 0 {
-		return errors.Errorf("no room for the ISO in %s (%s)", layout.NetbootDir, b.isoBudget)
+		return 0, errors.Errorf("no room for the ISO in %s (%s)", layout.NetbootDir, b.isoBudget)
 	}
-	f := &fetch.Fetcher{Client: b.HTTP, Log: b.logf, Progress: consoleProgress(b.logf)}
-	sum, list, err := f.PublishedSum(ctx, s.url, arch)
+	return limit, nil
+}
+
+// publishedSum is the ISO's sha256 from the checksum list beside it, and
+// the list's URL; without a list the ISO is not booted.
+func (s downloadStep) publishedSum(ctx context.Context, f *fetch.Fetcher) (sum, list string, err error) {
+	arch := runtime.GOARCH
+	sum, list, err = f.PublishedSum(ctx, s.url, arch)
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
-		return errors.Errorf("no %s beside %s (%s): the initrd boots only an ISO it can verify; publish the release's checksum list beside the ISO", fetch.SumsName(arch), fetch.RedactURL(s.url), fetch.RedactURL(list))
+		return "", "", errors.Errorf("no %s beside %s (%s): the initrd boots only an ISO it can verify; publish the release's checksum list beside the ISO", fetch.SumsName(arch), fetch.RedactURL(s.url), fetch.RedactURL(list))
 	case err != nil:
-		return errors.Wrap(err, "the checksum list of the ISO")
+		return "", "", errors.Wrap(err, "the checksum list of the ISO")
 	}
+	return sum, list, nil
+}
+
+// download downloads the ISO into layout.NetbootISO, through a .part file
+// renamed once it is whole and matches sum, at most limit bytes.
+func (s downloadStep) download(ctx context.Context, b *Boot, f *fetch.Fetcher, sum, list string, limit int64) (fetch.Result, error) {
 	fsys, err := store.NewOSFS(b.path(layout.NetbootDir))
 	if err != nil {
-		return err
+		return fetch.Result{}, err
 	}
 	part := filepath.Base(layout.NetbootISO) + ".part"
-	start := b.Now()
 	b.logf("downloading %s (at most %d MiB: %s)", fetch.RedactURL(s.url), limit/mib, b.isoBudget)
 	res, err := f.Download(ctx, s.url, fsys, part, sum, &fetch.Bounds{Max: limit})
 	switch {
 	case errors.Is(err, fetch.ErrChecksum):
-		return errors.Wrapf(err, "the ISO does not match %s, no disk was touched", fetch.RedactURL(list))
+		return fetch.Result{}, errors.Wrapf(err, "the ISO does not match %s, no disk was touched", fetch.RedactURL(list))
 	case errors.Is(err, fetch.ErrTooLarge):
-		return errors.Wrapf(err, "the ISO does not fit in RAM (%s): give the machine more memory, or boot the ISO from a CD or USB stick; no disk was touched", b.isoBudget)
+		return fetch.Result{}, errors.Wrapf(err, "the ISO does not fit in RAM (%s): give the machine more memory, or boot the ISO from a CD or USB stick; no disk was touched", b.isoBudget)
 	case err != nil:
 		if c := context.Cause(ctx); c != nil && ctx.Err() != nil {
-			return errors.Wrapf(c, "download %s", fetch.RedactURL(s.url))
+			return fetch.Result{}, errors.Wrapf(c, "download %s", fetch.RedactURL(s.url))
 		}
-		return err
+		return fetch.Result{}, err
 	}
-	if err := fsys.Rename(part, filepath.Base(layout.NetbootISO)); err != nil {
-		return err
-	}
-	fstype, label, err := fileLabel(b.path(layout.NetbootISO))
+	return res, fsys.Rename(part, filepath.Base(layout.NetbootISO))
+}
+
+// checkISO checks that the downloaded file is a Bhojpur OS ISO: ISO 9660
+// labelled as the media are.
+func (s downloadStep) checkISO(file string) error {
+	fstype, label, err := fileLabel(file)
 	if err != nil {
 		return err
 	}
-	if fstype != FSISO9660 || label != layout.LabelISO {
+	if fstype != blockdev.ISO9660 || label != layout.LabelISO {
 		found := "no file system bos-init knows"
 		if fstype != "" {
 			found = fmt.Sprintf("%s labelled %q", fstype, label)
 		}
-		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), FSISO9660, layout.LabelISO, found)
+		return errors.Errorf("%s is not a Bhojpur OS ISO: want %s labelled %q, found %s", fetch.RedactURL(s.url), blockdev.ISO9660, layout.LabelISO, found)
 	}
-	b.Media.ISO = &Device{Name: filepath.Base(layout.NetbootISO), Path: layout.NetbootISO, FSType: fstype, Label: label, File: true}
-	b.logf("downloaded %s: %d MiB in %v, sha256 verified against %s", fetch.RedactURL(s.url), res.Size/mib, b.Now().Sub(start).Round(time.Second), fetch.RedactURL(list))
-	return writeFileAtomic(b.path(layout.MediaURLFile), []byte(s.url+"\n"), 0o600)
+	return nil
 }
 
 func fileLabel(p string) (string, string, error) {
@@ -357,7 +393,7 @@ func fileLabel(p string) (string, string, error) {
 		return "", "", err
 	}
 	defer f.Close()
-	fstype, label := readLabel(f)
+	fstype, label := blockdev.Identify(f)
 	return fstype, label, nil
 }
 

@@ -16,12 +16,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/layout"
 )
 
 func TestDecideModeNetboot(t *testing.T) {
-	state := &Device{Path: "/dev/vda2", FSType: FSExt4, Label: layout.LabelState}
-	iso := &Device{Path: "/dev/sr0", FSType: FSISO9660, Label: layout.LabelISO}
+	state := &Device{Path: "/dev/vda2", FSType: blockdev.Ext4, Label: layout.LabelState}
+	iso := &Device{Path: "/dev/sr0", FSType: blockdev.ISO9660, Label: layout.LabelISO}
 	const u = "http://10.0.2.2/bos-amd64.iso"
 	tests := []struct {
 		name     string

@@ -24,9 +24,10 @@ const (
 // the image was built, its softlevel, and /run/lock. The inittab then starts
 // OpenRC past its sysinit (see inittab). `openrc sysinit` would recompute the
 // dependency tree at every boot whatever the cache (OpenRC 0.45 forces it):
-// a shell sourcing every service script, 1.5 s under TCG, plus 0.7 s of
-// init.sh. OpenRC still recomputes the tree when a file under /etc/init.d,
-// /etc/conf.d or /etc/rc.conf is newer than it (a config that writes there).
+// a shell sourcing every service script, and init.sh after it, which the
+// boot waits for. OpenRC still recomputes the tree when a file under
+// /etc/init.d, /etc/conf.d or /etc/rc.conf is newer than it (a config that
+// writes there).
 type openrcStep struct{ root string }
 
 func (s openrcStep) String() string {
@@ -38,7 +39,19 @@ func (s openrcStep) Apply(_ context.Context, b *Boot) error {
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return err
 	}
-	cache := b.path(s.root + OpenRCCache)
+	if err := seedOpenRCState(b.path(s.root+OpenRCCache), state); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(state, "softlevel"), []byte("sysinit\n"), 0o644); err != nil {
+		return err
+	}
+	return makeRunLock(b.path(RunLock), b.path(s.root+"/etc/group"))
+}
+
+// seedOpenRCState copies the regular files of the image's OpenRC cache
+// but softlevel into the state directory, with the image's time stamps:
+// OpenRC trusts the tree while it is not older than the service scripts.
+func seedOpenRCState(cache, state string) error {
 	entries, err := os.ReadDir(cache)
 	if err != nil {
 		return errors.Wrap(err, "the image has no OpenRC cache; OpenRC computes the dependency tree")
@@ -55,24 +68,23 @@ func (s openrcStep) Apply(_ context.Context, b *Boot) error {
 		if err := copyFile(from, to, 0o644); err != nil {
 			return err
 		}
-		// OpenRC trusts the tree while it is not older than the service
-		// scripts: keep the image's time stamp.
 		if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
 			return err
 		}
 	}
-	if err := writeFileAtomic(filepath.Join(state, "softlevel"), []byte("sysinit\n"), 0o644); err != nil {
-		return err
-	}
-	// /run/lock as OpenRC makes it: 0775 root:uucp.
-	lock := b.path(RunLock)
+	return nil
+}
+
+// makeRunLock makes /run/lock as OpenRC does: 0775 root:uucp, the group
+// looked up in the new root's group file.
+func makeRunLock(lock, groupFile string) error {
 	if err := os.MkdirAll(lock, 0o775); err != nil {
 		return err
 	}
 	if err := os.Chmod(lock, 0o775); err != nil {
 		return err
 	}
-	if gid, ok := groupID(b.path(s.root+"/etc/group"), "uucp"); ok && os.Geteuid() == 0 {
+	if gid, ok := groupID(groupFile, "uucp"); ok && os.Geteuid() == 0 {
 		return os.Chown(lock, 0, gid)
 	}
 	return nil

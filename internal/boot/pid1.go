@@ -2,8 +2,10 @@ package boot
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,18 +41,57 @@ func PID1(initrd InitrdPhase) {
 	b := &Boot{Root: "/", Log: consoleLog{console: os.Stdout}, Now: time.Now, Sleep: time.Sleep, Wait: MediaWait, Initrd: initrd}
 	sys := LinuxSys{Console: "/dev/console", Env: env}
 	b.Sys = &sys
-	ctx := context.Background()
 	b.OnKernelFS = func() {
 		reopenConsole()
 		b.Log = consoleLog{console: os.Stdout, kmsg: openKmsg()}
 		sys.Console = ConsoleDevice("/")
 	}
 	b.Log.Printf("starting (pid 1)")
-	err := b.Boot(ctx)
+	b.Main(context.Background())
+}
+
+// Main is what PID 1 runs: the boot and, when the boot returns, its end:
+// a trial boot reboots for GRUB to fall back, any other boot opens the
+// rescue shell with the reason. It never returns. PID 1 must never die
+// (the kernel panics when it does), so a panic anywhere in it is logged
+// with its stack and becomes the reason for the rescue shell, as a failed
+// required step is. Only the goroutines a step starts are beyond this:
+// each must recover its own panics.
+func (b *Boot) Main(ctx context.Context) {
+	b.defaults()
+	why := b.guard("the boot", func() error { return b.Boot(ctx) })
 	if b.Trial != "" {
-		b.FailTrial(ctx, err)
+		if err := b.guard("the end of the trial boot", func() error { b.FailTrial(ctx, why); return nil }); err != nil {
+			why = err
+		}
 	}
-	b.Rescue(ctx, err)
+	for {
+		if err := b.guard("the rescue shell", func() error { b.Rescue(ctx, why); return nil }); err != nil {
+			why = err
+		}
+		b.Sleep(5 * time.Second)
+	}
+}
+
+// PanicError is a panic that bos-init recovered.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// guard runs fn and returns its error; a panic in fn is logged with its
+// stack and returned as a *PanicError. what names fn for the log.
+func (b *Boot) guard(what string, fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p := &PanicError{Value: r, Stack: debug.Stack()}
+			b.logf("PANIC in %s: %v\n%s", what, r, p.Stack)
+			err = p
+		}
+	}()
+	return fn()
 }
 
 func cutEnv(e string) (string, string, bool) {

@@ -14,6 +14,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sys/unix"
 
+	"github.com/bhojpur/os/internal/kmod"
 	"github.com/bhojpur/os/internal/power"
 )
 
@@ -28,18 +29,9 @@ func (LinuxSys) Mount(source, target, fstype string, flags uintptr, data string)
 	return unix.Mount(source, target, fstype, flags, data)
 }
 
-// LoadModule is finit_module(2); an already loaded module is not an error.
-func (LinuxSys) LoadModule(path, params string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := unix.FinitModule(int(f.Fd()), params, 0); err != nil && err != unix.EEXIST {
-		return err
-	}
-	return nil
-}
+// LoadModule is finit_module(2) (kmod.Finit); an already loaded module
+// is not an error.
+func (LinuxSys) LoadModule(path, params string) error { return kmod.Finit(path, params) }
 
 // AttachLoop binds file to a free loop device, read-only and detached
 // automatically when its last user goes. The device stays open until

@@ -43,26 +43,9 @@ func (b *Boot) checkTrial(_ context.Context) error {
 		b.logf("the boot menu's previous entry: booting the previous version")
 	}
 	if t.RollbackDue() {
-		st := &store.Store{FS: fsys, Dir: "/" + layout.SystemDir, Log: b.logf}
-		var did []string
-		for _, p := range []struct{ component, version string }{{store.Kernel, t.Kernel}, {store.OS, t.Bos}} {
-			if p.version == "" {
-				continue
-			}
-			d, err := st.RollBackFailed(p.component, p.version)
-			did = append(did, d...)
-			if err != nil {
-				return errors.Wrapf(err, "roll back %s after the failed trial of %s", p.component, t.Fallback)
-			}
-		}
-		e.RolledBack()
-		if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
+		if err := b.rollBack(fsys, e, t); err != nil {
 			return err
 		}
-		if len(did) == 0 {
-			did = []string{"nothing left to switch"}
-		}
-		b.logf("FALLBACK: the trial boot of %s did not come up; GRUB booted the previous version; rolled back: %s", t.Fallback, strings.Join(did, ", "))
 	}
 	if t.Fallback != "" {
 		msg := fmt.Sprintf("%s\n", t.Fallback)
@@ -71,15 +54,48 @@ func (b *Boot) checkTrial(_ context.Context) error {
 		}
 	}
 	if t.Booting() {
-		b.Trial = t.Version
-		if err := writeFileAtomic(b.path(layout.TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
-			return err
+		return b.startTrial(t)
+	}
+	return nil
+}
+
+// rollBack rolls back the parts of a failed trial after GRUB fell back
+// from it, so that current is the version that worked, and records in
+// the environment block that it did.
+func (b *Boot) rollBack(fsys store.FS, e *grubenv.Env, t grubenv.Trial) error {
+	st := &store.Store{FS: fsys, Dir: "/" + layout.SystemDir, Log: b.logf}
+	var did []string
+	for _, p := range []struct{ component, version string }{{store.Kernel, t.Kernel}, {store.OS, t.Bos}} {
+		if p.version == "" {
+			continue
 		}
-		timeout := t.TimeoutOr(TrialTimeout)
-		b.logf("trial boot of %s: it must come up (bos-init --mark-good) within %v, or the next boot falls back to the previous version", t.Version, timeout)
-		if err := b.armWatchdog(timeout); err != nil {
-			b.logf("warning: no watchdog for the trial boot (a hang will not fall back by itself): %v", err)
+		d, err := st.RollBackFailed(p.component, p.version)
+		did = append(did, d...)
+		if err != nil {
+			return errors.Wrapf(err, "roll back %s after the failed trial of %s", p.component, t.Fallback)
 		}
+	}
+	e.RolledBack()
+	if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
+		return err
+	}
+	if len(did) == 0 {
+		did = []string{"nothing left to switch"}
+	}
+	b.logf("FALLBACK: the trial boot of %s did not come up; GRUB booted the previous version; rolled back: %s", t.Fallback, strings.Join(did, ", "))
+	return nil
+}
+
+// startTrial records the trial boot of t's version and arms its watchdog.
+func (b *Boot) startTrial(t grubenv.Trial) error {
+	b.Trial = t.Version
+	if err := writeFileAtomic(b.path(layout.TrialFile), []byte(t.Version+"\n"), 0o644); err != nil {
+		return err
+	}
+	timeout := t.TimeoutOr(TrialTimeout)
+	b.logf("trial boot of %s: it must come up (bos-init --mark-good) within %v, or the next boot falls back to the previous version", t.Version, timeout)
+	if err := b.armWatchdog(timeout); err != nil {
+		b.logf("warning: no watchdog for the trial boot (a hang will not fall back by itself): %v", err)
 	}
 	return nil
 }
@@ -92,7 +108,7 @@ func (b *Boot) armWatchdog(timeout time.Duration) error {
 	if err := b.initModules(); err != nil {
 		return err
 	}
-	if _, err := b.modules.loadWith("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
+	if _, err := b.modules.Load("softdog", fmt.Sprintf("soft_margin=%d", int(timeout.Seconds()))); err != nil {
 		return err
 	}
 	if err := writeWatchdog(b.path("/dev/watchdog"), '1'); err != nil {
@@ -137,7 +153,16 @@ func MarkGood(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var said string
+	said, err := markGoodEnv(root, bos, kernel)
+	if err != nil {
+		return "", err
+	}
+	return stopTrialWatchdog(root, said)
+}
+
+// markGoodEnv records in the GRUB environment block on BOS_STATE under
+// root that bos and kernel came up, and says what that did.
+func markGoodEnv(root, bos, kernel string) (string, error) {
 	fsys, err := store.NewOSFS(filepath.Join(root, layout.StateDir))
 	if err != nil {
 		return "", err
@@ -145,39 +170,42 @@ func MarkGood(root string) (string, error) {
 	if ok, err := store.Exists(fsys, grubenv.Path); err != nil {
 		return "", err
 	} else if !ok {
-		said = fmt.Sprintf("bos: boot of %s: no %s%s (not an installed system), no trial to end", bos, layout.StateDir, grubenv.Path)
-	} else {
-		e, err := grubenv.Read(fsys, grubenv.Path)
-		if err != nil {
+		return fmt.Sprintf("bos: boot of %s: no %s%s (not an installed system), no trial to end", bos, layout.StateDir, grubenv.Path), nil
+	}
+	e, err := grubenv.Read(fsys, grubenv.Path)
+	if err != nil {
+		return "", err
+	}
+	trial := e.State()
+	if e.MarkGood(grubenv.Running{Bos: bos, Kernel: kernel}) {
+		if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
 			return "", err
 		}
-		trial := e.State()
-		if e.MarkGood(grubenv.Running{Bos: bos, Kernel: kernel}) {
-			if err := grubenv.Write(fsys, grubenv.Path, e); err != nil {
-				return "", err
-			}
-		}
-		switch {
-		case trial.Version != "" && !trial.Booting():
-			said = fmt.Sprintf("bos: boot of %s marked good; the trial of %s armed by an upgrade starts at the next boot", bos, trial.Version)
-		case trial.Booting() && e.State().Version == "":
-			said = fmt.Sprintf("bos: boot of %s marked good: the trial of %s is over", bos, trial.Version)
-		case trial.Booting():
-			said = fmt.Sprintf("bos: boot of %s (kernel %s) is not the trial of %s: the trial stays failed", bos, kernel, trial.Version)
-		default:
-			said = fmt.Sprintf("bos: boot of %s marked good", bos)
-		}
 	}
-	if _, err := os.Stat(filepath.Join(root, layout.WatchdogFile)); err == nil {
-		if err := writeWatchdog(filepath.Join(root, "/dev/watchdog"), 'V'); err != nil {
-			return said, errors.Wrap(err, "stop the trial watchdog")
-		}
-		if err := os.Remove(filepath.Join(root, layout.WatchdogFile)); err != nil {
-			return said, err
-		}
-		said += "; watchdog stopped"
+	switch {
+	case trial.Version != "" && !trial.Booting():
+		return fmt.Sprintf("bos: boot of %s marked good; the trial of %s armed by an upgrade starts at the next boot", bos, trial.Version), nil
+	case trial.Booting() && e.State().Version == "":
+		return fmt.Sprintf("bos: boot of %s marked good: the trial of %s is over", bos, trial.Version), nil
+	case trial.Booting():
+		return fmt.Sprintf("bos: boot of %s (kernel %s) is not the trial of %s: the trial stays failed", bos, kernel, trial.Version), nil
 	}
-	return said, nil
+	return fmt.Sprintf("bos: boot of %s marked good", bos), nil
+}
+
+// stopTrialWatchdog stops the watchdog bos-init armed for a trial boot,
+// if it did, adding that to what MarkGood said.
+func stopTrialWatchdog(root, said string) (string, error) {
+	if _, err := os.Stat(filepath.Join(root, layout.WatchdogFile)); err != nil {
+		return said, nil
+	}
+	if err := writeWatchdog(filepath.Join(root, "/dev/watchdog"), 'V'); err != nil {
+		return said, errors.Wrap(err, "stop the trial watchdog")
+	}
+	if err := os.Remove(filepath.Join(root, layout.WatchdogFile)); err != nil {
+		return said, err
+	}
+	return said + "; watchdog stopped", nil
 }
 
 // writeWatchdog opens a watchdog device (which starts it), writes c and

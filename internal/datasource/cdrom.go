@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"github.com/bhojpur/os/internal/userdata"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -19,8 +18,12 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
 	"github.com/go-git/go-billy/v5"
+	billyfs "github.com/go-git/go-billy/v5/helper/iofs"
 	"github.com/pkg/errors"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bhojpur/os/internal/blockdev"
+	"github.com/bhojpur/os/internal/userdata"
 )
 
 // The cdrom source reads a config drive (label config-2: OpenStack layout,
@@ -51,29 +54,19 @@ type BlockDevices struct {
 	FS billy.Filesystem
 }
 
-// List names the entries of sys/class/block.
+// List names the block devices of sys/class/block, RAM disks (ram, zram)
+// left out, optical drives (sr*) first, then by name.
 func (b BlockDevices) List() ([]string, error) {
-	infos, err := b.FS.ReadDir("sys/class/block")
+	devs, err := blockdev.List(billyfs.New(b.FS), blockdev.Filter{Prefixes: []string{"ram", "zram"}})
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, nil
-		}
-		return nil, errors.Wrap(err, "list sys/class/block")
+		return nil, err
 	}
-	var names []string
-	for _, fi := range infos {
-		n := fi.Name()
-		if strings.HasPrefix(n, "ram") || strings.HasPrefix(n, "zram") {
-			continue
-		}
-		names = append(names, n)
+	names := make([]string, 0, len(devs))
+	for _, d := range devs {
+		names = append(names, d.Name)
 	}
 	sort.SliceStable(names, func(i, j int) bool {
-		si, sj := strings.HasPrefix(names[i], "sr"), strings.HasPrefix(names[j], "sr")
-		if si != sj {
-			return si
-		}
-		return names[i] < names[j]
+		return strings.HasPrefix(names[i], "sr") && !strings.HasPrefix(names[j], "sr")
 	})
 	return names, nil
 }
@@ -140,7 +133,7 @@ func (p *cdromProvider) tryDevice(name string) (*Data, error) {
 		return nil, errors.Wrapf(ErrUnavailable, "%v", err) // empty drives, vanished devices
 	}
 	defer dev.Close()
-	fstype, label, err := sniffLabel(dev, size)
+	fstype, label, err := sniffLabel(dev)
 	if err != nil {
 		return nil, errors.Wrapf(ErrUnavailable, "%s: %v", name, err)
 	}
@@ -171,7 +164,7 @@ func readVolume(dev io.ReaderAt, size int64, fstype, kind string, max int64) (d 
 	// go-diskfs sizes buffers from on-disk fields: check the ones it reads
 	// first against the volume's size, so that a corrupt superblock is an
 	// error rather than a huge allocation.
-	if fstype == "iso9660" {
+	if fstype == blockdev.ISO9660 {
 		err = checkISO(dev, size)
 	} else {
 		err = checkFAT(dev, size)
@@ -189,57 +182,15 @@ func readVolume(dev io.ReaderAt, size int64, fstype, kind string, max int64) (d 
 	return readNoCloud(fsys, max)
 }
 
-// sniffLabel reads the file-system type and label from the superblock:
-// the ISO9660 primary volume descriptor's volume id, or a FAT boot
-// sector's volume label.
-func sniffLabel(r io.ReaderAt, size int64) (fstype, label string, err error) {
-	// ISO9660: volume descriptors from sector 16 (2048-byte sectors),
-	// "CD001" at offset 1, type 1 = primary, volume id at 40..72.
-	for i := int64(16); i < 32; i++ {
-		off := i * 2048
-		if size > 0 && off+2048 > size {
-			break
-		}
-		vd := make([]byte, 2048)
-		if _, err := r.ReadAt(vd, off); err != nil {
-			break
-		}
-		if string(vd[1:6]) != "CD001" {
-			break
-		}
-		if vd[0] == 1 {
-			return "iso9660", strings.TrimRight(string(vd[40:72]), " \x00"), nil
-		}
-		if vd[0] == 255 {
-			break
-		}
-	}
-	bs := make([]byte, 512)
-	if _, err := r.ReadAt(bs, 0); err != nil {
-		return "", "", errors.Wrap(err, "read the first sector")
-	}
-	if bs[510] != 0x55 || bs[511] != 0xaa {
+// sniffLabel reads the file-system type and label from the superblock
+// (blockdev.Identify): the ISO9660 primary volume descriptor's volume id,
+// or a FAT boot sector's volume label. Any other file system is an error.
+func sniffLabel(r io.ReaderAt) (fstype, label string, err error) {
+	fstype, label = blockdev.Identify(r)
+	if fstype != blockdev.ISO9660 && fstype != blockdev.VFAT {
 		return "", "", errors.New("neither ISO9660 nor FAT")
 	}
-	bps := binary.LittleEndian.Uint16(bs[11:13])
-	if bps != 512 && bps != 1024 && bps != 2048 && bps != 4096 {
-		return "", "", errors.New("neither ISO9660 nor FAT")
-	}
-	// FAT32 has 0 in the 16-bit sectors-per-FAT field; its extended BPB
-	// (signature 0x29 at 66) carries the label at 71. FAT12/16's extended
-	// BPB has the signature at 38 and the label at 43.
-	sig, at := 38, 43
-	if binary.LittleEndian.Uint16(bs[22:24]) == 0 {
-		sig, at = 66, 71
-	}
-	if bs[sig] != 0x29 && bs[sig] != 0x28 {
-		return "vfat", "", nil
-	}
-	label = strings.TrimRight(string(bs[at:at+11]), " \x00")
-	if label == "NO NAME" {
-		label = ""
-	}
-	return "vfat", label, nil
+	return fstype, label, nil
 }
 
 // maxVolume bounds the size of a config drive or NoCloud volume we read
@@ -367,7 +318,7 @@ func (i storageInfo) Sys() any            { return nil }
 // openFS reads the file system on dev with go-diskfs.
 func openFS(dev io.ReaderAt, size int64, fstype string) (iofs.FS, error) {
 	st := &readerStorage{r: dev, size: size}
-	if fstype == "iso9660" {
+	if fstype == blockdev.ISO9660 {
 		fsys, err := iso9660.Read(st, size, 0, 2048)
 		if err != nil {
 			return nil, errors.Wrap(err, "read ISO9660")

@@ -245,8 +245,7 @@ func TestSniffLabel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fi, _ := f.Stat()
-		fstype, label, err := sniffLabel(f, fi.Size())
+		fstype, label, err := sniffLabel(f)
 		f.Close()
 		if err != nil || fstype != tc.fstype || label != tc.label {
 			t.Errorf("%s: sniffLabel = %q, %q, %v; want %q, %q", tc.name, fstype, label, err, tc.fstype, tc.label)
@@ -260,7 +259,7 @@ func FuzzSniffLabel(f *testing.F) {
 	copy(b[32768:], "\x01CD001")
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, _, _ = sniffLabel(readerAt(data), int64(len(data)))
+		_, _, _ = sniffLabel(readerAt(data))
 	})
 }
 
@@ -312,7 +311,7 @@ func FuzzReadVolume(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fstype, label, err := sniffLabel(readerAt(data), int64(len(data)))
+		fstype, label, err := sniffLabel(readerAt(data))
 		if err != nil {
 			return
 		}

@@ -1,9 +1,9 @@
 // Package initrd is bos-init as PID 1 of the initrd: the boot of package
 // boot with the initrd config phase of package apply. It imports neither
 // the other commands nor their command lines, so that cmd/bos-initrd, the
-// initrd's /init, is 40% of the multi-call binary's size: less for GRUB to
-// read and for the kernel to unpack at every boot. The multi-call binary
-// boots through it too.
+// initrd's /init, leaves out what only the running system needs: less for
+// GRUB to read and for the kernel to unpack at every boot. The multi-call
+// binary boots through it too.
 package initrd
 
 import (

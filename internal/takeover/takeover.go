@@ -4,8 +4,9 @@
 // deletes everything on that partition that is not on the list (Prune),
 // removes the marker and powers off when the list says so.
 //
-// The package uses the standard library only, so bos-init can import it
-// without pulling in the installer.
+// The package imports the standard library and pkg/errors only, so that
+// bos-init (and the initrd) can import it without pulling in the
+// installer.
 package takeover
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -66,44 +68,48 @@ func (k KeepList) Marshal() []byte {
 func Parse(r io.Reader) (KeepList, error) {
 	var k KeepList
 	sc := bufio.NewScanner(r)
-	line := 0
-	hasBos := false
-	for sc.Scan() {
-		line++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || strings.HasPrefix(s, "#") {
-			continue
-		}
-		word, arg, _ := strings.Cut(s, " ")
-		arg = strings.TrimSpace(arg)
-		switch word {
-		case "poweroff":
-			switch arg {
-			case "true":
-				k.PowerOff = true
-			case "false":
-				k.PowerOff = false
-			default:
-				return KeepList{}, errors.Errorf("%s:%d: poweroff %q: want true or false", MarkerPath, line, arg)
-			}
-		case "keep":
-			p, err := cleanRel(arg)
-			if err != nil {
-				return KeepList{}, errors.Wrapf(err, "%s:%d", MarkerPath, line)
-			}
-			hasBos = hasBos || p == "bos"
-			k.Keep = append(k.Keep, p)
-		default:
-			return KeepList{}, errors.Errorf("%s:%d: unknown word %q (want keep or poweroff)", MarkerPath, line, word)
+	for line := 1; sc.Scan(); line++ {
+		if err := k.parseLine(strings.TrimSpace(sc.Text())); err != nil {
+			return KeepList{}, errors.Wrapf(err, "%s:%d", MarkerPath, line)
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return KeepList{}, errors.Wrap(err, "read "+MarkerPath)
 	}
-	if !hasBos {
+	if !slices.Contains(k.Keep, "bos") {
 		k.Keep = append(k.Keep, "bos")
 	}
 	return k, nil
+}
+
+// parseLine reads one line of a marker, trimmed: a comment, a blank
+// line, "poweroff true|false" or "keep PATH".
+func (k *KeepList) parseLine(s string) error {
+	if s == "" || strings.HasPrefix(s, "#") {
+		return nil
+	}
+	word, arg, _ := strings.Cut(s, " ")
+	arg = strings.TrimSpace(arg)
+	switch word {
+	case "poweroff":
+		switch arg {
+		case "true":
+			k.PowerOff = true
+		case "false":
+			k.PowerOff = false
+		default:
+			return errors.Errorf("poweroff %q: want true or false", arg)
+		}
+	case "keep":
+		p, err := cleanRel(arg)
+		if err != nil {
+			return err
+		}
+		k.Keep = append(k.Keep, p)
+	default:
+		return errors.Errorf("unknown word %q (want keep or poweroff)", word)
+	}
+	return nil
 }
 
 // cleanRel checks that p is a clean relative path inside the root.
