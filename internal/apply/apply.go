@@ -1,5 +1,11 @@
 // Package apply applies the Bhojpur OS config to a root, one phase at a
-// time (initrd, boot, runtime), as DESIGN.md's phase table says.
+// time, in boot order: initrd (in bos-init, on the new root before the
+// switch to it), boot (early in the system's boot) and runtime (once the
+// system is up, after the cloud data sources). Every phase writes files,
+// the password, the hostname, modules, sysctls and the environment, and
+// runs its own commands (init_cmd, boot_cmd, run_cmd); SSH keys, connman
+// and DCP's settings wait for the boot phase, key lists fetched from a URL
+// and the userdata script for the runtime phase (see Plan).
 //
 // A phase is planned first: Plan turns the config into an ordered list of
 // steps (values with String and Apply), so tests can diff the plan without

@@ -91,8 +91,7 @@ func (t *Target) machineID() string {
 // GeneratedHostname is "bos-" and 8 hex digits derived from the machine id,
 // or random ones when there is no machine id. A name needs to be unique,
 // not secret: the digits come from math/rand, which never waits, where
-// crypto/rand in the initrd waits for the kernel's entropy pool (1 s of
-// every live boot under TCG).
+// crypto/rand in the initrd waits for the kernel's entropy pool.
 func GeneratedHostname(machineID string) string {
 	if machineID == "" {
 		return fmt.Sprintf("bos-%08x", rand.Uint32())

@@ -6,7 +6,10 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/atomicfile"
 )
 
 // copyTree copies src into dst keeping modes, owners and symlinks; entries
@@ -79,33 +82,20 @@ func copyFile(from, to string, mode os.FileMode) error {
 	return out.Close()
 }
 
-// writeFileAtomic writes through a temporary file in the same directory
-// and renames it into place.
+// writeFileAtomic replaces p with data (atomicfile), keeping the owner of
+// the file it replaces.
 func writeFileAtomic(p string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return errors.Wrapf(err, "write %s", p)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if fi, err := os.Stat(p); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
-			_ = os.Chown(tmp.Name(), int(st.Uid), int(st.Gid))
+	dir, name := filepath.Split(p)
+	return atomicfile.Write(osfs.New(dir), name, data, mode, atomicfile.Options{Prepare: func(tmp string) error {
+		tmp = filepath.Join(dir, tmp)
+		if err := os.Chmod(tmp, mode); err != nil {
+			return err
 		}
-	}
-	return os.Rename(tmp.Name(), p)
+		if fi, err := os.Stat(p); err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+				_ = os.Chown(tmp, int(st.Uid), int(st.Gid))
+			}
+		}
+		return nil
+	}})
 }

@@ -273,7 +273,7 @@ func (b *Boot) mountNetbootDir(_ context.Context) error {
 type downloadStep struct{ url string }
 
 func (s downloadStep) String() string {
-	return fmt.Sprintf("download %s into %s (sha256 from %s beside it)", fetch.RedactURL(s.url), layout.NetbootDir, fetch.SumsName(runtime.GOARCH))
+	return fmt.Sprintf("download %s into %s (sha256 from %s beside it)", fetch.RedactURL(s.url), layout.NetbootDir, layout.Sums(runtime.GOARCH))
 }
 
 // checkISOURL accepts the URLs the initrd can download.
@@ -339,7 +339,7 @@ func (s downloadStep) publishedSum(ctx context.Context, f *fetch.Fetcher) (sum, 
 	sum, list, err = f.PublishedSum(ctx, s.url, arch)
 	switch {
 	case errors.Is(err, fetch.ErrNotFound):
-		return "", "", errors.Errorf("no %s beside %s (%s): the initrd boots only an ISO it can verify; publish the release's checksum list beside the ISO", fetch.SumsName(arch), fetch.RedactURL(s.url), fetch.RedactURL(list))
+		return "", "", errors.Errorf("no %s beside %s (%s): the initrd boots only an ISO it can verify; publish the release's checksum list beside the ISO", layout.Sums(arch), fetch.RedactURL(s.url), fetch.RedactURL(list))
 	case err != nil:
 		return "", "", errors.Wrap(err, "the checksum list of the ISO")
 	}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 )
 
@@ -316,9 +317,6 @@ func ParseSums(r io.Reader) (Sums, error) {
 // MaxSumsSize bounds a downloaded checksum list.
 const MaxSumsSize = 4 << 20
 
-// SumsName is the checksum list a release publishes beside its artifacts.
-func SumsName(arch string) string { return "sha256sum-" + arch + ".txt" }
-
 // SumsURL is the URL of the checksum list beside an artifact's URL: the
 // same directory, no query or fragment.
 func SumsURL(artifact, arch string) (string, error) {
@@ -326,7 +324,7 @@ func SumsURL(artifact, arch string) (string, error) {
 	if err != nil {
 		return "", errors.Wrapf(err, "URL %q", artifact)
 	}
-	u.Path = path.Join(path.Dir(u.Path), SumsName(arch))
+	u.Path = path.Join(path.Dir(u.Path), layout.Sums(arch))
 	u.RawPath, u.RawQuery, u.Fragment, u.ForceQuery = "", "", "", false
 	return u.String(), nil
 }

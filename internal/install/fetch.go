@@ -16,6 +16,7 @@ import (
 
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 )
 
@@ -120,9 +121,6 @@ func HashFile(name string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// SumsName is the checksum list published beside the artifacts.
-func SumsName(arch string) string { return fetch.SumsName(arch) }
-
 // sumsRef is the checksum list beside an ISO URL or path.
 func sumsRef(iso, arch string) string {
 	if IsRemote(iso) {
@@ -132,7 +130,7 @@ func sumsRef(iso, arch string) string {
 		}
 		return u
 	}
-	return filepath.Join(filepath.Dir(localPath(iso)), SumsName(arch))
+	return filepath.Join(filepath.Dir(localPath(iso)), layout.Sums(arch))
 }
 
 // isoName is the base name of an ISO URL or path.
@@ -152,7 +150,7 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 		sum, _, err := f.http().PublishedSum(ctx, iso, arch)
 		switch {
 		case errors.Is(err, fetch.ErrNotFound):
-			return "", "no " + SumsName(arch) + " published beside the ISO: not verified", nil
+			return "", "no " + layout.Sums(arch) + " published beside the ISO: not verified", nil
 		case errors.Is(err, fetch.ErrNotListed):
 			return "", ref + " does not list " + isoName(iso) + ": not verified", nil
 		case err != nil:
@@ -161,7 +159,7 @@ func (f *Fetcher) Checksum(ctx context.Context, iso, arch string) (sum, note str
 		return sum, "sha256 verified against " + ref, nil
 	}
 	if _, err := os.Stat(ref); os.IsNotExist(err) {
-		return "", "no " + SumsName(arch) + " beside the ISO: not verified", nil
+		return "", "no " + layout.Sums(arch) + " beside the ISO: not verified", nil
 	}
 	data, err := f.Bytes(ctx, ref)
 	if err != nil {

@@ -157,9 +157,9 @@ func fakeExt4(t *testing.T, img, label string) {
 	}
 	defer f.Close()
 	sb := make([]byte, 1024)
-	binary.LittleEndian.PutUint16(sb[56:], extMagic)
+	binary.LittleEndian.PutUint16(sb[56:], 0xEF53) // the ext magic
 	copy(sb[120:136], label)
-	if _, err := f.WriteAt(sb, superblockOffset); err != nil {
+	if _, err := f.WriteAt(sb, 1024); err != nil { // the superblock
 		t.Fatal(err)
 	}
 }

@@ -771,7 +771,7 @@ func TestDownloadWithoutPublishedSum(t *testing.T) {
 func TestChecksumListMustParse(t *testing.T) {
 	dir := t.TempDir()
 	iso := filepath.Join(dir, "bos-amd64.iso")
-	sums := filepath.Join(dir, SumsName("amd64"))
+	sums := filepath.Join(dir, layout.Sums("amd64"))
 	for _, tc := range []struct {
 		list, want string
 		code       int

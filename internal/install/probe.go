@@ -2,8 +2,6 @@ package install
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -15,8 +13,10 @@ import (
 	"syscall"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/helper/iofs"
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/blockdev"
 	"github.com/bhojpur/os/internal/exitcode"
 )
 
@@ -441,46 +441,29 @@ func (p Probe) Disks() ([]Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	devs, err := blockdev.List(iofs.New(p.FS), blockdev.Filter{
+		Prefixes:   []string{"loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd", "mtdblock"},
+		Partitions: true,
+	})
+	if err != nil {
+		return nil, err
+	}
 	var out []Device
-	for _, name := range p.readDir("sys/class/block") {
-		sys := sysBlock(name)
-		if p.exists(path.Join(sys, "partition")) || used[name] != "" || len(p.Holders(name)) > 0 {
-			continue
-		}
-		skip := false
-		for _, pre := range []string{"loop", "ram", "zram", "sr", "fd", "dm-", "md", "nbd", "mtdblock"} {
-			skip = skip || strings.HasPrefix(name, pre)
-		}
-		if skip {
-			continue
-		}
-		sectors, _ := strconv.ParseInt(p.readSys(path.Join(sys, "size")), 10, 64)
-		if sectors <= 0 {
+	for _, d := range devs {
+		if d.Sectors <= 0 || used[d.Name] != "" || len(p.Holders(d.Name)) > 0 {
 			continue
 		}
 		out = append(out, Device{
-			Arg: "/dev/" + name, Path: filepath.Join(p.Root, "dev", name), Name: name, Kind: KindDisk,
-			Size: sectors * 512, SectorSize: 512, Model: p.model(name),
+			Arg: "/dev/" + d.Name, Path: filepath.Join(p.Root, "dev", d.Name), Name: d.Name, Kind: KindDisk,
+			Size: d.Sectors * 512, SectorSize: 512, Model: p.model(d.Name),
 		})
 	}
 	return out, nil
 }
 
-// ext4 superblock fields.
-const (
-	superblockOffset = 1024
-	extMagic         = 0xEF53
-)
-
 // ReadExtLabel reads the label of an ext2/3/4 file system; ok is false
 // when r holds no ext file system.
 func ReadExtLabel(r io.ReaderAt) (label string, ok bool) {
-	sb := make([]byte, 136)
-	if _, err := r.ReadAt(sb, superblockOffset); err != nil {
-		return "", false
-	}
-	if binary.LittleEndian.Uint16(sb[56:58]) != extMagic {
-		return "", false
-	}
-	return string(bytes.TrimRight(sb[120:136], "\x00")), true
+	fstype, label := blockdev.Identify(r)
+	return label, fstype == blockdev.Ext4
 }
