@@ -171,7 +171,7 @@ func TestArchives(t *testing.T) {
 
 func TestImportArgs(t *testing.T) {
 	want := []string{"--address", "/run/bhojpur/dcp/containerd/containerd.sock", "--namespace", "k8s.io",
-		"images", "import", "--snapshotter", "overlayfs", "/x/pause.tar"}
+		"images", "import", "--local", "--discard-unpacked-layers", "--snapshotter", "overlayfs", "/x/pause.tar"}
 	if diff := cmp.Diff(want, ImportArgs(testConfig(t), "/x/pause.tar")); diff != "" {
 		t.Errorf("ImportArgs (-want +got):\n%s", diff)
 	}

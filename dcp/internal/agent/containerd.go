@@ -103,10 +103,13 @@ func Archives(dirs []string) ([]string, error) {
 }
 
 // ImportArgs is ctr's argv that imports one archive into the CRI's
-// namespace, unpacked for the snapshotter the CRI uses.
+// namespace, unpacked for the snapshotter the CRI uses. The compressed
+// layers are dropped from the content store once unpacked
+// (--discard-unpacked-layers, which needs ctr's --local import): the
+// containers run from the snapshots, and a live node keeps both in RAM.
 func ImportArgs(c *config.Config, archive string) []string {
 	return []string{"--address", c.ContainerdSocket(), "--namespace", Namespace,
-		"images", "import", "--snapshotter", c.Snapshotter, archive}
+		"images", "import", "--local", "--discard-unpacked-layers", "--snapshotter", c.Snapshotter, archive}
 }
 
 // Import imports every archive of c.ImageDirs into containerd with ctr.

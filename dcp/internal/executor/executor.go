@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/storage/wal"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
@@ -52,6 +53,9 @@ type Etcd struct {
 	CertFile, KeyFile, CAFile string
 	SnapshotCount             uint64
 	QuotaBackendBytes         int64
+	// WALSegmentBytes is the size etcd preallocates for each WAL file (0:
+	// etcd's 64 MB). On a tmpfs every preallocated byte is memory.
+	WALSegmentBytes int64
 }
 
 // Upstream runs the real components.
@@ -89,6 +93,9 @@ func (Upstream) Etcd(ctx context.Context, c Etcd, ready chan<- struct{}) error {
 	}
 	if c.QuotaBackendBytes > 0 {
 		cfg.QuotaBackendBytes = c.QuotaBackendBytes
+	}
+	if c.WALSegmentBytes > 0 {
+		wal.SegmentSizeBytes = c.WALSegmentBytes // a package variable: one etcd per process
 	}
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

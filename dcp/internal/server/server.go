@@ -80,7 +80,8 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 			KeyFile:   c.TLS("etcd/server.key"),
 			CAFile:    c.TLS("etcd/server-ca.crt"),
 			// A small node: snapshot often to keep the raft log in memory short.
-			SnapshotCount: 5000,
+			SnapshotCount:   5000,
+			WALSegmentBytes: walSegmentBytes(c.EtcdDir()),
 		}, etcdReady)
 	}()
 	g, gctx := errgroup.WithContext(ctx)
