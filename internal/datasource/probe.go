@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,18 @@ type answer struct {
 	took time.Duration
 }
 
+// fetchSafely is p.Fetch with a panic turned into the provider's error: a
+// provider runs in a goroutine of bos-init (PID 1) too, where a panic
+// would end the boot (the kernel panics when PID 1 dies).
+func fetchSafely(ctx context.Context, p Provider) (d *Data, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d, err = nil, fmt.Errorf("%s: panic: %v\n%s", p.Name(), r, debug.Stack())
+		}
+	}()
+	return p.Fetch(ctx)
+}
+
 // choose runs every provider at once and picks, in list order, the first
 // with userdata, else the first with any data.
 func choose(ctx context.Context, ps []Provider, opts Options, res *Result) (string, *Data) {
@@ -116,7 +129,7 @@ func choose(ctx context.Context, ps []Provider, opts Options, res *Result) (stri
 		go func() {
 			defer wg.Done()
 			t := time.Now()
-			d, err := p.Fetch(ctx)
+			d, err := fetchSafely(ctx, p)
 			answers[i] <- answer{data: d, err: err, took: time.Since(t)}
 		}()
 	}

@@ -2,6 +2,7 @@ package datasource
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/internal/datasource/fake"
+	"github.com/bhojpur/os/internal/logger"
 
 	"github.com/bhojpur/os/internal/userdata"
 )
@@ -338,5 +340,31 @@ func TestCleanKeys(t *testing.T) {
 	got := cleanKeys([]string{" " + key1 + " ", "", "# comment", key1, key2 + "\n" + key1, "bad\x00key"})
 	if diff := cmp.Diff([]string{key1, key2}, got); diff != "" {
 		t.Errorf("cleanKeys (-want +got):\n%s", diff)
+	}
+}
+
+type panicking struct{}
+
+func (panicking) Name() string                         { return "panicking" }
+func (panicking) Fetch(context.Context) (*Data, error) { panic("index out of range [3] with length 3") }
+
+type giving struct{}
+
+func (giving) Name() string { return "giving" }
+func (giving) Fetch(context.Context) (*Data, error) {
+	return &Data{UserData: []byte("#cloud-config\nhostname: x\n")}, nil
+}
+
+// TestAProviderThatPanicsIsAnError: the probe runs in bos-init (PID 1),
+// where a panic in its goroutine would end the boot; it is that
+// provider's error, and the next provider's data is used.
+func TestAProviderThatPanicsIsAnError(t *testing.T) {
+	var res Result
+	name, d := choose(context.Background(), []Provider{panicking{}, giving{}}, Options{Timeout: 5 * time.Second, Log: logger.Discard}, &res)
+	if name != "giving" || d == nil {
+		t.Errorf("chose %q, %v; want giving's data", name, d)
+	}
+	if len(res.Outcomes) == 0 || res.Outcomes[0].State != "error" || !strings.Contains(fmt.Sprint(res.Outcomes[0].Err), "panic: index out of range") {
+		t.Errorf("outcomes %+v; want panicking's an error naming the panic", res.Outcomes)
 	}
 }
