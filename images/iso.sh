@@ -1,6 +1,6 @@
 #!/bin/sh
 # iso.sh ARTIFACTS ROOTFS BINDIR VERSION STAGE OUT TGZ [DCP]: lay out bos/system
-# on the ISO (DESIGN.md), make a hybrid BIOS + UEFI image with GRUB and xorriso,
+# on the ISO (internal/layout), make a hybrid BIOS + UEFI image with GRUB and xorriso,
 # and the rootfs tarball that upgrades and overlay installs take:
 # bos-rootfs-VERSION/bos/system/{bos,dcp}/VERSION/... with current links.
 # Every component's version directory is named by the release VERSION; the

@@ -31,7 +31,7 @@ func loadSources(t *testing.T, srcs ...[]byte) *Loaded {
 	return l
 }
 
-// checkMerge checks merged against DESIGN.md's rules for merging a later
+// checkMerge checks merged against the merge rules (see the package doc) for a later
 // source b into a (both decoded): a later scalar that is set wins (an
 // unset one keeps the earlier value; an explicit empty one may clear it);
 // maps merge key by key, b winning; lists are a's entries then b's, each
