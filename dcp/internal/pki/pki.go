@@ -75,7 +75,7 @@ func LoadOrCreateCA(dir, name, cn string, now time.Time) (*Authority, error) {
 	if exists(crtPath) || exists(keyPath) {
 		return nil, errors.Errorf("%s and %s: only one of them exists; restore the other or remove both to create a new CA (every node token pins the old one)", crtPath, keyPath)
 	}
-	key, err = newKey()
+	key, err = NewKey()
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +113,24 @@ func (ca *Authority) Ensure(dir, name string, l Leaf, now time.Time) (bool, erro
 		return false, nil
 	}
 	if key == nil {
-		if key, err = newKey(); err != nil {
+		if key, err = NewKey(); err != nil {
 			return false, err
 		}
 	}
+	crtPEM, err := ca.Sign(key.Public(), l, now)
+	if err != nil {
+		return false, errors.Wrapf(err, "issue %s", name)
+	}
+	if err := writeKey(keyPath, key); err != nil {
+		return false, err
+	}
+	return true, WriteFile(crtPath, crtPEM, 0o644)
+}
+
+// Sign issues a certificate of ca for l to the holder of pub, valid from
+// an hour before now for LeafLifetime, and returns it PEM encoded. Every
+// name in it is l's: the caller decides them, whatever a request asked for.
+func (ca *Authority) Sign(pub crypto.PublicKey, l Leaf, now time.Time) ([]byte, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: l.CN, Organization: l.Orgs},
@@ -132,11 +146,11 @@ func (ca *Authority) Ensure(dir, name string, l Leaf, now time.Time) (bool, erro
 	if l.Usage&Server != 0 {
 		tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageServerAuth)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
-		return false, errors.Wrapf(err, "issue %s", name)
+		return nil, errors.Wrapf(err, "sign a certificate for %s", l.CN)
 	}
-	return true, writePair(crtPath, keyPath, der, key)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // covers reports whether crt (with key) is a current certificate of ca that
@@ -172,7 +186,7 @@ func EnsureKey(path string) error {
 	} else if !os.IsNotExist(errors.Cause(err)) {
 		return err
 	}
-	key, err := newKey()
+	key, err := NewKey()
 	if err != nil {
 		return err
 	}
@@ -200,11 +214,7 @@ func readPair(crtPath, keyPath string) (*x509.Certificate, crypto.Signer, error)
 	if err != nil {
 		return nil, nil, errors.WithStack(err)
 	}
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return nil, nil, errors.Errorf("%s: no PEM certificate", crtPath)
-	}
-	crt, err := x509.ParseCertificate(blk.Bytes)
+	crt, err := ParseCertPEM(b)
 	if err != nil {
 		return nil, nil, errors.Wrapf(err, "%s", crtPath)
 	}
@@ -231,6 +241,16 @@ func readKey(path string) (crypto.Signer, error) {
 	return k, nil
 }
 
+// ParseCertPEM parses the first PEM certificate in b.
+func ParseCertPEM(b []byte) (*x509.Certificate, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, errors.New("no PEM certificate")
+	}
+	crt, err := x509.ParseCertificate(blk.Bytes)
+	return crt, errors.WithStack(err)
+}
+
 func writePair(crtPath, keyPath string, der []byte, key crypto.Signer) error {
 	if err := writeKey(keyPath, key); err != nil {
 		return err
@@ -239,14 +259,28 @@ func writePair(crtPath, keyPath string, der []byte, key crypto.Signer) error {
 }
 
 func writeKey(path string, key crypto.Signer) error {
-	der, err := x509.MarshalECPrivateKey(key.(*ecdsa.PrivateKey))
+	b, err := KeyPEM(key)
 	if err != nil {
-		return errors.Wrap(err, "marshal key")
+		return err
 	}
-	return WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600)
+	return WriteFile(path, b, 0o600)
 }
 
-func newKey() (crypto.Signer, error) {
+// KeyPEM encodes a key of NewKey as the PEM that the key files hold.
+func KeyPEM(key crypto.Signer) ([]byte, error) {
+	k, ok := key.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.Errorf("a %T key: want ECDSA", key)
+	}
+	der, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return nil, errors.Wrap(err, "marshal key")
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
+}
+
+// NewKey generates a private key of the kind every key here is (ECDSA P-256).
+func NewKey() (crypto.Signer, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	return k, errors.Wrap(err, "generate key")
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/x509"
 	"net"
 	"os"
@@ -101,5 +102,52 @@ func TestEnsureKey(t *testing.T) {
 	}
 	if _, err := os.Stat(p + ".pub"); err != nil {
 		t.Errorf("public key: %v", err)
+	}
+}
+
+func TestSignIssuesForAGivenKey(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := LoadOrCreateCA(dir, "ca", "test-ca", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	crtPEM, err := ca.Sign(key.Public(), Leaf{CN: "system:node:a", Orgs: []string{"system:nodes"}, Usage: Client}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, err := ParseCertPEM(crtPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crt.Subject.CommonName != "system:node:a" || len(crt.Subject.Organization) != 1 || crt.Subject.Organization[0] != "system:nodes" {
+		t.Errorf("subject %v, want CN system:node:a O system:nodes", crt.Subject)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.Cert)
+	if _, err := crt.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("a client certificate of Sign does not verify for client auth: %v", err)
+	}
+	if _, err := crt.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+		t.Error("a client certificate of Sign verifies for server auth")
+	}
+	// KeyPEM writes what the key files hold: readKey takes it back.
+	b, err := KeyPEM(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "k.key")
+	if err := WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	back, err := readKey(p)
+	if err != nil || !back.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(crt.PublicKey) {
+		t.Errorf("the key back from KeyPEM: %v, want the certificate's key", err)
+	}
+	if _, err := ParseCertPEM([]byte("not PEM")); err == nil {
+		t.Error("ParseCertPEM(not PEM) = nil error")
 	}
 }
