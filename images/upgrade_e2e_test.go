@@ -288,7 +288,10 @@ func TestUpgradeAndRollback(t *testing.T) {
 	step("A-upgrade-to-B", func(t *testing.T) {
 		vm := bootDisk(t, vmtest.BIOS, disk, key)
 		running(t, vm, key, relA, false)
-		out := mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relB)+" && "+upgrade("bos-upgrade-kernel", relB))
+		// Under TCG on a loaded host DCP's node can take longer than the
+		// default trial (10m) to be Ready: give B's trial the test's time.
+		trial := fmt.Sprintf(" --trial-timeout %v", dcpTimeout)
+		out := mustSSH(t, vm, key, upgrade("bos-upgrade-rootfs", relB)+" && "+upgrade("bos-upgrade-kernel", relB)+trial)
 		for _, want := range []string{"bos: " + relA + " -> " + relB, "kernel: " + relA + " -> " + relB, "the next boot is a trial of kernel " + relB} {
 			if !strings.Contains(out, want) {
 				t.Errorf("the upgrades did not say %q:\n%s", want, out)
