@@ -13,15 +13,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bhojpur/os/dcp/internal/join"
+	"github.com/bhojpur/os/dcp/internal/kubeconfig"
+	"github.com/bhojpur/os/dcp/internal/token"
 )
 
 func binary(t *testing.T) string {
@@ -200,6 +207,8 @@ func TestServer(t *testing.T) {
 		}
 	})
 
+	t.Run("join", func(t *testing.T) { testJoin(t, bin, dir) })
+
 	// A restart reuses the PKI, the token and etcd's data.
 	tok, _ := os.ReadFile(filepath.Join(dir, "data", "server", "token"))
 	s.stop(t)
@@ -294,4 +303,101 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testJoin joins the running server as an agent does, on its apiserver's
+// port: with the node token it gets credentials that the apiserver takes
+// for the node's; a wrong secret or a token of another CA gets nothing.
+func testJoin(t *testing.T, bin, dir string) {
+	b, err := os.ReadFile(filepath.Join(dir, "data", "server", "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := token.ParseNode(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://127.0.0.1:6443"
+	node := join.NodeInfo{Name: "e2e-agent", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	var log logBuf
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	creds, err := join.Join(ctx, url, tok, node, filepath.Join(t.TempDir(), "pki"), &log)
+	if err != nil {
+		t.Fatalf("join with the node token: %v", err)
+	}
+	if !creds.Pinned || creds.Cluster.ClusterDNS != "10.43.0.10" || creds.Cluster.ClusterCIDR != "10.42.0.0/16" {
+		t.Errorf("credentials %+v: want pinned, with the server's cluster networks", creds)
+	}
+	// The kubelet's certificate is the node's identity to the apiserver.
+	kc := filepath.Join(t.TempDir(), "kubelet.kubeconfig")
+	if err := kubeconfig.Write(kc, url, creds.ServerCA, creds.KubeletClient.Cert, creds.KubeletClient.Key, 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := kubectl(t, bin, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}"); err != nil || !strings.Contains(out, `system:node:e2e-agent ["system:nodes"`) {
+		t.Errorf("kubectl auth whoami as the joined kubelet: %q, %v; want system:node:e2e-agent in system:nodes", out, err)
+	}
+
+	wrongSecret := tok
+	wrongSecret.Secret = "not-the-secret"
+	if _, err := join.Join(ctx, url, wrongSecret, node, t.TempDir(), &log); !errors.Is(err, join.ErrUnauthorized) {
+		t.Errorf("join with a wrong secret: %v, want ErrUnauthorized", err)
+	}
+	otherCA := tok
+	otherCA.CAHash = strings.Repeat("ab", 32)
+	if _, err := join.Join(ctx, url, otherCA, node, t.TempDir(), &log); !errors.Is(err, join.ErrWrongCA) {
+		t.Errorf("join with a token of another CA: %v, want ErrWrongCA", err)
+	}
+
+	// dcp agent with that token says so in its log and retries; SIGTERM ends it.
+	cmd := exec.Command(bin, "agent", "--server", url, "--data-dir", filepath.Join(t.TempDir(), "agent"), "--node-name", "e2e-agent", "--node-ip", "127.0.0.1")
+	cmd.Env = append(os.Environ(), "DCP_TOKEN="+otherCA.String())
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	want := "the node token is of another cluster"
+	for end := time.Now().Add(time.Minute); time.Now().Before(end) && !strings.Contains(out.String(), want); {
+		time.Sleep(500 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Error("dcp agent did not stop within 30s of SIGTERM")
+	}
+	logged := out.String()
+	if !strings.Contains(logged, want) || !strings.Contains(logged, "retrying in 5s") || strings.Contains(logged, "kubelet") {
+		t.Errorf("dcp agent with a token of another CA logged:\n%s\nwant %q, a retry in 5s and no kubelet", logged, want)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("dcp agent exited %d after SIGTERM, want 0", code)
+	}
+}
+
+type logBuf struct{ syncBuffer }
+
+func (l *logBuf) Printf(format string, args ...any) { fmt.Fprintf(&l.syncBuffer, format+"\n", args...) }
+
+// syncBuffer is a bytes.Buffer safe for a process's output and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

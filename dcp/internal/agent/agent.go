@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -30,14 +29,20 @@ type Logger interface {
 // pod range (minutes under TCG emulation).
 const StartTimeout = 10 * time.Minute
 
-// Run runs the agent until ctx is done or a part fails: containerd and the
-// image import at once, the kubelet and kube-proxy once apiReady is closed,
-// then the pod network when the node has its pod range. start is when dcp
-// started (for the log's figures).
-func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-chan struct{}, containerdLog io.Writer, start time.Time, log Logger) error {
+// Run runs the node's agent until ctx is done or a part fails: containerd
+// and the image import at once, the kubelet and kube-proxy once apiReady is
+// closed, then the pod network when the node has its pod range. On a
+// server it runs beside the control plane; on an agent (c.IsAgent) after
+// Join. start is when dcp started (for the log's figures).
+func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-chan struct{}, start time.Time, log Logger) error {
 	if err := prepareHost(c, log); err != nil {
 		return err
 	}
+	containerdLog, err := os.OpenFile(c.AgentFile("containerd/containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return errors.WithStack(err)
+	}
+	defer containerdLog.Close()
 	// Not an errgroup: the kubelet does not stop when ctx is done (it
 	// stops on SIGTERM), so waiting for every part would hide the first
 	// failure. The first part to fail ends Run; the process then exits.
@@ -99,21 +104,22 @@ func prepareHost(c *config.Config, log Logger) error {
 	if err := unix.Mount("", "/", "", unix.MS_SHARED|unix.MS_REC, ""); err != nil {
 		return errors.Wrap(err, "make / a shared mount (volume mounts propagate into pods)")
 	}
-	for _, d := range []string{c.AgentDir(), c.AgentFile("kubelet"), c.CNIConfDir(), c.RunDir} {
+	for _, d := range []string{c.AgentDir(), c.AgentFile("containerd"), c.AgentFile("kubelet"), c.CNIConfDir(), c.RunDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return errors.WithStack(err)
 		}
 	}
-	return writeFile(c.AgentFile("kubelet.yaml"), KubeletConfig(c), 0o600)
+	return pki.WriteFile(c.AgentFile("kubelet.yaml"), KubeletConfig(c), 0o600)
 }
 
 // network waits for kube-controller-manager to give the node its pod range,
 // writes the pod network's conflist (containerd picks it up), and then waits
-// for the node to be Ready, logging when it is.
+// for the node to be Ready, logging when it is. It asks as the kubelet (the
+// Node authorizer lets a node read nodes).
 func network(ctx context.Context, c *config.Config, start time.Time, log Logger) error {
-	rc, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
+	rc, err := clientcmd.BuildConfigFromFlags("", c.NodeCred(Kubelet))
 	if err != nil {
-		return errors.Wrap(err, "supervisor kubeconfig")
+		return errors.Wrap(err, "the kubelet's kubeconfig")
 	}
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
@@ -131,7 +137,7 @@ func network(ctx context.Context, c *config.Config, start time.Time, log Logger)
 	if err != nil {
 		return errors.Wrapf(err, "waiting for node %s's pod range", c.NodeName)
 	}
-	if err := writeFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr), 0o644); err != nil {
+	if err := pki.WriteFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr), 0o644); err != nil {
 		return err
 	}
 	log.Printf("node %s registered, pod network %s, after %.1fs", c.NodeName, cidr, time.Since(start).Seconds())
@@ -185,11 +191,4 @@ func wait(ctx context.Context, ready <-chan struct{}, what string) error {
 	case <-time.After(StartTimeout):
 		return errors.Errorf("%s not ready after %s", what, StartTimeout)
 	}
-}
-
-func writeFile(path string, data []byte, perm os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return errors.WithStack(err)
-	}
-	return pki.WriteFile(path, data, perm)
 }

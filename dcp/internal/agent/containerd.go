@@ -16,6 +16,7 @@ import (
 	"github.com/pkg/errors"
 
 	"github.com/bhojpur/os/dcp/internal/config"
+	"github.com/bhojpur/os/dcp/internal/pki"
 )
 
 // Namespace is containerd's namespace for the CRI (the kubelet's pods and images).
@@ -31,7 +32,7 @@ func Containerd(ctx context.Context, c *config.Config, out io.Writer, started ch
 		return errors.WithStack(err)
 	}
 	cfgPath := c.AgentFile("etc/containerd/config.toml")
-	if err := writeFile(cfgPath, ContainerdConfig(c), 0o600); err != nil {
+	if err := pki.WriteFile(cfgPath, ContainerdConfig(c), 0o600); err != nil {
 		return err
 	}
 	bin := filepath.Join(c.BinDir, "containerd")

@@ -46,7 +46,7 @@ func KubeletConfig(c *config.Config) []byte {
 		"authentication": map[string]any{
 			"anonymous": map[string]any{"enabled": false},
 			"webhook":   map[string]any{"enabled": true, "cacheTTL": "2m"},
-			"x509":      map[string]any{"clientCAFile": c.TLS("client-ca.crt")},
+			"x509":      map[string]any{"clientCAFile": c.NodeTLS("client-ca.crt")},
 		},
 		"authorization":            map[string]any{"mode": "Webhook"},
 		"address":                  c.NodeIP.String(),
@@ -54,8 +54,8 @@ func KubeletConfig(c *config.Config) []byte {
 		"readOnlyPort":             0,
 		"healthzBindAddress":       "127.0.0.1",
 		"healthzPort":              10248,
-		"tlsCertFile":              c.TLS("serving-kubelet.crt"),
-		"tlsPrivateKeyFile":        c.TLS("serving-kubelet.key"),
+		"tlsCertFile":              c.NodeTLS("serving-kubelet.crt"),
+		"tlsPrivateKeyFile":        c.NodeTLS("serving-kubelet.key"),
 		"clusterDNS":               []string{c.ClusterDNS.String()},
 		"clusterDomain":            c.ClusterDomain,
 		"cgroupDriver":             "cgroupfs",
@@ -84,7 +84,7 @@ func KubeletArgs(c *config.Config) []string {
 	sort.Strings(labels)
 	flags := map[string]string{
 		"config":            c.AgentFile("kubelet.yaml"),
-		"kubeconfig":        c.Cred("kubelet"),
+		"kubeconfig":        c.NodeCred("kubelet"),
 		"hostname-override": c.NodeName,
 		"node-ip":           c.NodeIP.String(),
 		"root-dir":          c.AgentFile("kubelet"),
@@ -98,7 +98,7 @@ func KubeletArgs(c *config.Config) []string {
 // loopback only, conntrack sysctls left alone.
 func KubeProxyArgs(c *config.Config) []string {
 	return config.Flags(map[string]string{
-		"kubeconfig":             c.Cred("kube-proxy"),
+		"kubeconfig":             c.NodeCred("kube-proxy"),
 		"hostname-override":      c.NodeName,
 		"cluster-cidr":           c.ClusterCIDR.String(),
 		"proxy-mode":             "iptables",

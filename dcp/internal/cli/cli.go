@@ -45,6 +45,7 @@ type Env struct {
 // CLI is the command tree.
 type CLI struct {
 	Server  ServerCmd        `cmd:"" help:"Run a server: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and, unless --disable-agent, the node's kubelet, kube-proxy and containerd."`
+	Agent   AgentCmd         `cmd:"" help:"Run an agent: join the server at DCP_URL with DCP_TOKEN, then run the node's kubelet, kube-proxy and containerd."`
 	Kubectl KubectlCmd       `cmd:"" help:"Run kubectl (also as the kubectl link)." passthrough:""`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 }
@@ -64,6 +65,112 @@ func (k *KubectlCmd) Run() error {
 	return nil
 }
 
+// NodeFlags are the flags of a node's agent, a server's and an agent's.
+type NodeFlags struct {
+	NodeName     string   `name:"node-name" env:"DCP_NODE_NAME" help:"Node name (default: the hostname)."`
+	NodeIP       string   `name:"node-ip" help:"The address other nodes reach this one at."`
+	NodeLabel    []string `name:"node-label" sep:"none" help:"Label key=value for this node at registration (repeatable)."`
+	NodeTaint    []string `name:"node-taint" sep:"none" help:"Taint key=value:Effect for this node at registration (repeatable)."`
+	KubeletArg   []string `name:"kubelet-arg" sep:"none" help:"Extra kubelet flag (repeatable)."`
+	KubeProxyArg []string `name:"kube-proxy-arg" sep:"none" help:"Extra kube-proxy flag (repeatable)."`
+	BinDir       string   `name:"bin-dir" help:"containerd, its shim, ctr and cni/ (default: bin beside the dcp binary)."`
+	Images       []string `name:"images" sep:"none" help:"Directory of image archives (*.tar) to import before the kubelet starts (repeatable; default: images beside the dcp binary and <data-dir>/agent/images)."`
+	Runc         string   `name:"runc" default:"/usr/sbin/runc" help:"The OCI runtime."`
+	Snapshotter  string   `name:"snapshotter" default:"overlayfs" help:"containerd's snapshotter (overlayfs or native)."`
+	ResolvConf   string   `name:"resolv-conf" default:"/etc/resolv.conf" help:"resolv.conf for the kubelet (pods with dnsPolicy Default)."`
+}
+
+// input fills in's node part from n: the node's name (the hostname unless
+// given) and where the agent's programs are (beside dcp unless given).
+func (n *NodeFlags) input(in *config.Input) error {
+	name := n.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return errors.Wrap(err, "hostname for --node-name")
+		}
+		name = h
+	}
+	binDir, images := n.BinDir, n.Images
+	if binDir == "" || len(images) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return errors.Wrap(err, "where dcp is (for --bin-dir)")
+		}
+		if exe, err = filepath.EvalSymlinks(exe); err != nil {
+			return errors.Wrap(err, "where dcp is (for --bin-dir)")
+		}
+		if binDir == "" {
+			binDir = filepath.Join(filepath.Dir(exe), "bin")
+		}
+		if len(images) == 0 {
+			images = []string{filepath.Join(filepath.Dir(exe), "images"), filepath.Join(in.DataDir, "agent", "images")}
+		}
+	}
+	in.NodeName, in.NodeIP, in.Labels, in.Taints = name, n.NodeIP, n.NodeLabel, n.NodeTaint
+	in.BinDir, in.ImageDirs, in.Runc, in.Snapshotter, in.ResolvConf = binDir, images, n.Runc, n.Snapshotter, n.ResolvConf
+	if in.ExtraArgs == nil {
+		in.ExtraArgs = map[string][]string{}
+	}
+	in.ExtraArgs[agent.Kubelet], in.ExtraArgs[agent.KubeProxy] = n.KubeletArg, n.KubeProxyArg
+	return nil
+}
+
+// AgentCmd is `dcp agent`.
+type AgentCmd struct {
+	DataDir       string `name:"data-dir" short:"d" default:"/var/lib/bhojpur/dcp" help:"Where the node's state lives."`
+	ServerURL     string `name:"server" short:"s" env:"DCP_URL" help:"The server to join (https://host:6443)."`
+	Token         string `name:"token" short:"t" env:"DCP_TOKEN" help:"The cluster's node token (K10<CA sha256>::<user>:<secret>; sudo cat /var/lib/bhojpur/dcp/server/token on a server): it pins the server's CA."`
+	ClusterSecret string `name:"cluster-secret" env:"DCP_CLUSTER_SECRET" help:"The cluster's secret instead of a node token: the server's CA is then not pinned."`
+	NodeFlags
+}
+
+// Config checks the flags and builds the configuration. The cluster's
+// networks are placeholders until the agent joins: its server says them.
+func (a *AgentCmd) Config() (*config.Config, error) {
+	if a.ServerURL == "" {
+		return nil, errors.Wrap(config.ErrBadInput, "dcp agent: no server: give DCP_URL (bos.server_url), like https://10.0.0.1:6443")
+	}
+	if a.Token == "" && a.ClusterSecret == "" {
+		return nil, errors.Wrap(config.ErrBadInput, "dcp agent: no token: give DCP_TOKEN (bos.token), the server's node token (sudo cat /var/lib/bhojpur/dcp/server/token on the server)")
+	}
+	in := config.Input{
+		DataDir: a.DataDir, ServerURL: a.ServerURL, Token: a.Token, ClusterSecret: a.ClusterSecret,
+		ClusterCIDR: config.DefaultClusterCIDR, ServiceCIDR: config.DefaultServiceCIDR,
+		ClusterDNS: config.DefaultClusterDNS, ClusterDomain: config.DefaultClusterDomain,
+		HTTPSPort: config.DefaultHTTPSPort, Kubeconfig: config.DefaultKubeconfig,
+	}
+	if err := a.NodeFlags.input(&in); err != nil {
+		return nil, err
+	}
+	return config.New(in)
+}
+
+// Run joins the server, then runs the node's agent until SIGTERM or SIGINT.
+func (a *AgentCmd) Run(env *Env) error {
+	c, err := a.Config()
+	if err != nil {
+		return err
+	}
+	if err := executor.InitLogging(); err != nil {
+		return errors.Wrap(err, "logging")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	start := time.Now()
+	env.Log.Printf("dcp %s: agent %s, server %s, data %s", Version, c.NodeName, c.ServerURL, c.DataDir)
+	if err := agent.Join(ctx, c, env.Log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	// The server's apiserver answered the join: the kubelet may start.
+	apiReady := make(chan struct{})
+	close(apiReady)
+	return agent.Run(ctx, c, executor.Upstream{}, apiReady, start, env.Log)
+}
+
 // ServerCmd is `dcp server`.
 type ServerCmd struct {
 	DataDir         string   `name:"data-dir" short:"d" default:"/var/lib/bhojpur/dcp" help:"Where the cluster's state lives."`
@@ -72,12 +179,8 @@ type ServerCmd struct {
 	ServiceCIDR     string   `name:"service-cidr" default:"10.43.0.0/16" help:"Service network."`
 	ClusterDNS      string   `name:"cluster-dns" default:"10.43.0.10" help:"Cluster DNS service IP, inside --service-cidr."`
 	ClusterDomain   string   `name:"cluster-domain" default:"cluster.local" help:"Cluster domain."`
-	NodeName        string   `name:"node-name" env:"DCP_NODE_NAME" help:"Node name (default: the hostname)."`
-	NodeIP          string   `name:"node-ip" help:"The address other nodes reach this one at."`
 	BindAddress     string   `name:"bind-address" help:"Address kube-apiserver listens on (default all)."`
 	HTTPSPort       int      `name:"https-listen-port" default:"6443" help:"kube-apiserver's port."`
-	NodeLabel       []string `name:"node-label" sep:"none" help:"Label key=value for this node at registration (repeatable)."`
-	NodeTaint       []string `name:"node-taint" sep:"none" help:"Taint key=value:Effect for this node at registration (repeatable)."`
 	DisableAgent    bool     `name:"disable-agent" help:"Run no kubelet on this server."`
 	Token           string   `name:"token" short:"t" env:"DCP_TOKEN" help:"Node token (K10<CA sha256>::<user>:<secret>)."`
 	ClusterSecret   string   `name:"cluster-secret" env:"DCP_CLUSTER_SECRET" help:"Shared secret of the cluster's token."`
@@ -87,13 +190,7 @@ type ServerCmd struct {
 	APIServerArg    []string `name:"kube-apiserver-arg" sep:"none" help:"Extra kube-apiserver flag (repeatable)."`
 	KCMArg          []string `name:"kube-controller-manager-arg" sep:"none" help:"Extra kube-controller-manager flag (repeatable)."`
 	SchedulerArg    []string `name:"kube-scheduler-arg" sep:"none" help:"Extra kube-scheduler flag (repeatable)."`
-	KubeletArg      []string `name:"kubelet-arg" sep:"none" help:"Extra kubelet flag (repeatable)."`
-	KubeProxyArg    []string `name:"kube-proxy-arg" sep:"none" help:"Extra kube-proxy flag (repeatable)."`
-	BinDir          string   `name:"bin-dir" help:"containerd, its shim, ctr and cni/ (default: bin beside the dcp binary)."`
-	Images          []string `name:"images" sep:"none" help:"Directory of image archives (*.tar) to import before the kubelet starts (repeatable; default: images beside the dcp binary and <data-dir>/agent/images)."`
-	Runc            string   `name:"runc" default:"/usr/sbin/runc" help:"The OCI runtime."`
-	Snapshotter     string   `name:"snapshotter" default:"overlayfs" help:"containerd's snapshotter (overlayfs or native)."`
-	ResolvConf      string   `name:"resolv-conf" default:"/etc/resolv.conf" help:"resolv.conf for the kubelet (pods with dnsPolicy Default)."`
+	NodeFlags
 }
 
 // Config checks the flags and builds the configuration.
@@ -101,46 +198,22 @@ func (s *ServerCmd) Config() (*config.Config, error) {
 	if s.ServerURL != "" {
 		return nil, errors.Wrap(config.ErrBadInput, "--server (DCP_URL): joining a second server to a cluster is not supported yet")
 	}
-	name := s.NodeName
-	if name == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return nil, errors.Wrap(err, "hostname for --node-name")
-		}
-		name = h
-	}
-	binDir, images := s.BinDir, s.Images
-	if binDir == "" || len(images) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, errors.Wrap(err, "where dcp is (for --bin-dir)")
-		}
-		if exe, err = filepath.EvalSymlinks(exe); err != nil {
-			return nil, errors.Wrap(err, "where dcp is (for --bin-dir)")
-		}
-		if binDir == "" {
-			binDir = filepath.Join(filepath.Dir(exe), "bin")
-		}
-		if len(images) == 0 {
-			images = []string{filepath.Join(filepath.Dir(exe), "images"), filepath.Join(s.DataDir, "agent", "images")}
-		}
-	}
-	return config.New(config.Input{
+	in := config.Input{
 		DataDir: s.DataDir, ClusterCIDR: s.ClusterCIDR, ServiceCIDR: s.ServiceCIDR,
-		ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain, NodeName: name,
-		NodeIP: s.NodeIP, BindAddress: s.BindAddress, HTTPSPort: s.HTTPSPort,
-		Labels: s.NodeLabel, Taints: s.NodeTaint, DisableAgent: s.DisableAgent,
+		ClusterDNS: s.ClusterDNS, ClusterDomain: s.ClusterDomain,
+		BindAddress: s.BindAddress, HTTPSPort: s.HTTPSPort, DisableAgent: s.DisableAgent,
 		ClusterInit: s.ClusterInit, Token: s.Token, ClusterSecret: s.ClusterSecret,
 		Kubeconfig: s.WriteKubeconfig, KubeconfigUser: s.KubeconfigUser,
 		ExtraArgs: map[string][]string{
 			control.APIServer:         s.APIServerArg,
 			control.ControllerManager: s.KCMArg,
 			control.Scheduler:         s.SchedulerArg,
-			agent.Kubelet:             s.KubeletArg,
-			agent.KubeProxy:           s.KubeProxyArg,
 		},
-		BinDir: binDir, ImageDirs: images, Runc: s.Runc, Snapshotter: s.Snapshotter, ResolvConf: s.ResolvConf,
-	})
+	}
+	if err := s.NodeFlags.input(&in); err != nil {
+		return nil, err
+	}
+	return config.New(in)
 }
 
 // Run runs the server until SIGTERM or SIGINT.

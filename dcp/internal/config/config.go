@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/errors"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/bhojpur/os/dcp/internal/join"
 	"github.com/bhojpur/os/dcp/internal/token"
 )
 
@@ -46,8 +47,12 @@ type Config struct {
 	Taints        []string // key=value:Effect
 	DisableAgent  bool
 	ClusterInit   bool
-	Token         token.Token // empty when none was given
-	Kubeconfig    string      // where the admin kubeconfig is written
+	// ServerURL is the server an agent joins (https://host:port); empty on
+	// a server. An agent's cluster networks (ClusterCIDR, ServiceCIDR,
+	// ClusterDNS, ClusterDomain) are its server's: SetCluster.
+	ServerURL  string
+	Token      token.Token // empty when none was given
+	Kubeconfig string      // where the admin kubeconfig is written
 	// KubeconfigUser also gets ~/.kube/config with the admin credentials.
 	KubeconfigUser string
 	// Upstream flags per component ("kube-apiserver": ["--x=y"]), appended
@@ -72,7 +77,7 @@ type Input struct {
 	HTTPSPort                                                    int
 	Labels, Taints                                               []string
 	DisableAgent, ClusterInit                                    bool
-	Token, ClusterSecret                                         string
+	ServerURL, Token, ClusterSecret                              string
 	Kubeconfig, KubeconfigUser                                   string
 	ExtraArgs                                                    map[string][]string
 	BinDir, RunDir, Runc, Snapshotter, ResolvConf                string
@@ -89,6 +94,7 @@ func New(in Input) (*Config, error) {
 		HTTPSPort:      in.HTTPSPort,
 		DisableAgent:   in.DisableAgent,
 		ClusterInit:    in.ClusterInit,
+		ServerURL:      in.ServerURL,
 		Kubeconfig:     in.Kubeconfig,
 		KubeconfigUser: in.KubeconfigUser,
 		ExtraArgs:      in.ExtraArgs,
@@ -105,20 +111,13 @@ func New(in Input) (*Config, error) {
 	if !filepath.IsAbs(c.DataDir) {
 		return nil, bad("--data-dir %q: not an absolute path", c.DataDir)
 	}
-	if c.ClusterCIDR, err = cidr("--cluster-cidr", in.ClusterCIDR); err != nil {
+	if c.ServerURL != "" {
+		if err := checkServerURL(c.ServerURL); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.SetCluster(in.ClusterCIDR, in.ServiceCIDR, in.ClusterDNS, in.ClusterDomain); err != nil {
 		return nil, err
-	}
-	if c.ServiceCIDR, err = cidr("--service-cidr", in.ServiceCIDR); err != nil {
-		return nil, err
-	}
-	if c.ClusterCIDR.Contains(c.ServiceCIDR.IP) || c.ServiceCIDR.Contains(c.ClusterCIDR.IP) {
-		return nil, bad("--cluster-cidr %s and --service-cidr %s overlap: give ranges that do not", c.ClusterCIDR, c.ServiceCIDR)
-	}
-	if c.ClusterDNS = net.ParseIP(in.ClusterDNS); c.ClusterDNS == nil || !c.ServiceCIDR.Contains(c.ClusterDNS) {
-		return nil, bad("--cluster-dns %q: want an IP address inside --service-cidr %s", in.ClusterDNS, c.ServiceCIDR)
-	}
-	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
-		return nil, bad("--cluster-domain %q: %s", c.ClusterDomain, errs[0])
 	}
 	if errs := validation.IsDNS1123Subdomain(c.NodeName); len(errs) > 0 {
 		return nil, bad("--node-name %q: %s", c.NodeName, errs[0])
@@ -178,6 +177,39 @@ func New(in Input) (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// SetCluster checks and sets c's cluster networks, as a server's flags or
+// an agent's server say them.
+func (c *Config) SetCluster(clusterNet, serviceNet, clusterDNS, clusterDomain string) error {
+	clusterCIDR, err := cidr("--cluster-cidr", clusterNet)
+	if err != nil {
+		return err
+	}
+	serviceCIDR, err := cidr("--service-cidr", serviceNet)
+	if err != nil {
+		return err
+	}
+	if clusterCIDR.Contains(serviceCIDR.IP) || serviceCIDR.Contains(clusterCIDR.IP) {
+		return bad("--cluster-cidr %s and --service-cidr %s overlap: give ranges that do not", clusterCIDR, serviceCIDR)
+	}
+	dns := net.ParseIP(clusterDNS)
+	if dns == nil || !serviceCIDR.Contains(dns) {
+		return bad("--cluster-dns %q: want an IP address inside --service-cidr %s", clusterDNS, serviceCIDR)
+	}
+	if errs := validation.IsDNS1123Subdomain(clusterDomain); len(errs) > 0 {
+		return bad("--cluster-domain %q: %s", clusterDomain, errs[0])
+	}
+	c.ClusterCIDR, c.ServiceCIDR, c.ClusterDNS, c.ClusterDomain = clusterCIDR, serviceCIDR, dns, clusterDomain
+	return nil
+}
+
+// checkServerURL checks the server an agent joins, as join does.
+func checkServerURL(s string) error {
+	if _, err := join.BaseURL(s); err != nil {
+		return bad("DCP_URL (--server) %q: want https://host:port of a DCP server (like https://10.0.0.1:6443)", s)
+	}
+	return nil
 }
 
 func orDefault(s, def string) string {
@@ -294,6 +326,28 @@ func (c *Config) TLS(name string) string { return filepath.Join(c.TLSDir(), name
 
 // Kubeconfigs of the components.
 func (c *Config) Cred(name string) string { return filepath.Join(c.CredDir(), name+".kubeconfig") }
+
+// IsAgent says whether c is an agent's (it joins ServerURL).
+func (c *Config) IsAgent() bool { return c.ServerURL != "" }
+
+// NodeTLS is a path of the node's credentials (its CAs, the kubelet's and
+// kube-proxy's certificates): the server's TLS directory on a server, what
+// the agent got from its server (agent/pki) on an agent. The names are the
+// same on both.
+func (c *Config) NodeTLS(name string) string {
+	if c.IsAgent() {
+		return filepath.Join(c.AgentDir(), "pki", name)
+	}
+	return c.TLS(name)
+}
+
+// NodeCred is the kubeconfig of a node component (kubelet, kube-proxy).
+func (c *Config) NodeCred(name string) string {
+	if c.IsAgent() {
+		return filepath.Join(c.AgentDir(), "cred", name+".kubeconfig")
+	}
+	return c.Cred(name)
+}
 
 // AdvertiseIP is the address in certificates and kubeconfigs for others.
 func (c *Config) AdvertiseIP() net.IP { return c.NodeIP }

@@ -28,6 +28,35 @@ func TestNewDefaults(t *testing.T) {
 	}
 }
 
+func TestNodePathsOfServerAndAgent(t *testing.T) {
+	server, err := New(input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := input()
+	in.ServerURL = "https://10.0.0.1:6443"
+	agent, err := New(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ got, want string }{
+		{server.NodeTLS("client-ca.crt"), "/var/lib/bhojpur/dcp/server/tls/client-ca.crt"},
+		{server.NodeCred("kubelet"), "/var/lib/bhojpur/dcp/server/cred/kubelet.kubeconfig"},
+		{agent.NodeTLS("client-ca.crt"), "/var/lib/bhojpur/dcp/agent/pki/client-ca.crt"},
+		{agent.NodeCred("kubelet"), "/var/lib/bhojpur/dcp/agent/cred/kubelet.kubeconfig"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %s, want %s", tc.got, tc.want)
+		}
+	}
+	if server.IsAgent() || !agent.IsAgent() {
+		t.Errorf("IsAgent: server %v, agent %v", server.IsAgent(), agent.IsAgent())
+	}
+	if err := agent.SetCluster("10.62.0.0/16", "10.63.0.0/16", "10.42.0.10", "edge.local"); err == nil || !strings.Contains(err.Error(), "--cluster-dns") {
+		t.Errorf("SetCluster with a DNS address outside the service range: %v", err)
+	}
+}
+
 func TestNewRefuses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -38,6 +67,8 @@ func TestNewRefuses(t *testing.T) {
 		{"cluster cidr host bits", func(i *Input) { i.ClusterCIDR = "10.42.0.1/16" }, "not a CIDR network address"},
 		{"service cidr", func(i *Input) { i.ServiceCIDR = "banana" }, `--service-cidr "banana"`},
 		{"overlap", func(i *Input) { i.ServiceCIDR = "10.42.128.0/17" }, "overlap"},
+		{"server url http", func(i *Input) { i.ServerURL = "http://10.0.0.1:6443" }, `DCP_URL (--server) "http://10.0.0.1:6443": want https://host:port`},
+		{"server url path", func(i *Input) { i.ServerURL = "https://10.0.0.1:6443/api" }, "want https://host:port"},
 		{"dns outside", func(i *Input) { i.ClusterDNS = "10.42.0.10" }, "inside --service-cidr"},
 		{"node name", func(i *Input) { i.NodeName = "Node_1" }, "--node-name"},
 		{"label", func(i *Input) { i.Labels = []string{"bad key!=v"} }, `--node-label "bad key!=v": key`},

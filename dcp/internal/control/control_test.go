@@ -36,11 +36,18 @@ var now = time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
 
 func TestEnsurePKIWritesTokenPinnedToTheCA(t *testing.T) {
 	c := testConfig(t, nil)
-	tok, err := EnsurePKI(c, now)
+	p, err := EnsurePKI(c, now)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tok := p.Token
 	ca, _ := os.ReadFile(c.TLS("server-ca.crt"))
+	if string(p.ServerCA.PEM) != string(ca) {
+		t.Errorf("EnsurePKI's server CA is not %s", c.TLS("server-ca.crt"))
+	}
+	if cca, _ := os.ReadFile(c.TLS("client-ca.crt")); string(p.ClientCA.PEM) != string(cca) {
+		t.Errorf("EnsurePKI's client CA is not %s", c.TLS("client-ca.crt"))
+	}
 	if err := tok.VerifyCA(ca); err != nil || tok.User != "server" {
 		t.Errorf("token %v does not pin the server CA: %v", tok, err)
 	}
@@ -54,16 +61,16 @@ func TestEnsurePKIWritesTokenPinnedToTheCA(t *testing.T) {
 		}
 	}
 	again, err := EnsurePKI(c, now.Add(time.Hour))
-	if err != nil || again != tok {
-		t.Errorf("restart: token %v, %v; want the first one (%v) reused", again, err, tok)
+	if err != nil || again.Token != tok {
+		t.Errorf("restart: %v, %v; want the first token (%v) reused", again, err, tok)
 	}
 }
 
 func TestEnsurePKITokenGiven(t *testing.T) {
 	c := testConfig(t, func(in *config.Input) { in.ClusterSecret = "my-cluster-secret" })
-	tok, err := EnsurePKI(c, now)
-	if err != nil || tok.Secret != "my-cluster-secret" {
-		t.Fatalf("EnsurePKI with a cluster secret = %v, %v", tok, err)
+	p, err := EnsurePKI(c, now)
+	if err != nil || p.Token.Secret != "my-cluster-secret" {
+		t.Fatalf("EnsurePKI with a cluster secret = %v, %v", p, err)
 	}
 	other := testConfig(t, func(in *config.Input) { in.DataDir = c.DataDir; in.ClusterSecret = "another" })
 	if _, err := EnsurePKI(other, now); !errors.Is(err, config.ErrBadInput) || !strings.Contains(err.Error(), "differs") {

@@ -29,27 +29,34 @@ var clients = map[string]pki.Leaf{
 	"etcd/client":           {CN: "etcd-client"},
 }
 
+// PKI is what a server issues agents' credentials from: its node token
+// and the CAs of the agents' certificates.
+type PKI struct {
+	Token              token.Token
+	ServerCA, ClientCA *pki.Authority
+}
+
 // EnsurePKI creates on first start, and reuses afterwards, everything the
 // cluster's TLS needs under the TLS directory: the server, client and etcd
 // CAs, the serving and client certificates, the service-account key, and
-// the node token. It returns the node token.
-func EnsurePKI(c *config.Config, now time.Time) (token.Token, error) {
+// the node token.
+func EnsurePKI(c *config.Config, now time.Time) (*PKI, error) {
 	dir := c.TLSDir()
 	serverCA, err := pki.LoadOrCreateCA(dir, "server-ca", "dcp-server-ca", now)
 	if err != nil {
-		return token.Token{}, err
+		return nil, err
 	}
 	clientCA, err := pki.LoadOrCreateCA(dir, "client-ca", "dcp-client-ca", now)
 	if err != nil {
-		return token.Token{}, err
+		return nil, err
 	}
 	proxyCA, err := pki.LoadOrCreateCA(dir, "request-header-ca", "dcp-request-header-ca", now)
 	if err != nil {
-		return token.Token{}, err
+		return nil, err
 	}
 	etcdCA, err := pki.LoadOrCreateCA(dir, "etcd/server-ca", "dcp-etcd-ca", now)
 	if err != nil {
-		return token.Token{}, err
+		return nil, err
 	}
 	hosts := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + c.ClusterDomain, c.NodeName}
 	ips := []net.IP{net.IPv4(127, 0, 0, 1), c.APIServiceIP(), c.AdvertiseIP()}
@@ -78,13 +85,17 @@ func EnsurePKI(c *config.Config, now time.Time) (token.Token, error) {
 	}
 	for _, i := range issue {
 		if _, err := i.ca.Ensure(dir, i.name, i.leaf, now); err != nil {
-			return token.Token{}, err
+			return nil, err
 		}
 	}
 	if err := pki.EnsureKey(c.TLS("service.key")); err != nil {
-		return token.Token{}, err
+		return nil, err
 	}
-	return ensureToken(c, serverCA.PEM)
+	t, err := ensureToken(c, serverCA.PEM)
+	if err != nil {
+		return nil, err
+	}
+	return &PKI{Token: t, ServerCA: serverCA, ClientCA: clientCA}, nil
 }
 
 // ensureToken keeps the node token file: the secret of the first start (or

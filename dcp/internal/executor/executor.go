@@ -12,6 +12,7 @@ package executor
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	apiserver "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -38,7 +41,7 @@ import (
 // stops or ctx is done.
 type Executor interface {
 	Etcd(ctx context.Context, c Etcd, ready chan<- struct{}) error
-	APIServer(ctx context.Context, args []string) error
+	APIServer(ctx context.Context, args []string, mount Mount) error
 	ControllerManager(ctx context.Context, args []string) error
 	Scheduler(ctx context.Context, args []string) error
 	Kubelet(ctx context.Context, args []string) error
@@ -56,6 +59,30 @@ type Etcd struct {
 	// WALSegmentBytes is the size etcd preallocates for each WAL file (0:
 	// etcd's 64 MB). On a tmpfs every preallocated byte is memory.
 	WALSegmentBytes int64
+}
+
+// Mount is what the apiserver serves on its port beside its API, before
+// its authentication: exact URL paths and their handler (DCP's join
+// endpoints, which authenticate their requests themselves). A request for
+// any other path goes to the apiserver's own chain.
+type Mount map[string]http.Handler
+
+// wrap returns a handler chain builder that routes m's paths to their
+// handlers and everything else to the chain next builds.
+func (m Mount) wrap(next func(http.Handler, *genericapiserver.Config) http.Handler) func(http.Handler, *genericapiserver.Config) http.Handler {
+	if len(m) == 0 {
+		return next
+	}
+	return func(api http.Handler, c *genericapiserver.Config) http.Handler {
+		chain := next(api, c)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := m[r.URL.Path]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			chain.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Upstream runs the real components.
@@ -137,8 +164,11 @@ func parse(name string, sets map[string]*pflag.FlagSet, order []string, args []s
 	return nil
 }
 
-// APIServer runs kube-apiserver.
-func (Upstream) APIServer(ctx context.Context, args []string) error {
+// APIServer runs kube-apiserver, serving mount beside its API. It is
+// upstream's app.Run with one change: the aggregator (the outermost server
+// of the chain, the one on the port) builds its handler chain through
+// mount.
+func (Upstream) APIServer(ctx context.Context, args []string, mount Mount) error {
 	s := apiserveroptions.NewServerRunOptions()
 	nfs := s.Flags()
 	if err := parse("kube-apiserver", nfs.FlagSets, nfs.Order, args); err != nil {
@@ -155,7 +185,32 @@ func (Upstream) APIServer(ctx context.Context, args []string) error {
 	if errs := completed.Validate(); len(errs) != 0 {
 		return errors.Wrap(utilerrors.NewAggregate(errs), "kube-apiserver options")
 	}
-	return errors.Wrap(apiserver.Run(ctx, completed), "kube-apiserver")
+	if completed.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return errors.Wrap(err, "kube-apiserver")
+		}
+		completed.InformerName = name
+	}
+	cfg, err := apiserver.NewConfig(completed)
+	if err != nil {
+		return errors.Wrap(err, "kube-apiserver configuration")
+	}
+	generic := cfg.Aggregator.GenericConfig
+	generic.BuildHandlerChainFunc = mount.wrap(generic.BuildHandlerChainFunc)
+	done, err := cfg.Complete()
+	if err != nil {
+		return errors.Wrap(err, "kube-apiserver configuration")
+	}
+	server, err := apiserver.CreateServerChain(done)
+	if err != nil {
+		return errors.Wrap(err, "kube-apiserver")
+	}
+	prepared, err := server.PrepareRun()
+	if err != nil {
+		return errors.Wrap(err, "kube-apiserver")
+	}
+	return errors.Wrap(prepared.Run(ctx), "kube-apiserver")
 }
 
 // ControllerManager runs kube-controller-manager.

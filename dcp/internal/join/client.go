@@ -39,10 +39,11 @@ type Pair struct{ Cert, Key string }
 
 // Credentials is what Join wrote, by path, and what the server said.
 type Credentials struct {
-	APIServer string // the apiserver URL the server named
-	Pinned    bool   // the server CA was checked against the token's hash
-	ServerCA  string // trust for the apiserver (and kubelets' serving certificates)
-	ClientCA  string // the kubelet's clientCAFile
+	APIServer string  // the apiserver URL the server named
+	Cluster   Cluster // the cluster's networks, as the server said them
+	Pinned    bool    // the server CA was checked against the token's hash
+	ServerCA  string  // trust for the apiserver (and kubelets' serving certificates)
+	ClientCA  string  // the kubelet's clientCAFile
 	// The kubelet's client identity (system:node:<name>), its serving
 	// certificate, kube-proxy's client identity.
 	KubeletClient, KubeletServing, KubeProxy Pair
@@ -57,7 +58,7 @@ func Join(ctx context.Context, server string, tok token.Token, node NodeInfo, di
 	if log == nil {
 		return nil, errors.New("join: no logger")
 	}
-	base, err := baseURL(server)
+	base, err := BaseURL(server)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +91,9 @@ func Join(ctx context.Context, server string, tok token.Token, node NodeInfo, di
 	return creds, nil
 }
 
-// baseURL checks server and returns its scheme and host.
-func baseURL(server string) (string, error) {
+// BaseURL checks a server URL (https://host or https://host:port, no path)
+// and returns its scheme and host.
+func BaseURL(server string) (string, error) {
 	u, err := url.Parse(server)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 		return "", fail(ErrBadRequest, nil, "server URL %q: want https://host or https://host:port", server)
@@ -331,6 +333,7 @@ func write(dir string, resp *Response, keys [3]crypto.Signer) (*Credentials, err
 	}
 	creds := &Credentials{
 		APIServer:      resp.APIServer,
+		Cluster:        resp.Cluster,
 		ServerCA:       filepath.Join(dir, ServerCAFile),
 		ClientCA:       filepath.Join(dir, ClientCAFile),
 		KubeletClient:  pair(KubeletClientName),

@@ -84,7 +84,7 @@ func newFixture(t *testing.T, hosts ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, err = NewServer(ServerConfig{ServerCA: f.serverCA, ClientCA: f.clientCA, APIServer: "https://10.0.0.1:6443", Secret: secret, Log: f.log})
+	f.srv, err = NewServer(ServerConfig{ServerCA: f.serverCA, ClientCA: f.clientCA, APIServer: "https://10.0.0.1:6443", Cluster: testCluster, Secret: secret, Log: f.log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +103,8 @@ func newFixture(t *testing.T, hosts ...string) *fixture {
 	return f
 }
 
+var testCluster = Cluster{ClusterCIDR: "10.52.0.0/16", ServiceCIDR: "10.53.0.0/16", ClusterDNS: "10.53.0.10", ClusterDomain: "e2e.local"}
+
 var node = NodeInfo{Name: "node-1", IPs: []net.IP{net.IPv4(192, 168, 1, 21), net.ParseIP("fd00::21")}}
 
 func TestJoinWithANodeToken(t *testing.T) {
@@ -113,8 +115,8 @@ func TestJoinWithANodeToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !creds.Pinned || creds.APIServer != "https://10.0.0.1:6443" {
-		t.Errorf("Pinned %v, APIServer %q; want true, the server's URL", creds.Pinned, creds.APIServer)
+	if !creds.Pinned || creds.APIServer != "https://10.0.0.1:6443" || creds.Cluster != testCluster {
+		t.Errorf("Pinned %v, APIServer %q, Cluster %+v; want true, the server's URL and networks", creds.Pinned, creds.APIServer, creds.Cluster)
 	}
 	if l := agentLog.grep("not pinned"); len(l) > 0 {
 		t.Errorf("a node token logged %q", l)
@@ -277,13 +279,13 @@ func TestJoinRefusesABadNodeBeforeSending(t *testing.T) {
 
 func TestJoinServerURL(t *testing.T) {
 	for _, s := range []string{"http://10.0.0.1:6443", "https://10.0.0.1:6443/v1", "https://u:p@10.0.0.1", "10.0.0.1:6443", "https://", "https://h?x=1"} {
-		if _, err := baseURL(s); !errors.Is(err, ErrBadRequest) {
-			t.Errorf("baseURL(%q): %v, want ErrBadRequest", s, err)
+		if _, err := BaseURL(s); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("BaseURL(%q): %v, want ErrBadRequest", s, err)
 		}
 	}
 	for _, s := range []string{"https://10.0.0.1:6443", "https://server.example/", "https://[fd00::1]:6443"} {
-		if _, err := baseURL(s); err != nil {
-			t.Errorf("baseURL(%q): %v", s, err)
+		if _, err := BaseURL(s); err != nil {
+			t.Errorf("BaseURL(%q): %v", s, err)
 		}
 	}
 }

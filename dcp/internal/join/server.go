@@ -46,6 +46,8 @@ type ServerConfig struct {
 	ClientCA *pki.Authority
 	// APIServer is the https URL agents are told to use for the apiserver.
 	APIServer string
+	// Cluster is the cluster's networks, told to every agent.
+	Cluster Cluster
 	// Secret is the token's secret that a credentials request must carry.
 	Secret string
 	Log    Logger
@@ -225,6 +227,7 @@ func (s *Server) sign(req *Request) (*Response, error) {
 	}
 	return &Response{
 		APIServer:          s.cfg.APIServer,
+		Cluster:            s.cfg.Cluster,
 		ServerCA:           string(s.cfg.ServerCA.PEM),
 		ClientCA:           string(s.cfg.ClientCA.PEM),
 		KubeletClientCert:  out[0],

@@ -51,14 +51,25 @@ type Request struct {
 	KubeProxyCSR      string   `json:"kubeProxyCSR"`      // PEM CERTIFICATE REQUEST
 }
 
+// Cluster is the cluster's networks, which an agent takes from its server
+// so that the two cannot disagree: the pod and service ranges, the cluster
+// DNS service's address and the cluster domain.
+type Cluster struct {
+	ClusterCIDR   string `json:"clusterCIDR"`
+	ServiceCIDR   string `json:"serviceCIDR"`
+	ClusterDNS    string `json:"clusterDNS"`
+	ClusterDomain string `json:"clusterDomain"`
+}
+
 // Response is the body of a credentials response. Every certificate is PEM.
 type Response struct {
-	APIServer          string `json:"apiServer"` // https URL of the apiserver
-	ServerCA           string `json:"serverCA"`  // the bytes of /cacerts
-	ClientCA           string `json:"clientCA"`
-	KubeletClientCert  string `json:"kubeletClientCert"`
-	KubeletServingCert string `json:"kubeletServingCert"`
-	KubeProxyCert      string `json:"kubeProxyCert"`
+	APIServer          string  `json:"apiServer"` // https URL of the apiserver
+	Cluster            Cluster `json:"cluster"`
+	ServerCA           string  `json:"serverCA"` // the bytes of /cacerts
+	ClientCA           string  `json:"clientCA"`
+	KubeletClientCert  string  `json:"kubeletClientCert"`
+	KubeletServingCert string  `json:"kubeletServingCert"`
+	KubeProxyCert      string  `json:"kubeProxyCert"`
 }
 
 // fieldError is a malformed field of a request: the server answers 400

@@ -2,16 +2,19 @@
 // (package control), then starts etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler through an executor, in that
 // order, each after the one it needs is ready, and beside them, unless
-// --disable-agent, the node's agent (package agent).
+// --disable-agent, the node's agent (package agent). The apiserver's port
+// also serves the join endpoints (package join) agents join with.
 package server
 
 import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/pkg/errors"
@@ -22,6 +25,7 @@ import (
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/control"
 	"github.com/bhojpur/os/dcp/internal/executor"
+	"github.com/bhojpur/os/dcp/internal/join"
 	"github.com/bhojpur/os/dcp/internal/manifests"
 	"github.com/bhojpur/os/dcp/internal/pki"
 )
@@ -37,30 +41,58 @@ const ReadyTimeout = 10 * time.Minute
 
 // Prepare writes everything the control plane reads: PKI, token,
 // kubeconfigs, the apiserver's configuration files. It is idempotent.
-func Prepare(c *config.Config, now time.Time) error {
+func Prepare(c *config.Config, now time.Time) (*control.PKI, error) {
 	for _, d := range []string{c.ServerDir(), c.TLSDir(), c.CredDir(), c.EtcdDir(), c.ManifestsDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return errors.Wrapf(err, "create %s", d)
+			return nil, errors.Wrapf(err, "create %s", d)
 		}
 	}
-	if _, err := control.EnsurePKI(c, now); err != nil {
-		return err
+	p, err := control.EnsurePKI(c, now)
+	if err != nil {
+		return nil, err
 	}
 	if err := control.WriteConfigFiles(c); err != nil {
-		return err
+		return nil, err
 	}
 	if err := pki.WriteFile(filepath.Join(c.ManifestsDir(), manifests.CoreDNSFile),
 		manifests.CoreDNS(agent.CoreDNSImage, c.ClusterDNS.String(), c.ClusterDomain), 0o600); err != nil {
-		return err
+		return nil, err
 	}
-	return control.WriteKubeconfigs(c)
+	return p, control.WriteKubeconfigs(c)
+}
+
+// joinMount is the join endpoints (package join) that the apiserver serves
+// on its port: agents get their credentials there with the node token.
+func joinMount(c *config.Config, p *control.PKI, log Logger) (executor.Mount, error) {
+	js, err := join.NewServer(join.ServerConfig{
+		ServerCA:  p.ServerCA,
+		ClientCA:  p.ClientCA,
+		APIServer: "https://" + net.JoinHostPort(c.AdvertiseIP().String(), strconv.Itoa(c.HTTPSPort)),
+		Cluster: join.Cluster{
+			ClusterCIDR:   c.ClusterCIDR.String(),
+			ServiceCIDR:   c.ServiceCIDR.String(),
+			ClusterDNS:    c.ClusterDNS.String(),
+			ClusterDomain: c.ClusterDomain,
+		},
+		Secret: p.Token.Secret,
+		Log:    log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return executor.Mount{join.CACertsPath: js, join.CredentialsPath: js}, nil
 }
 
 // Run prepares and runs the control plane until ctx is done or a component
 // fails.
 func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger) error {
 	start := time.Now()
-	if err := Prepare(c, start); err != nil {
+	p, err := Prepare(c, start)
+	if err != nil {
+		return err
+	}
+	mount, err := joinMount(c, p, log)
+	if err != nil {
 		return err
 	}
 	// etcd runs under its own context: it stops after the components that
@@ -98,17 +130,9 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 	})
 	apiReady := make(chan struct{})
 	if !c.DisableAgent {
-		if err := os.MkdirAll(c.AgentFile("containerd"), 0o700); err != nil {
-			return errors.WithStack(err)
-		}
-		clog, err := os.OpenFile(c.AgentFile("containerd/containerd.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return errors.WithStack(err)
-		}
-		defer clog.Close()
-		g.Go(func() error { return agent.Run(gctx, c, x, apiReady, clog, start, log) })
+		g.Go(func() error { return agent.Run(gctx, c, x, apiReady, start, log) })
 	}
-	err := run(gctx, g, c, x, etcdReady, apiReady, start, log)
+	err = run(gctx, g, c, x, mount, etcdReady, apiReady, start, log)
 	// Stop etcd last, and do not wait for ever for a component that does not
 	// stop.
 	stopped := make(chan error, 1)
@@ -140,12 +164,12 @@ const StopTimeout = 20 * time.Second
 
 // run starts the components in order, each once the one it needs is ready,
 // and returns the first failure or nil when ctx is done.
-func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, etcdReady <-chan struct{}, apiReady chan struct{}, start time.Time, log Logger) error {
+func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, mount executor.Mount, etcdReady <-chan struct{}, apiReady chan struct{}, start time.Time, log Logger) error {
 	if err := wait(ctx, etcdReady); err != nil {
 		return errors.Wrap(err, "waiting for etcd")
 	}
 	log.Printf("etcd ready after %.1fs", time.Since(start).Seconds())
-	g.Go(func() error { return x.APIServer(ctx, control.APIServerArgs(c)) })
+	g.Go(func() error { return x.APIServer(ctx, control.APIServerArgs(c), mount) })
 	g.Go(func() error { return waitReadyz(ctx, c, apiReady) })
 	if err := wait(ctx, apiReady); err != nil {
 		return errors.Wrap(err, "waiting for kube-apiserver")
