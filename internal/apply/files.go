@@ -90,7 +90,35 @@ func (t *Target) writeFile(name string, data []byte, mode os.FileMode, uid, gid 
 	}
 	t.Writes++
 	t.logf("wrote %s", show(name))
+	if isConnmanProvisioning(name) {
+		if err := notifyModified(t.FS, name, len(data)); err != nil {
+			return true, errors.Wrapf(err, "tell connman of %s", show(name))
+		}
+	}
 	return true, nil
+}
+
+// isConnmanProvisioning says whether name is one of connman's provisioning
+// files (/var/lib/connman/*.config: wifi, static addresses).
+func isConnmanProvisioning(name string) bool {
+	return path.Dir(name) == "var/lib/connman" && strings.HasSuffix(name, ".config")
+}
+
+// notifyModified truncates name to its size, which changes nothing in it
+// but makes the kernel report it modified (inotify IN_MODIFY). A running
+// connman loads a provisioning file's contents on that event only: a file
+// renamed into place (IN_MOVED_TO), as every write here is, would be
+// registered by it and left empty, its settings never applied.
+func notifyModified(fs billy.Filesystem, name string, size int) error {
+	f, err := fs.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Truncate(int64(size)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // fixAttrs fixes the mode and owner of an existing file or directory.

@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/pkg/errors"
+	"golang.org/x/sys/unix"
 
 	"github.com/bhojpur/os/internal/config"
 )
@@ -182,5 +184,57 @@ func TestShadowNeverWorldReadable(t *testing.T) {
 		if got := readRoot(t, root, "etc/shadow"); got != want {
 			t.Errorf("password %q: shadow %q, want %q", password, got, want)
 		}
+	}
+}
+
+// TestConnmanProvisioningIsReportedModified watches /var/lib/connman with
+// inotify as connman does: a provisioning file that write_files puts there
+// must come with IN_MODIFY (connman loads the contents on it only); other
+// files get no such event.
+func TestConnmanProvisioningIsReportedModified(t *testing.T) {
+	root := newRoot(t)
+	dir := filepath.Join(root, "var/lib/connman")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_MODIFY|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	content := "[service_peer]\nType = ethernet\nMAC = 52:54:00:4b:00:01\nIPv4 = 192.168.76.1/255.255.255.0\n"
+	tt := newTarget(root, false)
+	steps := []Step{
+		writeFileStep{File: config.File{Path: "/var/lib/connman/peer.config", Content: content}},
+		writeFileStep{File: config.File{Path: "/var/lib/connman/notes.txt", Content: "not connman's\n"}},
+	}
+	if err := Run(context.Background(), tt.Target, Boot, steps); err != nil {
+		t.Fatal(err)
+	}
+	if got := readRoot(t, root, "var/lib/connman/peer.config"); got != content {
+		t.Errorf("peer.config = %q, want %q", got, content)
+	}
+	modified := map[string]bool{}
+	buf := make([]byte, 64<<10)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off+unix.SizeofInotifyEvent <= n; {
+		ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+		name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+		if ev.Mask&unix.IN_MODIFY != 0 {
+			modified[name] = true
+		}
+		off += unix.SizeofInotifyEvent + int(ev.Len)
+	}
+	if !modified["peer.config"] {
+		t.Errorf("no IN_MODIFY for peer.config (events for %v): connman would leave its settings unapplied", modified)
+	}
+	if modified["notes.txt"] {
+		t.Error("IN_MODIFY for notes.txt: only connman's .config files are poked")
 	}
 }
