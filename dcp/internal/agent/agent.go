@@ -91,7 +91,7 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-
 // networking needs, makes mounts propagate into pods' volumes, and writes the
 // kubelet's configuration.
 func prepareHost(c *config.Config, log Logger) error {
-	for _, m := range []string{"overlay", "br_netfilter"} {
+	for _, m := range []string{"overlay", "br_netfilter", "nf_conntrack"} {
 		if out, err := exec.Command("modprobe", m).CombinedOutput(); err != nil {
 			log.Printf("modprobe %s: %v %s", m, err, lastLine(out))
 		}
@@ -126,16 +126,21 @@ func network(ctx context.Context, c *config.Config, start time.Time, log Logger)
 		return errors.WithStack(err)
 	}
 	var cidr *net.IPNet
+	var labels map[string]string
 	err = poll(ctx, func(ctx context.Context) (bool, error) {
 		n, err := cs.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
 		if err != nil || n.Spec.PodCIDR == "" {
 			return false, nil
 		}
+		labels = n.Labels
 		_, cidr, err = net.ParseCIDR(n.Spec.PodCIDR)
 		return true, errors.Wrapf(err, "node %s: pod CIDR %q", c.NodeName, n.Spec.PodCIDR)
 	})
 	if err != nil {
 		return errors.Wrapf(err, "waiting for node %s's pod range", c.NodeName)
+	}
+	if err := reconcileOSLabels(ctx, cs, c, labels, log); err != nil {
+		return err
 	}
 	if err := pki.WriteFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr), 0o644); err != nil {
 		return err

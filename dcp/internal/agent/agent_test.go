@@ -176,3 +176,27 @@ func TestImportArgs(t *testing.T) {
 		t.Errorf("ImportArgs (-want +got):\n%s", diff)
 	}
 }
+
+func TestOSLabelPatch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		current map[string]string
+		labels  []string
+		want    string
+	}{
+		{"as registered", map[string]string{"bhojpur.net/mode": "disk", "bhojpur.net/version": "v1", "zone": "b"},
+			[]string{"bhojpur.net/mode=disk", "bhojpur.net/version=v1", "zone=b"}, ""},
+		{"upgraded, after a fallback", map[string]string{"bhojpur.net/mode": "disk", "bhojpur.net/version": "v1", "bhojpur.net/fallback": "v2"},
+			[]string{"bhojpur.net/mode=disk", "bhojpur.net/version=v3"}, `{"metadata":{"labels":{"bhojpur.net/fallback":null,"bhojpur.net/version":"v3"}}}`},
+		{"a trial that fell back", map[string]string{"bhojpur.net/mode": "disk", "bhojpur.net/version": "v1"},
+			[]string{"bhojpur.net/mode=disk", "bhojpur.net/version=v1", "bhojpur.net/fallback=v2"}, `{"metadata":{"labels":{"bhojpur.net/fallback":"v2"}}}`},
+		{"the config's labels are the cluster's after registration", map[string]string{"bhojpur.net/mode": "disk", "bhojpur.net/version": "v1", "zone": "a", "bhojpur.net/upgrade": "latest"},
+			[]string{"bhojpur.net/mode=disk", "bhojpur.net/version=v1", "zone=b"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(osLabelPatch(tc.current, tc.labels)); got != tc.want {
+				t.Errorf("osLabelPatch = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
