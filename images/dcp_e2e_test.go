@@ -2,8 +2,6 @@ package images
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,8 +45,23 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 `
 
-// dcpUserData is the live node's config: the product document's dcp_args,
-// a label, a taint that still lets pods run, and the manifest.
+// The private network between the server VM (A) and the agent VM (B)
+// (vmtest.PeerNIC), each NIC's address from a connman provisioning file
+// (vmtest.PeerAddress).
+const (
+	peerNet     = "192.168.76"
+	serverPeer  = peerNet + ".1"
+	agentPeer   = peerNet + ".2"
+	serverMAC   = "52:54:00:4b:00:01"
+	agentMAC    = "52:54:00:4b:00:02"
+	agentName   = "dcp-agent"
+	agentTaint  = "dedicated=edge:NoSchedule" // keeps the server's e2e pods off B
+	agentJoined = "joined https://" + serverPeer + ":6443 as node " + agentName + " (the server's CA pinned by the node token"
+)
+
+// dcpUserData is the live server's config: the product document's
+// dcp_args, its address on the private network, a label, a taint that still
+// lets pods run, and the manifest.
 func dcpUserData(key vmtest.Key) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#cloud-config\nhostname: dcp-e2e\nssh_authorized_keys:\n- %s\n", key.Authorized)
@@ -56,28 +69,17 @@ func dcpUserData(key vmtest.Key) string {
 	for _, l := range strings.Split(strings.TrimSuffix(dcpManifest, "\n"), "\n") {
 		b.WriteString("    " + l + "\n")
 	}
-	b.WriteString("bos:\n  labels: {e2e: \"yes\"}\n  taints: [\"e2e=yes:PreferNoSchedule\"]\n  dcp_args: [server, \"--cluster-init\"]\n")
+	b.WriteString(vmtest.PeerAddress(serverMAC, serverPeer))
+	b.WriteString("bos:\n  labels: {e2e: \"yes\"}\n  taints: [\"e2e=yes:PreferNoSchedule\"]\n  dcp_args: [server, \"--cluster-init\", \"--node-ip=" + serverPeer + "\"]\n")
 	return b.String()
 }
 
-// noCloudSeed writes a NoCloud volume (label cidata) with user-data.
-func noCloudSeed(t *testing.T, userData string) string {
-	t.Helper()
-	dir := t.TempDir()
-	src := filepath.Join(dir, "cidata")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range map[string]string{"user-data": userData, "meta-data": "instance-id: dcp-e2e\n"} {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	seed := filepath.Join(dir, "seed.iso")
-	if out, err := exec.Command("xorriso", "-as", "mkisofs", "-quiet", "-V", "cidata", "-R", "-J", "-o", seed, src).CombinedOutput(); err != nil {
-		t.Fatalf("xorriso: %v\n%s", err, out)
-	}
-	return seed
+// agentUserData is the agent's config: its address on the private
+// network, its labels and taint. The server URL and the token come on its
+// kernel command line.
+func agentUserData(key vmtest.Key) string {
+	return fmt.Sprintf("#cloud-config\nhostname: %s\nssh_authorized_keys:\n- %s\nwrite_files:\n%s", agentName, key.Authorized, vmtest.PeerAddress(agentMAC, agentPeer)) +
+		"bos:\n  labels: {e2e-agent: \"yes\"}\n  taints: [\"" + agentTaint + "\"]\n  dcp_args: [agent, \"--node-ip=" + agentPeer + "\"]\n"
 }
 
 // guest runs commands over ssh as bhojpur.
@@ -116,23 +118,35 @@ func TestDCPLive(t *testing.T) {
 	t.Parallel()
 	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64")
 	key := vmtest.NewKey(t)
-	seed := noCloudSeed(t, dcpUserData(key))
-	vm := vmtest.Start(t, vmtest.Options{
-		ISO:      filepath.Join(art, "bos-amd64.iso"),
-		Kernel:   filepath.Join(art, "bos-vmlinuz-amd64"),
-		Initrd:   filepath.Join(art, "bos-initrd-amd64"),
-		Append:   liveCmdlineBase + " bos.data_sources=cdrom",
-		MemoryMB: 2048,
-		CPUs:     2,
-		SSH:      true,
-		Timeout:  45 * time.Minute,
-		Extra:    []string{"-drive", "file=" + seed + ",media=cdrom,if=ide,index=1,readonly=on"},
-	})
+	peerPort := vmtest.FreePort(t)
+	live := func(name, seed, cmdline string, nic []string) *vmtest.VM {
+		return vmtest.Start(t, vmtest.Options{
+			Name:     name,
+			ISO:      filepath.Join(art, "bos-amd64.iso"),
+			Kernel:   filepath.Join(art, "bos-vmlinuz-amd64"),
+			Initrd:   filepath.Join(art, "bos-initrd-amd64"),
+			Append:   liveCmdlineBase + " bos.data_sources=cdrom" + cmdline,
+			MemoryMB: 2048,
+			CPUs:     2,
+			SSH:      true,
+			Timeout:  45 * time.Minute,
+			Extra:    append(vmtest.SeedDrive(seed), nic...),
+		})
+	}
+	vm := live("", vmtest.NoCloudSeed(t, dcpUserData(key)), "", vmtest.PeerNIC(vmtest.PeerListen, peerPort, serverMAC))
 	vm.WaitFor(MarkPhaseRun, bootTimeout)
 	if err := vm.WaitSSH(key, "bhojpur", 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	g := guest{t, vm, key}
+	// B, the agent, boots as soon as A's node token exists, with the token
+	// and A's URL on its command line: it joins once A's apiserver answers.
+	if !g.until("node token", "sudo cat /var/lib/bhojpur/dcp/server/token", "K10", 5*time.Minute) {
+		t.FailNow()
+	}
+	tok, _ := g.run("sudo cat /var/lib/bhojpur/dcp/server/token")
+	bvm := live("agent", vmtest.NoCloudSeed(t, agentUserData(key)), " bos.server_url=https://"+serverPeer+":6443 bos.token="+tok, vmtest.PeerNIC(vmtest.PeerConnect, peerPort, agentMAC))
+	b := guest{t, bvm, key}
 	if !g.until("node Ready", "kubectl get nodes --no-headers", " Ready ", dcpTimeout) {
 		t.FailNow()
 	}
@@ -200,6 +214,69 @@ func TestDCPLive(t *testing.T) {
 			}
 		}
 	})
+	t.Run("agent joins", func(t *testing.T) {
+		if err := bvm.WaitSSH(key, "bhojpur", 5*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if !g.until("B Ready in A's cluster", "kubectl get node "+agentName+" --no-headers", " Ready ", dcpTimeout) {
+			t.FailNow()
+		}
+		t.Logf("B Ready %s after its QEMU started", time.Since(bvm.Started).Round(time.Second))
+		if !b.until("B's log says it joined, pinned", "sudo grep -F 'joined https' /var/log/dcp.log", agentJoined, time.Minute) {
+			t.Error("B's dcp.log does not say it joined with the CA pinned")
+		}
+		if out, _ := g.run("sudo grep -c 'join: issued node credentials to \"" + agentName + "\"' /var/log/dcp.log"); out == "0" || out == "" {
+			t.Errorf("A's dcp.log does not say it issued B's credentials (%q)", out)
+		}
+		labels, _ := g.run("kubectl get node " + agentName + " -o jsonpath='{.metadata.labels}'")
+		for _, w := range []string{`"e2e-agent":"yes"`, `"bhojpur.net/mode":"live"`} {
+			if !strings.Contains(labels, w) {
+				t.Errorf("B's labels %s lack %s", labels, w)
+			}
+		}
+		if taints, _ := g.run("kubectl get node " + agentName + " -o jsonpath='{range .spec.taints[*]}{.key}={.value}:{.effect} {end}'"); !strings.Contains(taints, agentTaint) {
+			t.Errorf("B's taints %q, want %s", taints, agentTaint)
+		}
+		if ip, _ := g.run("kubectl get node " + agentName + " -o jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'"); ip != agentPeer {
+			t.Errorf("B's InternalIP %q, want %s (its --node-ip)", ip, agentPeer)
+		}
+		// A pod on B: B's kubelet runs it, and the apiserver reaches B's
+		// kubelet (its serving certificate from the join) for the logs.
+		pod := "kubectl -n e2e run on-agent --image=bhojpur.net/dcp/busybox:1.35 --image-pull-policy=IfNotPresent --restart=Never " +
+			`--overrides='{"apiVersion":"v1","spec":{"nodeName":"` + agentName + `","tolerations":[{"key":"dedicated","operator":"Exists"}]}}' --command -- sh -c 'echo hello-from-agent'`
+		if out, err := g.run(pod); err != nil {
+			t.Fatalf("%s: %q, %v", pod, out, err)
+		}
+		if g.until("the pod on B done", "kubectl -n e2e get pod on-agent -o jsonpath='{.status.phase}'", "Succeeded", 10*time.Minute) {
+			if out, err := g.run("kubectl -n e2e logs on-agent"); err != nil || out != "hello-from-agent" {
+				t.Errorf("kubectl logs of the pod on B: %q, %v; want hello-from-agent", out, err)
+			}
+		}
+	})
+	t.Run("agent refuses a token of another CA", func(t *testing.T) {
+		// B starts over with a token that pins another CA: it does not
+		// join, and its log says why.
+		wrong := "K10" + strings.Repeat("ab", 32) + tok[strings.Index(tok, "::"):]
+		setup := "sudo sh -c 'rc-service dcp stop >/dev/null 2>&1; rm -rf /var/lib/bhojpur/dcp/agent/pki /var/lib/bhojpur/dcp/agent/cred; " +
+			"sed -i \"s|^env DCP_TOKEN=.*|env DCP_TOKEN=" + wrong + "|\" /etc/bhojpur/dcp.conf; : > /var/log/dcp.log; rc-service dcp start >/dev/null 2>&1'; echo done"
+		if out, err := b.run(setup); err != nil || out != "done" {
+			t.Fatalf("restart B's dcp with a wrong token: %q, %v", out, err)
+		}
+		if out, err := g.run("kubectl delete node " + agentName + " --wait=true"); err != nil {
+			t.Fatalf("kubectl delete node: %q, %v", out, err)
+		}
+		if !b.until("B's log says the token is of another cluster", "sudo grep -F 'cannot join' /var/log/dcp.log", "the node token is of another cluster", 3*time.Minute) {
+			return
+		}
+		time.Sleep(20 * time.Second)
+		if out, _ := g.run("kubectl get nodes -o name"); strings.Contains(out, agentName) {
+			t.Errorf("B registered with a token of another CA: %q", out)
+		}
+		if log, _ := b.run("sudo grep '^dcp:' /var/log/dcp.log"); strings.Contains(log, "kubelet and kube-proxy started") || strings.Contains(log, "joined https") {
+			t.Errorf("B joined or started its kubelet with a token of another CA:\n%s", log)
+		}
+	})
+	bvm.Kill()
 	t.Run("kill -9 dcp", func(t *testing.T) {
 		started := "kubectl -n e2e get pods -l app=web -o jsonpath='{.items[0].status.containerStatuses[0].state.running.startedAt}'"
 		before, err := g.run(started)
@@ -221,6 +298,32 @@ func TestDCPLive(t *testing.T) {
 		}
 		if out, _ := g.run("kubectl -n e2e get pods -l app=web -o jsonpath='{.items[0].status.containerStatuses[0].restartCount}'"); out != "0" {
 			t.Errorf("web's restart count %q, want 0", out)
+		}
+	})
+	t.Run("OS labels follow the system, the config's stay as registered", func(t *testing.T) {
+		// As after an upgrade whose trial fell back: another version, a
+		// fallback label, and a config label changed in dcp.conf.
+		edit := "sudo sh -c 'cp /etc/bhojpur/dcp.conf /etc/bhojpur/dcp.conf.orig && " +
+			"sed -i -e \"s|^arg bhojpur.net/version=\\(.*\\)$|arg bhojpur.net/version=\\1-next|\" -e \"s|^arg e2e=yes$|arg e2e=changed|\" /etc/bhojpur/dcp.conf && " +
+			"printf \"arg --node-label\\narg bhojpur.net/fallback=e2e-failed\\n\" >> /etc/bhojpur/dcp.conf && rc-service dcp restart' >/dev/null 2>&1; echo done"
+		if out, err := g.run(edit); err != nil || out != "done" {
+			t.Fatalf("edit dcp.conf: %q, %v", out, err)
+		}
+		label := func(k string) string {
+			return "kubectl get node dcp-e2e -o jsonpath='{.metadata.labels." + strings.ReplaceAll(k, ".", "\\.") + "}'"
+		}
+		g.until("the fallback label on the node", label("bhojpur.net/fallback"), "e2e-failed", dcpTimeout)
+		if out, _ := g.run(label("bhojpur.net/version")); out != version+"-next" {
+			t.Errorf("version label %q after the restart, want %q", out, version+"-next")
+		}
+		if out, _ := g.run(label("e2e")); out != "yes" {
+			t.Errorf("config label e2e %q after the restart, want yes (registration only)", out)
+		}
+		// The bad-input cases start from the system as it is (their
+		// restarts take it back); that a label dcp no longer gives goes
+		// is agent.TestOSLabelPatch's.
+		if out, err := g.run("sudo mv /etc/bhojpur/dcp.conf.orig /etc/bhojpur/dcp.conf && echo done"); err != nil || out != "done" {
+			t.Fatalf("restore dcp.conf: %q, %v", out, err)
 		}
 	})
 	t.Run("bad input backs off", func(t *testing.T) {

@@ -124,8 +124,15 @@ func dcpBootOnce(t *benchTB, art string, memMB int, pod bool) dcpBoot {
 	}
 	b.pod = until("kubectl get pod bench -o jsonpath='{.status.phase}'", "Running", 10*time.Minute)
 	until("kubectl -n kube-system get deployment coredns -o jsonpath='{.status.availableReplicas}'", "1", 10*time.Minute)
-	time.Sleep(30 * time.Second) // at rest
-	out, err := vm.SSH(key, "bhojpur", "awk '/MemTotal|MemAvailable/ {print $2}' /proc/meminfo; ps -o rss= -C dcp; ps -o rss= -C containerd")
+	b.used, b.dcpRSS, b.ctrdRSS = memoryAtRest(t, vm, key)
+	return b
+}
+
+// memoryAtRest waits 30 s and reads a node's memory in MiB: MemTotal -
+// MemAvailable, dcp's RSS and containerd's.
+func memoryAtRest(t *benchTB, vm *vmtest.VM, key vmtest.Key) (used, dcpRSS, ctrdRSS int) {
+	time.Sleep(30 * time.Second)
+	out, err := vm.SSH(key, "bhojpur", "awk '/MemTotal|MemAvailable/ {print $2}' /proc/meminfo; sudo ps -o rss= -C dcp; sudo ps -o rss= -C containerd")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,8 +144,7 @@ func dcpBootOnce(t *benchTB, art string, memMB int, pod bool) dcpBoot {
 		v, _ := strconv.Atoi(f[i])
 		return v / 1024
 	}
-	b.used, b.dcpRSS, b.ctrdRSS = kb(0)-kb(1), kb(2), kb(3)
-	return b
+	return kb(0) - kb(1), kb(2), kb(3)
 }
 
 // lastSeconds is the last match of re's seconds in log.

@@ -78,6 +78,9 @@ type Options struct {
 	SSH      bool          // forward a free 127.0.0.1 port to the guest's 22
 	Timeout  time.Duration // the VM is killed after this; default 10 minutes
 	Extra    []string      // more QEMU arguments
+	// Name tells this VM from the test's others, in its console log's
+	// name and its lines in the test log (default: the test's one VM).
+	Name string
 }
 
 // VM is a running QEMU.
@@ -170,6 +173,9 @@ func Start(t TB, opts Options) *VM {
 		t.Fatalf("%s not installed (make deps): %v", QEMU, err)
 	}
 	vm := &VM{t: t, Name: strings.ReplaceAll(t.Name(), "/", "_"), Dir: t.TempDir(), exited: make(chan struct{})}
+	if opts.Name != "" {
+		vm.Name += "_" + opts.Name
+	}
 	if opts.SSH {
 		vm.SSHPort = FreePort(t)
 	}
@@ -187,6 +193,9 @@ func Start(t TB, opts Options) *VM {
 	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	logPath := filepath.Join(ArtifactLogDir(), vm.Name+".console.log")
 	vm.Console = newConsole(t, logPath)
+	if opts.Name != "" {
+		vm.Console.label = "console " + opts.Name
+	}
 	vm.cmd.Stdout, vm.cmd.Stderr = vm.Console, vm.Console
 	if vm.stdin, err = vm.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
