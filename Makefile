@@ -53,10 +53,23 @@ $(APT_STAMP):
 	fi
 	@mkdir -p dist && touch $@
 
-# test builds the images first: the QEMU tests boot them.
+# test builds the images first: the QEMU tests boot them. The images
+# package's tests run one after another (one VM at a time); beside them, in
+# a second go test, run packer's tests and then the two longest of images
+# (SIDE_TESTS: the upgrade's nine boots, TestDCPLive's two VMs), so that two
+# things boot at a time throughout. The side's output follows the main
+# one's; either failing fails the target.
+SIDE_TESTS := ^(TestUpgradeAndRollback|TestDCPLive)$$
+SIDE_LOG   := build/test-side.log
 test: deps build dcp iso debian-disk
 	cd dcp && BOS_REQUIRE_DCP=1 $(GO) test -count=1 -timeout 20m ./...
-	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m $(PKGS)
+	@mkdir -p build
+	@( BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 40m ./packer/...; p=$$?; \
+	   BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 60m -run '$(SIDE_TESTS)' ./images/; i=$$?; \
+	   [ $$p -eq 0 ] && [ $$i -eq 0 ] ) > $(SIDE_LOG) 2>&1 & side=$$!; \
+	BOS_REQUIRE_VM=1 $(GO) test -count=1 -timeout 80m -skip '$(SIDE_TESTS)' $(filter-out ./packer/...,$(PKGS)); main=$$?; \
+	wait $$side; side=$$?; echo "== beside the rest: packer's tests and images' $(SIDE_TESTS)"; cat $(SIDE_LOG); \
+	[ $$main -eq 0 ] && [ $$side -eq 0 ]
 
 lint: deps
 	@out=$$(gofmt -l cmd internal images packer dcp); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
