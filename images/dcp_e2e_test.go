@@ -113,7 +113,9 @@ func (g guest) until(what, cmd, want string, timeout time.Duration) bool {
 // NoCloud config and checks, in one boot, what the DCP issue asks of a
 // live node: kubectl as bhojpur, the node Ready with its labels and
 // taints, CoreDNS, a manifest from write_files, Service by DNS name and
-// cluster IP, and that kill -9 of dcp leaves the pods running.
+// cluster IP, and that kill -9 of dcp leaves the pods running. A second VM,
+// B, joins as an agent over a private network: pods on the two nodes talk
+// through flannel.
 func TestDCPLive(t *testing.T) {
 	t.Parallel()
 	art := vmtest.Artifacts(t, "bos-vmlinuz-amd64", "bos-initrd-amd64")
@@ -251,6 +253,33 @@ func TestDCPLive(t *testing.T) {
 			if out, err := g.run("kubectl -n e2e logs on-agent"); err != nil || out != "hello-from-agent" {
 				t.Errorf("kubectl logs of the pod on B: %q, %v; want hello-from-agent", out, err)
 			}
+		}
+	})
+	t.Run("pods talk across nodes", func(t *testing.T) {
+		// flannel's vxlan: B's VTEP is its --node-ip; a pod on B reaches
+		// the web pod on A by its pod IP, and through the Service by its
+		// DNS name (CoreDNS, on A, answers through the overlay too).
+		if vtep, _ := g.run("kubectl get node " + agentName + ` -o jsonpath='{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}'`); vtep != agentPeer {
+			t.Errorf("B's flannel public-ip annotation %q, want %s", vtep, agentPeer)
+		}
+		webIP, err := g.run("kubectl -n e2e get pod -l app=web -o jsonpath='{.items[0].status.podIP} {.items[0].spec.nodeName}'")
+		if err != nil || !strings.HasSuffix(webIP, " dcp-e2e") {
+			t.Fatalf("the web pod's IP and node: %q, %v; want a pod on dcp-e2e", webIP, err)
+		}
+		webIP = strings.Fields(webIP)[0]
+		pod := "kubectl -n e2e run across --image=bhojpur.net/dcp/busybox:1.35 --image-pull-policy=IfNotPresent --restart=Never " +
+			`--overrides='{"apiVersion":"v1","spec":{"nodeName":"` + agentName + `","tolerations":[{"key":"dedicated","operator":"Exists"}]}}' --command -- ` +
+			"sh -c 'wget -qO- http://" + webIP + ":8080/ && wget -qO- http://web.e2e.svc.cluster.local/'" // this busybox's wget -T crashes
+		if out, err := g.run(pod); err != nil {
+			t.Fatalf("%s: %q, %v", pod, out, err)
+		}
+		if !g.until("the pod on B done", "kubectl -n e2e get pod across -o jsonpath='{.status.phase}' | grep -E 'Succeeded|Failed'", "ed", 10*time.Minute) {
+			return
+		}
+		phase, _ := g.run("kubectl -n e2e get pod across -o jsonpath='{.status.phase}'")
+		if out, _ := g.run("kubectl -n e2e logs across"); phase != "Succeeded" || strings.Count(out, "bhojpur-e2e-web") != 2 {
+			routes, _ := b.run("ip route; ip -d link show flannel.1")
+			t.Errorf("the pod on B %s and printed %q, want A's page twice (by pod IP %s, by the Service's name); B's routes:\n%s", phase, out, webIP, routes)
 		}
 	})
 	t.Run("agent refuses a token of another CA", func(t *testing.T) {

@@ -320,7 +320,7 @@ func testJoin(t *testing.T, bin, dir string) {
 	const url = "https://127.0.0.1:6443"
 	node := join.NodeInfo{Name: "e2e-agent", IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	var log logBuf
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	creds, err := join.Join(ctx, url, tok, node, filepath.Join(t.TempDir(), "pki"), &log)
 	if err != nil {
@@ -336,6 +336,74 @@ func testJoin(t *testing.T, bin, dir string) {
 	}
 	if out, err := kubectl(t, bin, kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}"); err != nil || !strings.Contains(out, `system:node:e2e-agent ["system:nodes"`) {
 		t.Errorf("kubectl auth whoami as the joined kubelet: %q, %v; want system:node:e2e-agent in system:nodes", out, err)
+	}
+
+	// flannel's certificate reads nodes and patches their status, and no
+	// more: the RBAC that the server writes into its manifests directory.
+	fc := filepath.Join(t.TempDir(), "flannel.kubeconfig")
+	if err := kubeconfig.Write(fc, url, creds.ServerCA, creds.Flannel.Cert, creds.Flannel.Key, 0o600, -1, -1); err != nil {
+		t.Fatal(err)
+	}
+	// (can-i prints a warning about cluster-scoped resources before its answer)
+	canI := func(args ...string) string {
+		out, _ := kubectl(t, bin, fc, append([]string{"auth", "can-i"}, args...)...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		return lines[len(lines)-1]
+	}
+	for end := time.Now().Add(2 * time.Minute); canI("watch", "nodes") != "yes" && time.Now().Before(end); {
+		time.Sleep(2 * time.Second)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"watch", "nodes"}, "yes"},
+		{[]string{"list", "nodes"}, "yes"},
+		{[]string{"patch", "nodes", "--subresource=status"}, "yes"},
+		{[]string{"patch", "nodes"}, "no"},
+		{[]string{"delete", "nodes"}, "no"},
+		{[]string{"list", "secrets", "-A"}, "no"},
+		{[]string{"create", "pods"}, "no"},
+	} {
+		if out := canI(c.args...); out != c.want {
+			t.Errorf("flannel's certificate: can-i %q = %q, want %s", c.args, out, c.want)
+		}
+	}
+
+	// A join token of dcp token create joins until it is deleted or expires.
+	admin := filepath.Join(dir, "dcp.yaml")
+	create := func(ttl string) (token.Token, string) {
+		t.Helper()
+		out, err := exec.Command(bin, "token", "create", "--data-dir", filepath.Join(dir, "data"), "--kubeconfig", admin, "--ttl", ttl, "--description", "e2e").Output()
+		if err != nil {
+			t.Fatalf("dcp token create --ttl %s: %q, %v", ttl, out, err)
+		}
+		jt, err := token.ParseNode(strings.TrimSpace(string(out)))
+		if err != nil || !token.IsJoinTokenID(jt.User) || jt.CAHash != tok.CAHash {
+			t.Fatalf("dcp token create printed %q (%v): want a node token with a join token's ID and the server token's CA hash", out, err)
+		}
+		return jt, "bootstrap-token-" + jt.User
+	}
+	jt, secretName := create("1h")
+	if out, err := kubectl(t, bin, admin, "-n", "kube-system", "get", "secret", secretName, "-o", "jsonpath={.type} {.data.usage-dcp-join}"); err != nil || out != "bootstrap.kubernetes.io/token dHJ1ZQ==" {
+		t.Errorf("the join token's Secret: %q, %v", out, err)
+	}
+	if _, err := join.Join(ctx, url, jt, join.NodeInfo{Name: "e2e-token", IPs: node.IPs}, t.TempDir(), &log); err != nil {
+		t.Errorf("join with a token of dcp token create: %v", err)
+	}
+	if out, err := kubectl(t, bin, admin, "-n", "kube-system", "delete", "secret", secretName); err != nil {
+		t.Fatalf("delete the join token: %q, %v", out, err)
+	}
+	if _, err := join.Join(ctx, url, jt, node, t.TempDir(), &log); !errors.Is(err, join.ErrUnauthorized) {
+		t.Errorf("join with a deleted join token: %v, want ErrUnauthorized", err)
+	}
+	expired, _ := create("1s")
+	time.Sleep(2 * time.Second)
+	if _, err := join.Join(ctx, url, expired, node, t.TempDir(), &log); !errors.Is(err, join.ErrUnauthorized) {
+		t.Errorf("join with an expired join token: %v, want ErrUnauthorized", err)
+	}
+	if out, err := exec.Command(bin, "token", "create", "--data-dir", t.TempDir()).CombinedOutput(); exitCode(err) != 3 || !strings.Contains(string(out), "run dcp token create on a server") {
+		t.Errorf("dcp token create without a server's data: %q, %v; want exit 3 and what to do", out, err)
 	}
 
 	wrongSecret := tok
@@ -400,4 +468,16 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// exitCode is a command's exit code from its error (0 for none).
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/executor"
+	"github.com/bhojpur/os/dcp/internal/flannel"
 	"github.com/bhojpur/os/dcp/internal/pki"
 )
 
@@ -91,7 +92,7 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, apiReady <-
 // networking needs, makes mounts propagate into pods' volumes, and writes the
 // kubelet's configuration.
 func prepareHost(c *config.Config, log Logger) error {
-	for _, m := range []string{"overlay", "br_netfilter", "nf_conntrack"} {
+	for _, m := range []string{"overlay", "br_netfilter", "nf_conntrack", "vxlan"} {
 		if out, err := exec.Command("modprobe", m).CombinedOutput(); err != nil {
 			log.Printf("modprobe %s: %v %s", m, err, lastLine(out))
 		}
@@ -113,9 +114,9 @@ func prepareHost(c *config.Config, log Logger) error {
 }
 
 // network waits for kube-controller-manager to give the node its pod range,
-// writes the pod network's conflist (containerd picks it up), and then waits
-// for the node to be Ready, logging when it is. It asks as the kubelet (the
-// Node authorizer lets a node read nodes).
+// starts flannel on it, writes the pod network's conflist (containerd picks
+// it up), and then waits for the node to be Ready, logging when it is. It
+// asks as the kubelet (the Node authorizer lets a node read its node).
 func network(ctx context.Context, c *config.Config, start time.Time, log Logger) error {
 	rc, err := clientcmd.BuildConfigFromFlags("", c.NodeCred(Kubelet))
 	if err != nil {
@@ -142,10 +143,24 @@ func network(ctx context.Context, c *config.Config, start time.Time, log Logger)
 	if err := reconcileOSLabels(ctx, cs, c, labels, log); err != nil {
 		return err
 	}
-	if err := pki.WriteFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr), 0o644); err != nil {
+	fn, err := flannel.Start(ctx, flannel.Options{
+		NodeName:   c.NodeName,
+		Kubeconfig: c.NodeCred(Flannel),
+		Network:    c.ClusterCIDR,
+		NodeIP:     c.NodeIP,
+		Iface:      c.FlannelIface,
+		Dir:        filepath.Join(c.RunDir, "flannel"),
+	})
+	if err != nil {
 		return err
 	}
-	log.Printf("node %s registered, pod network %s, after %.1fs", c.NodeName, cidr, time.Since(start).Seconds())
+	if !fn.Subnet.IP.Equal(cidr.IP) || fn.Subnet.String() != cidr.String() {
+		return errors.Errorf("flannel leased %s, but node %s's pod range is %s", fn.Subnet, c.NodeName, cidr)
+	}
+	if err := pki.WriteFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr, fn.MTU), 0o644); err != nil {
+		return err
+	}
+	log.Printf("node %s registered, pod network %s (flannel vxlan over %s %s, MTU %d), after %.1fs", c.NodeName, cidr, fn.Iface, fn.VTEP, fn.MTU, time.Since(start).Seconds())
 	err = poll(ctx, func(ctx context.Context) (bool, error) {
 		n, err := cs.CoreV1().Nodes().Get(ctx, c.NodeName, metav1.GetOptions{})
 		if err != nil {

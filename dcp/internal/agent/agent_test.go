@@ -131,21 +131,22 @@ func TestCNIConfig(t *testing.T) {
 			IsGateway   bool
 			IPMasq      bool
 			HairpinMode bool
+			MTU         int
 			IPAM        struct {
 				Type   string
 				Ranges [][]struct{ Subnet string }
 			}
 		}
 	}
-	if err := json.Unmarshal(CNIConfig(testConfig(t), cidr), &cfg); err != nil {
+	if err := json.Unmarshal(CNIConfig(testConfig(t), cidr, 1450), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Plugins) != 2 || cfg.Plugins[0].Type != "bridge" || cfg.Plugins[1].Type != "portmap" {
 		t.Fatalf("plugins %+v, want bridge then portmap", cfg.Plugins)
 	}
 	b := cfg.Plugins[0]
-	if !b.IsGateway || !b.IPMasq || !b.HairpinMode || b.IPAM.Type != "host-local" || b.IPAM.Ranges[0][0].Subnet != "10.42.0.0/24" {
-		t.Errorf("bridge %+v: want a masquerading hairpin gateway with host-local addresses of 10.42.0.0/24", b)
+	if !b.IsGateway || b.IPMasq || !b.HairpinMode || b.MTU != 1450 || b.IPAM.Type != "host-local" || b.IPAM.Ranges[0][0].Subnet != "10.42.0.0/24" {
+		t.Errorf("bridge %+v: want a hairpin gateway with MTU 1450, host-local addresses of 10.42.0.0/24 and no masquerade (flannel's)", b)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package agent runs the node part of DCP: containerd as a supervised child
 // process, the air-gapped images imported into it, the kubelet and
-// kube-proxy in-process, and the pod network (the CNI bridge on the pod
-// range that kube-controller-manager gives the node). The files each part
+// kube-proxy in-process, and the pod network (package flannel between the
+// nodes, and a CNI bridge on the pod range that kube-controller-manager
+// gives the node). The files each part
 // reads are rendered by the pure functions of this file, so a test can diff
 // them.
 package agent
@@ -28,6 +29,7 @@ const (
 const (
 	Kubelet   = "kubelet"
 	KubeProxy = "kube-proxy"
+	Flannel   = "flannel" // only a kubeconfig: flannel runs in dcp, without flags
 )
 
 // KubeletConfig is the kubelet's KubeletConfiguration. The kubelet's API
@@ -149,10 +151,11 @@ func quoteAll(ss []string) []string {
 }
 
 // CNIConfig is the pod network's conflist: a bridge with the node's pod
-// range (host-local addresses), masquerade for traffic leaving the pod
-// range, hairpin so that a pod reaches itself through its Service, and
-// portmap for hostPort.
-func CNIConfig(c *config.Config, podCIDR *net.IPNet) []byte {
+// range (host-local addresses) and flannel's MTU, hairpin so that a pod
+// reaches itself through its Service, and portmap for hostPort. No
+// masquerade here: flannel's rules masquerade what leaves the cluster's pod
+// range, so pods on other nodes see a pod's own address.
+func CNIConfig(c *config.Config, podCIDR *net.IPNet, mtu int) []byte {
 	return mustJSON(map[string]any{
 		"cniVersion": "1.0.0",
 		"name":       "dcp",
@@ -161,8 +164,9 @@ func CNIConfig(c *config.Config, podCIDR *net.IPNet) []byte {
 				"type":        "bridge",
 				"bridge":      "cni0",
 				"isGateway":   true,
-				"ipMasq":      true,
+				"ipMasq":      false,
 				"hairpinMode": true,
+				"mtu":         mtu,
 				"ipam": map[string]any{
 					"type":    "host-local",
 					"ranges":  [][]map[string]string{{{"subnet": podCIDR.String()}}},

@@ -44,8 +44,8 @@ func hint(err error) string {
 // Join gets this agent's credentials from its server (c.ServerURL) with
 // its token, retrying with backoff until it succeeds or ctx ends, each
 // failure logged with what failed and what to do. Then it takes the
-// cluster's networks from the server's answer and writes the kubelet's and
-// kube-proxy's kubeconfigs.
+// cluster's networks from the server's answer and writes the kubelet's,
+// kube-proxy's and flannel's kubeconfigs.
 func Join(ctx context.Context, c *config.Config, log Logger) error {
 	node := join.NodeInfo{Name: c.NodeName, IPs: []net.IP{c.NodeIP}}
 	wait := JoinFirstRetry
@@ -84,7 +84,7 @@ func joined(c *config.Config, creds *join.Credentials, log Logger) error {
 	for _, k := range []struct {
 		name string
 		pair join.Pair
-	}{{Kubelet, creds.KubeletClient}, {KubeProxy, creds.KubeProxy}} {
+	}{{Kubelet, creds.KubeletClient}, {KubeProxy, creds.KubeProxy}, {Flannel, creds.Flannel}} {
 		if err := kubeconfig.Write(c.NodeCred(k.name), server, creds.ServerCA, k.pair.Cert, k.pair.Key, 0o600, -1, -1); err != nil {
 			return err
 		}

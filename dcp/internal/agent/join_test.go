@@ -101,7 +101,7 @@ func TestJoinTakesTheServersNetworksAndWritesKubeconfigs(t *testing.T) {
 	if c.ClusterCIDR.String() != "10.62.0.0/16" || c.ServiceCIDR.String() != "10.63.0.0/16" || c.ClusterDNS.String() != "10.63.0.10" || c.ClusterDomain != "edge.local" {
 		t.Errorf("cluster networks %s %s %s %s, want the server's", c.ClusterCIDR, c.ServiceCIDR, c.ClusterDNS, c.ClusterDomain)
 	}
-	for _, name := range []string{Kubelet, KubeProxy} {
+	for _, name := range []string{Kubelet, KubeProxy, Flannel} {
 		path := c.NodeCred(name)
 		if !strings.HasPrefix(path, c.AgentDir()) {
 			t.Errorf("%s's kubeconfig %s is not under the agent's directory", name, path)

@@ -1,6 +1,7 @@
-// Package cli is dcp's command line: `dcp server`, `dcp kubectl`, and the
-// exit codes. The flags are k3s-shaped; the upstream components' own flags
-// pass through --<component>-arg unchanged.
+// Package cli is dcp's command line: `dcp server`, `dcp agent`, `dcp
+// token create`, `dcp kubectl`, and the exit codes. The flags are
+// k3s-shaped; the upstream components' own flags pass through
+// --<component>-arg unchanged.
 package cli
 
 import (
@@ -16,13 +17,17 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/pkg/errors"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bhojpur/os/dcp/internal/agent"
+	"github.com/bhojpur/os/dcp/internal/bootstrap"
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/control"
 	"github.com/bhojpur/os/dcp/internal/executor"
 	"github.com/bhojpur/os/dcp/internal/kubectl"
 	"github.com/bhojpur/os/dcp/internal/server"
+	"github.com/bhojpur/os/dcp/internal/token"
 )
 
 // Exit codes.
@@ -46,6 +51,7 @@ type Env struct {
 type CLI struct {
 	Server  ServerCmd        `cmd:"" help:"Run a server: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and, unless --disable-agent, the node's kubelet, kube-proxy and containerd."`
 	Agent   AgentCmd         `cmd:"" help:"Run an agent: join the server at DCP_URL with DCP_TOKEN, then run the node's kubelet, kube-proxy and containerd."`
+	Token   TokenCmd         `cmd:"" help:"Manage join tokens."`
 	Kubectl KubectlCmd       `cmd:"" help:"Run kubectl (also as the kubectl link)." passthrough:""`
 	Version kong.VersionFlag `help:"Print the version and exit."`
 }
@@ -65,10 +71,55 @@ func (k *KubectlCmd) Run() error {
 	return nil
 }
 
+// TokenCmd is `dcp token`.
+type TokenCmd struct {
+	Create TokenCreateCmd `cmd:"" help:"Create a join token for agents and print it (a bootstrap token Secret in kube-system; kubectl -n kube-system delete secret bootstrap-token-<id> revokes it)."`
+}
+
+// TokenCreateCmd is `dcp token create`, run on a server.
+type TokenCreateCmd struct {
+	DataDir     string        `name:"data-dir" short:"d" default:"/var/lib/bhojpur/dcp" help:"The server's data directory: the token pins its CA."`
+	Kubeconfig  string        `name:"kubeconfig" default:"/etc/bhojpur/dcp/dcp.yaml" help:"An admin kubeconfig of the cluster."`
+	TTL         time.Duration `name:"ttl" default:"24h" help:"How long the token joins nodes (0: until it is deleted)."`
+	Description string        `name:"description" help:"What the token is for (kept in its Secret)."`
+}
+
+// Run creates the token and prints it.
+func (t *TokenCreateCmd) Run(env *Env) error {
+	if t.TTL < 0 {
+		return errors.Wrapf(config.ErrBadInput, "--ttl %s: want 0 (until deleted) or more", t.TTL)
+	}
+	caFile := (&config.Config{DataDir: t.DataDir}).TLS("server-ca.crt")
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return errors.Wrapf(config.ErrBadInput, "the server's CA: %v (run dcp token create on a server, or give its --data-dir)", err)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", t.Kubeconfig)
+	if err != nil {
+		return errors.Wrapf(config.ErrBadInput, "--kubeconfig %s: %v", t.Kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return errors.WithStack(err)
+	}
+	tok, err := token.NewJoinToken(ca)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := (bootstrap.Store{Client: cs}).Create(ctx, tok, t.TTL, t.Description); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(env.Stdout, tok.String())
+	return errors.WithStack(err)
+}
+
 // NodeFlags are the flags of a node's agent, a server's and an agent's.
 type NodeFlags struct {
 	NodeName     string   `name:"node-name" env:"DCP_NODE_NAME" help:"Node name (default: the hostname)."`
 	NodeIP       string   `name:"node-ip" help:"The address other nodes reach this one at."`
+	FlannelIface string   `name:"flannel-iface" help:"The interface pods' traffic to other nodes leaves by (default: the one with the node IP)."`
 	NodeLabel    []string `name:"node-label" sep:"none" help:"Label key=value for this node at registration (repeatable)."`
 	NodeTaint    []string `name:"node-taint" sep:"none" help:"Taint key=value:Effect for this node at registration (repeatable)."`
 	KubeletArg   []string `name:"kubelet-arg" sep:"none" help:"Extra kubelet flag (repeatable)."`
@@ -107,7 +158,7 @@ func (n *NodeFlags) input(in *config.Input) error {
 			images = []string{filepath.Join(filepath.Dir(exe), "images"), filepath.Join(in.DataDir, "agent", "images")}
 		}
 	}
-	in.NodeName, in.NodeIP, in.Labels, in.Taints = name, n.NodeIP, n.NodeLabel, n.NodeTaint
+	in.NodeName, in.NodeIP, in.FlannelIface, in.Labels, in.Taints = name, n.NodeIP, n.FlannelIface, n.NodeLabel, n.NodeTaint
 	in.BinDir, in.ImageDirs, in.Runc, in.Snapshotter, in.ResolvConf = binDir, images, n.Runc, n.Snapshotter, n.ResolvConf
 	if in.ExtraArgs == nil {
 		in.ExtraArgs = map[string][]string{}

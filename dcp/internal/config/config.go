@@ -6,6 +6,7 @@ package config
 import (
 	"net"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -32,6 +33,9 @@ const (
 // ErrBadInput marks an error in what the user gave (flags, environment).
 var ErrBadInput = errors.New("invalid input")
 
+// ifaceName is the form of a Linux network interface's name (IFNAMSIZ).
+var ifaceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}$`)
+
 // Config is the shared configuration of a server or agent.
 type Config struct {
 	DataDir       string
@@ -41,6 +45,7 @@ type Config struct {
 	ClusterDomain string
 	NodeName      string
 	NodeIP        net.IP // the address others reach this node at (--node-ip, else detected)
+	FlannelIface  string // the pod network's interface to other nodes ("": NodeIP's)
 	BindAddress   net.IP // where the apiserver listens
 	HTTPSPort     int
 	Labels        []string // key=value
@@ -73,7 +78,7 @@ type Config struct {
 // Input is the raw form of Config, as flags and environment give it.
 type Input struct {
 	DataDir, ClusterCIDR, ServiceCIDR, ClusterDNS, ClusterDomain string
-	NodeName, NodeIP, BindAddress                                string
+	NodeName, NodeIP, FlannelIface, BindAddress                  string
 	HTTPSPort                                                    int
 	Labels, Taints                                               []string
 	DisableAgent, ClusterInit                                    bool
@@ -91,6 +96,7 @@ func New(in Input) (*Config, error) {
 		DataDir:        in.DataDir,
 		ClusterDomain:  in.ClusterDomain,
 		NodeName:       in.NodeName,
+		FlannelIface:   in.FlannelIface,
 		HTTPSPort:      in.HTTPSPort,
 		DisableAgent:   in.DisableAgent,
 		ClusterInit:    in.ClusterInit,
@@ -131,6 +137,9 @@ func New(in Input) (*Config, error) {
 		if c.NodeIP, err = DetectNodeIP(); err != nil {
 			return nil, err
 		}
+	}
+	if c.FlannelIface != "" && !ifaceName.MatchString(c.FlannelIface) {
+		return nil, bad("--flannel-iface %q: not an interface name (at most 15 of letters, digits and .-_@:)", c.FlannelIface)
 	}
 	c.BindAddress = net.IPv4zero
 	if in.BindAddress != "" {
@@ -341,7 +350,8 @@ func (c *Config) NodeTLS(name string) string {
 	return c.TLS(name)
 }
 
-// NodeCred is the kubeconfig of a node component (kubelet, kube-proxy).
+// NodeCred is the kubeconfig of a node component (kubelet, kube-proxy,
+// flannel).
 func (c *Config) NodeCred(name string) string {
 	if c.IsAgent() {
 		return filepath.Join(c.AgentDir(), "cred", name+".kubeconfig")

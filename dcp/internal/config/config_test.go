@@ -79,6 +79,8 @@ func TestNewRefuses(t *testing.T) {
 		{"relative data dir", func(i *Input) { i.DataDir = "data" }, "--data-dir"},
 		{"relative bin dir", func(i *Input) { i.BinDir = "bin" }, `--bin-dir "bin": not an absolute path`},
 		{"relative runc", func(i *Input) { i.Runc = "runc" }, `--runc "runc"`},
+		{"flannel iface path", func(i *Input) { i.FlannelIface = "../eth0" }, `--flannel-iface "../eth0": not an interface name`},
+		{"flannel iface long", func(i *Input) { i.FlannelIface = "enp0s20f0u1u2u3" + "x" }, "--flannel-iface"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := input()

@@ -25,6 +25,7 @@ var clients = map[string]pki.Leaf{
 	"client-scheduler":      {CN: "system:kube-scheduler"},
 	"client-kube-apiserver": {CN: "system:kube-apiserver", Orgs: []string{"system:masters"}},
 	"client-kube-proxy":     {CN: "system:kube-proxy"},
+	"client-flannel":        {CN: "system:dcp-flannel"}, // RBAC: manifests.Flannel
 	"client-supervisor":     {CN: "system:dcp-supervisor", Orgs: []string{"system:masters"}},
 	"etcd/client":           {CN: "etcd-client"},
 }
@@ -126,7 +127,7 @@ func ensureToken(c *config.Config, caPEM []byte) (token.Token, error) {
 			return token.Token{}, err
 		}
 	}
-	t := token.Token{CAHash: hash, User: "server", Secret: secret}
+	t := token.Token{CAHash: hash, User: token.ServerUser, Secret: secret}
 	return t, pki.WriteFile(c.TokenFile(), []byte(t.String()+"\n"), 0o600)
 }
 
@@ -149,6 +150,7 @@ func WriteKubeconfigs(c *config.Config) error {
 		{"supervisor", "client-supervisor"},
 		{"kubelet", "client-kubelet"},
 		{"kube-proxy", "client-kube-proxy"},
+		{"flannel", "client-flannel"},
 	} {
 		if err := kubeconfig.Write(c.Cred(k.name), url, ca, c.TLS(k.client+".crt"), c.TLS(k.client+".key"), 0o600, -1, -1); err != nil {
 			return err

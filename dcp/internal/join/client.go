@@ -32,6 +32,7 @@ const (
 	KubeletClientName  = "client-kubelet"    // .crt and .key
 	KubeletServingName = "serving-kubelet"   // .crt and .key
 	KubeProxyName      = "client-kube-proxy" // .crt and .key
+	FlannelName        = "client-flannel"    // .crt and .key
 )
 
 // Pair is the paths of a certificate and its key.
@@ -45,8 +46,8 @@ type Credentials struct {
 	ServerCA  string  // trust for the apiserver (and kubelets' serving certificates)
 	ClientCA  string  // the kubelet's clientCAFile
 	// The kubelet's client identity (system:node:<name>), its serving
-	// certificate, kube-proxy's client identity.
-	KubeletClient, KubeletServing, KubeProxy Pair
+	// certificate, kube-proxy's and flannel's client identities.
+	KubeletClient, KubeletServing, KubeProxy, Flannel Pair
 }
 
 // Join gets node's credentials from the DCP server at server (https://host
@@ -153,9 +154,9 @@ func pin(base string, tok token.Token, caPEM []byte, log Logger) error {
 
 // newRequest makes a key and a CSR for each certificate, asking for what
 // the server will issue (it decides anyway).
-func newRequest(node NodeInfo) ([3]crypto.Signer, *Request, error) {
-	var keys [3]crypto.Signer
-	var csrs [3]string
+func newRequest(node NodeInfo) ([nCreds]crypto.Signer, *Request, error) {
+	var keys [nCreds]crypto.Signer
+	var csrs [nCreds]string
 	for i, l := range leavesFor(node) {
 		key, err := pki.NewKey()
 		if err != nil {
@@ -178,6 +179,7 @@ func newRequest(node NodeInfo) ([3]crypto.Signer, *Request, error) {
 		KubeletClientCSR:  csrs[0],
 		KubeletServingCSR: csrs[1],
 		KubeProxyCSR:      csrs[2],
+		FlannelCSR:        csrs[3],
 	}, nil
 }
 
@@ -264,13 +266,15 @@ func statusError(req *http.Request, status int, body []byte) error {
 	text := strings.TrimSpace(string(body))
 	switch {
 	case status == http.StatusUnauthorized:
-		return fail(ErrUnauthorized, nil, "%s: the server refused the token's secret (401): the token is wrong, or its secret was changed", what)
+		return fail(ErrUnauthorized, nil, "%s: the server refused the token's secret (401): the token is wrong, expired or deleted, or its secret was changed", what)
 	case status == http.StatusBadRequest || status == http.StatusRequestEntityTooLarge || status == http.StatusForbidden:
 		return fail(ErrBadRequest, nil, "%s: the server refused the request (%d): %q", what, status, text)
 	case status == http.StatusTooManyRequests:
 		return fail(ErrRateLimited, nil, "%s: the server issues no more credentials for now (429): retry later", what)
+	case status == http.StatusServiceUnavailable:
+		return fail(ErrRateLimited, nil, "%s: the server cannot check join tokens now (503): retry later", what)
 	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
-		return fail(ErrBadResponse, nil, "%s: no such endpoint (%d): not a DCP server, or not its supervisor port", what, status)
+		return fail(ErrBadResponse, nil, "%s: no such endpoint (%d): not a DCP server or not its port, or its apiserver is still starting", what, status)
 	case status >= 300 && status < 400:
 		return fail(ErrBadResponse, nil, "%s: the server redirects (%d): refused", what, status)
 	}
@@ -279,7 +283,7 @@ func statusError(req *http.Request, status int, body []byte) error {
 
 // verify checks that each certificate of resp chains to the CA it belongs
 // to, for its usage, with the names and the key it must have.
-func verify(resp *Response, caPEM []byte, keys [3]crypto.Signer, node NodeInfo, now time.Time) error {
+func verify(resp *Response, caPEM []byte, keys [nCreds]crypto.Signer, node NodeInfo, now time.Time) error {
 	bad := func(err error, format string, args ...any) error {
 		return fail(ErrBadResponse, err, "the server's credentials: "+format, args...)
 	}
@@ -305,6 +309,7 @@ func verify(resp *Response, caPEM []byte, keys [3]crypto.Signer, node NodeInfo, 
 		{KubeletClientName, resp.KubeletClientCert, clientCA, x509.ExtKeyUsageClientAuth, []string{""}},
 		{KubeletServingName, resp.KubeletServingCert, serverCA, x509.ExtKeyUsageServerAuth, append([]string{node.Name}, ipStrings(node.IPs)...)},
 		{KubeProxyName, resp.KubeProxyCert, clientCA, x509.ExtKeyUsageClientAuth, []string{""}},
+		{FlannelName, resp.FlannelCert, clientCA, x509.ExtKeyUsageClientAuth, []string{""}},
 	} {
 		crt, err := pki.ParseCertPEM([]byte(c.pem))
 		if err != nil {
@@ -327,7 +332,7 @@ func verify(resp *Response, caPEM []byte, keys [3]crypto.Signer, node NodeInfo, 
 }
 
 // write writes the CAs, keys and certificates under dir.
-func write(dir string, resp *Response, keys [3]crypto.Signer) (*Credentials, error) {
+func write(dir string, resp *Response, keys [nCreds]crypto.Signer) (*Credentials, error) {
 	pair := func(name string) Pair {
 		return Pair{Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
 	}
@@ -339,10 +344,11 @@ func write(dir string, resp *Response, keys [3]crypto.Signer) (*Credentials, err
 		KubeletClient:  pair(KubeletClientName),
 		KubeletServing: pair(KubeletServingName),
 		KubeProxy:      pair(KubeProxyName),
+		Flannel:        pair(FlannelName),
 	}
-	crts := [3]string{resp.KubeletClientCert, resp.KubeletServingCert, resp.KubeProxyCert}
+	crts := [nCreds]string{resp.KubeletClientCert, resp.KubeletServingCert, resp.KubeProxyCert, resp.FlannelCert}
 	files := []file{{creds.ServerCA, resp.ServerCA, 0o644}, {creds.ClientCA, resp.ClientCA, 0o644}}
-	for i, p := range []Pair{creds.KubeletClient, creds.KubeletServing, creds.KubeProxy} {
+	for i, p := range []Pair{creds.KubeletClient, creds.KubeletServing, creds.KubeProxy, creds.Flannel} {
 		key, err := pki.KeyPEM(keys[i])
 		if err != nil {
 			return nil, err

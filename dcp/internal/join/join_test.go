@@ -127,7 +127,7 @@ func TestJoinWithANodeToken(t *testing.T) {
 	if b, _ := os.ReadFile(creds.ServerCA); string(b) != string(f.serverCA.PEM) {
 		t.Error("server-ca.crt is not the server's CA")
 	}
-	for _, p := range []Pair{creds.KubeletClient, creds.KubeletServing, creds.KubeProxy} {
+	for _, p := range []Pair{creds.KubeletClient, creds.KubeletServing, creds.KubeProxy, creds.Flannel} {
 		if _, err := tls.LoadX509KeyPair(p.Cert, p.Key); err != nil {
 			t.Errorf("%s: %v", p.Cert, err)
 		}
@@ -184,6 +184,10 @@ func checkIssued(t *testing.T, creds *Credentials) {
 	proxy := readCert(t, creds.KubeProxy.Cert)
 	if err := verifyFor(proxy, clientCA, clientAuth, ""); err != nil || proxy.Subject.CommonName != "system:kube-proxy" {
 		t.Errorf("kube-proxy's certificate %q: %v", proxy.Subject, err)
+	}
+	flannel := readCert(t, creds.Flannel.Cert)
+	if err := verifyFor(flannel, clientCA, clientAuth, ""); err != nil || flannel.Subject.CommonName != "system:dcp-flannel" || len(flannel.Subject.Organization) != 0 {
+		t.Errorf("flannel's certificate %q: %v", flannel.Subject, err)
 	}
 }
 

@@ -2,6 +2,7 @@ package join
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -21,6 +22,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bhojpur/os/dcp/internal/pki"
+	"github.com/bhojpur/os/dcp/internal/token"
 )
 
 // Rates of the server: credentials issued, refused secrets logged.
@@ -50,9 +52,18 @@ type ServerConfig struct {
 	Cluster Cluster
 	// Secret is the token's secret that a credentials request must carry.
 	Secret string
+	// Tokens, if not nil, has the join tokens of `dcp token create`: a
+	// request whose user is a token's ID must carry that token's secret.
+	Tokens Tokens
 	Log    Logger
 	// Now is the clock of the certificates (nil: time.Now).
 	Now func() time.Time
+}
+
+// Tokens looks up a join token by its ID: its secret, or "" when there is
+// no such token or it expired. An error is a failed lookup.
+type Tokens interface {
+	Secret(ctx context.Context, id string) (string, error)
 }
 
 // Server is the server half of the join protocol, an http.Handler safe
@@ -119,7 +130,13 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "TLS required", http.StatusForbidden)
 		return
 	}
-	user, ok := s.authorized(r)
+	user, ok, err := s.authorized(r)
+	if err != nil {
+		s.cfg.Log.Printf("join: look up join token %.32q for %s: %v", user, r.RemoteAddr, err)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "the join tokens could not be read; try again", http.StatusServiceUnavailable)
+		return
+	}
 	if !ok {
 		s.logRefused(r, user)
 		w.Header().Set("WWW-Authenticate", `Basic realm="dcp"`)
@@ -158,13 +175,34 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(resp)
 }
 
-// authorized checks the basic auth in constant time and returns its user.
-func (s *Server) authorized(r *http.Request) (string, bool) {
+// authorized checks the basic auth in constant time and returns its user:
+// the cluster's secret for ServerUser and NodeUser, a join token's for its
+// ID. An error is a failed lookup of a join token.
+func (s *Server) authorized(r *http.Request) (string, bool, error) {
 	user, secret, ok := r.BasicAuth()
 	got := sha256.Sum256([]byte(secret))
-	match := subtle.ConstantTimeCompare(got[:], s.secret.Load()[:]) == 1
-	return user, ok && match && (user == ServerUser || user == NodeUser)
+	if !ok {
+		return user, false, nil
+	}
+	want := s.secret.Load()
+	if user != ServerUser && user != NodeUser {
+		if s.cfg.Tokens == nil || !token.IsJoinTokenID(user) {
+			return user, false, nil
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), tokenLookupTimeout)
+		defer cancel()
+		ts, err := s.cfg.Tokens.Secret(ctx, user)
+		if err != nil || ts == "" {
+			return user, false, err
+		}
+		sum := sha256.Sum256([]byte(ts))
+		want = &sum
+	}
+	return user, subtle.ConstantTimeCompare(got[:], want[:]) == 1, nil
 }
+
+// tokenLookupTimeout bounds a join token's lookup.
+const tokenLookupTimeout = 10 * time.Second
 
 // logRefused logs a refused secret, at most refusedLogged a second with a
 // burst; what it skips it counts into the next line.
@@ -205,11 +243,12 @@ func (s *Server) sign(req *Request) (*Response, error) {
 	}
 	leaves := leavesFor(NodeInfo{Name: req.Name, IPs: ips})
 	now := s.cfg.Now()
-	var out [3]string
+	var out [nCreds]string
 	for i, csr := range []struct{ field, pem string }{
 		{"kubeletClientCSR", req.KubeletClientCSR},
 		{"kubeletServingCSR", req.KubeletServingCSR},
 		{"kubeProxyCSR", req.KubeProxyCSR},
+		{"flannelCSR", req.FlannelCSR},
 	} {
 		pub, err := csrKey(csr.field, csr.pem)
 		if err != nil {
@@ -233,16 +272,18 @@ func (s *Server) sign(req *Request) (*Response, error) {
 		KubeletClientCert:  out[0],
 		KubeletServingCert: out[1],
 		KubeProxyCert:      out[2],
+		FlannelCert:        out[3],
 	}, nil
 }
 
 // leavesFor is what the server issues to node, in the order of the
-// request's CSRs: kubelet client, kubelet serving, kube-proxy.
-func leavesFor(node NodeInfo) [3]pki.Leaf {
-	return [3]pki.Leaf{
+// request's CSRs: kubelet client, kubelet serving, kube-proxy, flannel.
+func leavesFor(node NodeInfo) [nCreds]pki.Leaf {
+	return [nCreds]pki.Leaf{
 		{CN: NodeUserPrefix + node.Name, Orgs: []string{NodesGroup}, Usage: pki.Client},
 		{CN: node.Name, DNS: []string{node.Name}, IPs: node.IPs, Usage: pki.Server},
 		{CN: KubeProxyUser, Usage: pki.Client},
+		{CN: FlannelUser, Usage: pki.Client},
 	}
 }
 

@@ -2,6 +2,7 @@ package join
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -13,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/bhojpur/os/dcp/internal/pki"
 )
@@ -67,7 +71,7 @@ func ecKey(t *testing.T) crypto.Signer {
 }
 
 // validRequest is a request of the agent's form, with its keys.
-func validRequest(t *testing.T) (*Request, [3]crypto.Signer) {
+func validRequest(t *testing.T) (*Request, [nCreds]crypto.Signer) {
 	t.Helper()
 	keys, req, err := newRequest(node)
 	if err != nil {
@@ -141,6 +145,8 @@ func TestServerRefusesBadRequests(t *testing.T) {
 	tampered := []byte(good.KubeletClientCSR)
 	blk, _ := pem.Decode(tampered)
 	blk.Bytes[len(blk.Bytes)-3] ^= 0xff // in the signature, at the end
+	// More requests than IssueBurst: the rate limit has its own test.
+	f.srv.issue.SetLimit(rate.Inf)
 	for _, tc := range []struct {
 		name  string
 		edit  func(r *Request)
@@ -163,6 +169,7 @@ func TestServerRefusesBadRequests(t *testing.T) {
 		{"no CSR", func(r *Request) { r.KubeProxyCSR = "" }, "kubeProxyCSR:"},
 		{"a certificate for a CSR", func(r *Request) { r.KubeProxyCSR = string(f.serverCA.PEM) }, "kubeProxyCSR:"},
 		{"two CSRs in one", func(r *Request) { r.KubeProxyCSR += good.KubeletClientCSR }, "kubeProxyCSR:"},
+		{"no flannel CSR", func(r *Request) { r.FlannelCSR = "" }, "flannelCSR:"},
 		{"a bad signature", func(r *Request) {
 			r.KubeletClientCSR = string(pem.EncodeToMemory(blk))
 		}, "kubeletClientCSR:"},
@@ -235,6 +242,54 @@ func TestServerAuth(t *testing.T) {
 	}
 }
 
+// tokens is a join token store: id to secret; err fails every lookup.
+type tokens struct {
+	m   map[string]string
+	err error
+}
+
+func (ts tokens) Secret(_ context.Context, id string) (string, error) { return ts.m[id], ts.err }
+
+func TestServerJoinTokens(t *testing.T) {
+	f := newFixture(t)
+	req, _ := validRequest(t)
+	body := mustJSON(t, req)
+	const id, tokSecret = "abc123", "0123456789abcdef"
+	if w := post(f.srv, id, tokSecret, body); w.Code != http.StatusUnauthorized {
+		t.Errorf("a join token without a token store: %d, want 401", w.Code)
+	}
+	f.srv.cfg.Tokens = tokens{m: map[string]string{id: tokSecret, "server": tokSecret}}
+	for _, tc := range []struct {
+		name, user, pass string
+		code             int
+	}{
+		{"the join token", id, tokSecret, http.StatusOK},
+		{"its ID with the cluster's secret", id, secret, http.StatusUnauthorized},
+		{"its ID with another's secret", id, "fedcba9876543210", http.StatusUnauthorized},
+		{"an unknown (deleted or expired) ID", "zzz999", tokSecret, http.StatusUnauthorized},
+		{"a token store entry named server", ServerUser, tokSecret, http.StatusUnauthorized},
+		{"the server's token still", ServerUser, secret, http.StatusOK},
+	} {
+		if w := post(f.srv, tc.user, tc.pass, body); w.Code != tc.code {
+			t.Errorf("%s: %d %q, want %d", tc.name, w.Code, w.Body, tc.code)
+		}
+	}
+	if l := f.log.grep("(user " + id + " from"); len(l) != 1 {
+		t.Errorf("server log %q, want one issue to the join token's user", f.log.lines)
+	}
+	f.srv.cfg.Tokens = tokens{err: errors.New("apiserver down")}
+	w := post(f.srv, id, tokSecret, body)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("a failed token lookup: %d %q, want 503 with Retry-After", w.Code, w.Body)
+	}
+	if l := f.log.grep("apiserver down"); len(l) != 1 {
+		t.Errorf("server log %q, want the failed lookup once", f.log.lines)
+	}
+	if w := post(f.srv, ServerUser, secret, body); w.Code != http.StatusOK {
+		t.Errorf("the server's token while the store fails: %d, want 200", w.Code)
+	}
+}
+
 func TestServerLimitsItsLogOfRefusals(t *testing.T) {
 	f := newFixture(t)
 	for range 3 * refusedBurst {
@@ -279,15 +334,16 @@ func TestVerifyRefusesCertificatesItDidNotAskFor(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(r *Response)
-		keys [3]crypto.Signer
+		keys [nCreds]crypto.Signer
 	}{
 		{"another key", func(*Response) {}, otherKeys},
 		{"another client CA", func(r *Response) { r.ClientCA = string(other.PEM) }, keys},
 		{"another server CA", func(r *Response) { r.ServerCA = string(other.PEM) }, keys},
 		{"client and serving swapped", func(r *Response) {
 			r.KubeletClientCert, r.KubeletServingCert = r.KubeletServingCert, r.KubeletClientCert
-		}, [3]crypto.Signer{keys[1], keys[0], keys[2]}},
+		}, [nCreds]crypto.Signer{keys[1], keys[0], keys[2], keys[3]}},
 		{"an http apiserver", func(r *Response) { r.APIServer = "http://10.0.0.1:6443" }, keys},
+		{"flannel's certificate for kube-proxy's key", func(r *Response) { r.FlannelCert = r.KubeProxyCert }, keys},
 	} {
 		r := *resp
 		tc.edit(&r)

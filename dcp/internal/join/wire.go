@@ -5,6 +5,8 @@ import (
 	"net"
 	"regexp"
 	"time"
+
+	"github.com/bhojpur/os/dcp/internal/token"
 )
 
 // The endpoints.
@@ -15,7 +17,7 @@ const (
 
 // Bounds.
 const (
-	MaxRequestBytes  = 64 << 10  // a request: three CSRs of a few hundred bytes, a name, the IPs
+	MaxRequestBytes  = 64 << 10  // a request: four CSRs of a few hundred bytes, a name, the IPs
 	MaxResponseBytes = 256 << 10 // a response, and /cacerts
 	MaxErrorBytes    = 1 << 10   // what of an error response the agent reads and reports
 	MaxIPs           = 16
@@ -23,9 +25,10 @@ const (
 	RequestTimeout   = 30 * time.Second
 )
 
-// Basic auth users: the token's user, or NodeUser for a cluster secret.
+// Basic auth users of the cluster's secret: the server token's user, or
+// NodeUser for a cluster secret. A join token's user is its ID.
 const (
-	ServerUser = "server"
+	ServerUser = token.ServerUser
 	NodeUser   = "node"
 )
 
@@ -34,7 +37,12 @@ const (
 	NodesGroup     = "system:nodes"
 	NodeUserPrefix = "system:node:"
 	KubeProxyUser  = "system:kube-proxy"
+	FlannelUser    = "system:dcp-flannel" // the pod network's, bound by the server's RBAC
 )
+
+// nCreds is how many certificates a join issues: kubelet client, kubelet
+// serving, kube-proxy, flannel.
+const nCreds = 4
 
 // NodeInfo is what the agent says of its node.
 type NodeInfo struct {
@@ -49,6 +57,7 @@ type Request struct {
 	KubeletClientCSR  string   `json:"kubeletClientCSR"`  // PEM CERTIFICATE REQUEST
 	KubeletServingCSR string   `json:"kubeletServingCSR"` // PEM CERTIFICATE REQUEST
 	KubeProxyCSR      string   `json:"kubeProxyCSR"`      // PEM CERTIFICATE REQUEST
+	FlannelCSR        string   `json:"flannelCSR"`        // PEM CERTIFICATE REQUEST
 }
 
 // Cluster is the cluster's networks, which an agent takes from its server
@@ -70,6 +79,7 @@ type Response struct {
 	KubeletClientCert  string  `json:"kubeletClientCert"`
 	KubeletServingCert string  `json:"kubeletServingCert"`
 	KubeProxyCert      string  `json:"kubeProxyCert"`
+	FlannelCert        string  `json:"flannelCert"`
 }
 
 // fieldError is a malformed field of a request: the server answers 400

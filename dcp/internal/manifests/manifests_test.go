@@ -98,3 +98,18 @@ func TestCoreDNS(t *testing.T) {
 		}
 	}
 }
+
+func TestFlannel(t *testing.T) {
+	objs, err := Decode(Flannel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range objs {
+		got = append(got, o.GetKind()+"/"+o.GetName())
+	}
+	want := []string{"ClusterRole/system:dcp-flannel", "ClusterRoleBinding/system:dcp-flannel"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Flannel objects (-want +got):\n%s", diff)
+	}
+}

@@ -19,9 +19,11 @@ import (
 
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bhojpur/os/dcp/internal/agent"
+	"github.com/bhojpur/os/dcp/internal/bootstrap"
 	"github.com/bhojpur/os/dcp/internal/config"
 	"github.com/bhojpur/os/dcp/internal/control"
 	"github.com/bhojpur/os/dcp/internal/executor"
@@ -54,16 +56,30 @@ func Prepare(c *config.Config, now time.Time) (*control.PKI, error) {
 	if err := control.WriteConfigFiles(c); err != nil {
 		return nil, err
 	}
-	if err := pki.WriteFile(filepath.Join(c.ManifestsDir(), manifests.CoreDNSFile),
-		manifests.CoreDNS(agent.CoreDNSImage, c.ClusterDNS.String(), c.ClusterDomain), 0o600); err != nil {
-		return nil, err
+	for name, data := range map[string][]byte{
+		manifests.CoreDNSFile: manifests.CoreDNS(agent.CoreDNSImage, c.ClusterDNS.String(), c.ClusterDomain),
+		manifests.FlannelFile: manifests.Flannel,
+	} {
+		if err := pki.WriteFile(filepath.Join(c.ManifestsDir(), name), data, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	return p, control.WriteKubeconfigs(c)
 }
 
 // joinMount is the join endpoints (package join) that the apiserver serves
-// on its port: agents get their credentials there with the node token.
+// on its port: agents get their credentials there with the node token or
+// a join token of `dcp token create` (read through the apiserver as the
+// supervisor).
 func joinMount(c *config.Config, p *control.PKI, log Logger) (executor.Mount, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
+	if err != nil {
+		return nil, errors.Wrap(err, "supervisor kubeconfig")
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, errors.WithStack(err)
+	}
 	js, err := join.NewServer(join.ServerConfig{
 		ServerCA:  p.ServerCA,
 		ClientCA:  p.ClientCA,
@@ -75,6 +91,7 @@ func joinMount(c *config.Config, p *control.PKI, log Logger) (executor.Mount, er
 			ClusterDomain: c.ClusterDomain,
 		},
 		Secret: p.Token.Secret,
+		Tokens: bootstrap.Store{Client: cs},
 		Log:    log,
 	})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/pkg/errors"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 )
 
 // Prefix starts every node token.
@@ -107,4 +108,30 @@ func NewSecret() (string, error) {
 		return "", errors.Wrap(err, "random secret")
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// ServerUser is the user of the server's own node token (server/token).
+const ServerUser = "server"
+
+// IsJoinTokenID reports whether id is the form of a join token's ID (six
+// lower-case letters and digits, and not ServerUser): `dcp token create`
+// gives its tokens the bootstrap tokens' form, ID and secret, as
+// Kubernetes stores them.
+func IsJoinTokenID(id string) bool {
+	return id != ServerUser && bootstraputil.IsValidBootstrapTokenID(id)
+}
+
+// NewJoinToken returns a new join token for the CA of caPEM: a node token
+// whose user is a random ID (IsJoinTokenID) and whose secret is 16
+// random lower-case letters and digits.
+func NewJoinToken(caPEM []byte) (Token, error) {
+	s, err := bootstraputil.GenerateBootstrapToken()
+	if err != nil {
+		return Token{}, errors.Wrap(err, "random join token")
+	}
+	id, secret, _ := strings.Cut(s, ".")
+	if !IsJoinTokenID(id) {
+		return NewJoinToken(caPEM) // "server": one in 36^6
+	}
+	return Token{CAHash: CAHash(caPEM), User: id, Secret: secret}, nil
 }

@@ -71,3 +71,28 @@ func TestNewSecret(t *testing.T) {
 		t.Errorf("NewSecret() = %q, %q: want 32 random hex digits", a, b)
 	}
 }
+
+func TestNewJoinToken(t *testing.T) {
+	ca := []byte("-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n")
+	a, err := NewJoinToken(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewJoinToken(ca)
+	if a.User == b.User || a.Secret == b.Secret {
+		t.Errorf("two join tokens share an ID or a secret: %s, %s", a, b)
+	}
+	if !IsJoinTokenID(a.User) || len(a.Secret) != 16 || a.VerifyCA(ca) != nil {
+		t.Errorf("join token %s: want a 6-character ID, 16 characters of secret and the CA's hash", a)
+	}
+	// It is a node token: what an agent is given parses back.
+	got, err := ParseNode(a.String())
+	if err != nil || got != a {
+		t.Errorf("ParseNode(%s) = %+v, %v", a, got, err)
+	}
+	for _, id := range []string{"server", "node", "ABCDEF", "abc.de", "abcdefg", ""} {
+		if IsJoinTokenID(id) {
+			t.Errorf("IsJoinTokenID(%q) = true", id)
+		}
+	}
+}
