@@ -75,11 +75,12 @@ func dcpUserData(key vmtest.Key) string {
 }
 
 // agentUserData is the agent's config: its address on the private
-// network, its labels and taint. The server URL and the token come on its
-// kernel command line.
+// network, its labels and taint, and the pod network's interface (eth1,
+// the private network's NIC; A's is found from its --node-ip). The server
+// URL and the token come on its kernel command line.
 func agentUserData(key vmtest.Key) string {
 	return fmt.Sprintf("#cloud-config\nhostname: %s\nssh_authorized_keys:\n- %s\nwrite_files:\n%s", agentName, key.Authorized, vmtest.PeerAddress(agentMAC, agentPeer)) +
-		"bos:\n  labels: {e2e-agent: \"yes\"}\n  taints: [\"" + agentTaint + "\"]\n  dcp_args: [agent, \"--node-ip=" + agentPeer + "\"]\n"
+		"bos:\n  labels: {e2e-agent: \"yes\"}\n  taints: [\"" + agentTaint + "\"]\n  dcp_args: [agent, \"--node-ip=" + agentPeer + "\", \"--flannel-iface=eth1\"]\n"
 }
 
 // guest runs commands over ssh as bhojpur.
@@ -256,9 +257,10 @@ func TestDCPLive(t *testing.T) {
 		}
 	})
 	t.Run("pods talk across nodes", func(t *testing.T) {
-		// flannel's vxlan: B's VTEP is its --node-ip; a pod on B reaches
-		// the web pod on A by its pod IP, and through the Service by its
-		// DNS name (CoreDNS, on A, answers through the overlay too).
+		// flannel's vxlan: B's VTEP is its --node-ip, on its --flannel-iface;
+		// a pod on B reaches the web pod on A by its pod IP, and through the
+		// Service by its DNS name (CoreDNS, on A, answers through the
+		// overlay too).
 		if vtep, _ := g.run("kubectl get node " + agentName + ` -o jsonpath='{.metadata.annotations.flannel\.alpha\.coreos\.com/public-ip}'`); vtep != agentPeer {
 			t.Errorf("B's flannel public-ip annotation %q, want %s", vtep, agentPeer)
 		}
