@@ -24,8 +24,13 @@ import (
 // HTTP(S) through package fetch (retries, timeouts, resume, hashing,
 // progress), and classes its errors by exit code.
 type Fetcher struct {
-	HTTP *fetch.Fetcher // nil: a fetch.Fetcher with its defaults
+	HTTP   *fetch.Fetcher // nil: a fetch.Fetcher with its defaults
+	MaxISO int64          // the largest ISO it downloads (0: MaxISOSize)
 }
+
+// MaxISOSize bounds a downloaded ISO: many times a release's (about 300
+// MB), far below what would fill a disk by surprise.
+const MaxISOSize = 4 << 30
 
 func (f *Fetcher) http() *fetch.Fetcher {
 	if f.HTTP != nil {
@@ -72,14 +77,23 @@ func (f *Fetcher) Bytes(ctx context.Context, ref string) ([]byte, error) {
 
 // Download fetches an ISO into the file dst, hashing it on the way, and
 // checks it against want, the published sum ("" when none is: not
-// verified). It returns the sha256 in hex. Download and checksum failures
-// are exitcode.ErrDownload; failures to write dst exitcode.ErrDisk.
+// verified). An ISO larger than f.MaxISO, or than the room left beside dst,
+// is refused before it fills the disk. It returns the sha256 in hex.
+// Download, size and checksum failures are exitcode.ErrDownload; failures
+// to write dst (and no room for it) exitcode.ErrDisk.
 func (f *Fetcher) Download(ctx context.Context, u, dst, want string) (string, error) {
 	fsys, err := store.NewOSFS(filepath.Dir(dst))
 	if err != nil {
 		return "", classify(exitcode.ErrDisk, err, "download %s", u)
 	}
-	res, err := f.http().Download(ctx, u, fsys, filepath.Base(dst), want, nil)
+	max := f.MaxISO
+	if max <= 0 {
+		max = MaxISOSize
+	}
+	bounds := &fetch.Bounds{Max: max, Room: func(n int64) error {
+		return store.NeedSpace(fsys, "/", n, "the ISO")
+	}}
+	res, err := f.http().Download(ctx, u, fsys, filepath.Base(dst), want, bounds)
 	switch {
 	case err == nil:
 		return res.Sum, nil

@@ -724,10 +724,18 @@ func TestFetcherErrorClasses(t *testing.T) {
 			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "a.iso"), strings.Repeat("0", 64))
 			return err
 		}, exitcode.Download, "does not match the published", map[string]int{"/v1/bos-amd64.iso": 1}},
+		{"an ISO larger than allowed", func(f *Fetcher) error {
+			f.MaxISO = 3
+			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "big.iso"), "")
+			if _, serr := os.Stat(filepath.Join(dir, "big.iso")); !os.IsNotExist(serr) {
+				t.Errorf("the oversized ISO was left on disk (%v)", serr)
+			}
+			return err
+		}, exitcode.Download, "larger than allowed", map[string]int{"/v1/bos-amd64.iso": 1}},
 		{"ISO into a directory that is not there", func(f *Fetcher) error {
 			_, err := f.Download(context.Background(), srv.URL+"/v1/bos-amd64.iso", filepath.Join(dir, "missing", "a.iso"), "")
 			return err
-		}, exitcode.Disk, "missing/a.iso", map[string]int{"/v1/bos-amd64.iso": 1}},
+		}, exitcode.Disk, dir + "/missing", map[string]int{"/v1/bos-amd64.iso": 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clear(hits)
