@@ -73,6 +73,7 @@ type Server struct {
 	mux     *http.ServeMux
 	secret  atomic.Pointer[[sha256.Size]byte]
 	issue   *rate.Limiter
+	lookups *rate.Limiter // join token lookups: each is a request to the apiserver
 	refused *rate.Limiter
 	quiet   atomic.Int64 // refusals not logged since the last logged one
 }
@@ -95,6 +96,7 @@ func NewServer(c ServerConfig) (*Server, error) {
 		cfg:     c,
 		mux:     http.NewServeMux(),
 		issue:   rate.NewLimiter(IssueRate, IssueBurst),
+		lookups: rate.NewLimiter(IssueRate, IssueBurst),
 		refused: rate.NewLimiter(refusedLogged, refusedBurst),
 	}
 	if err := s.SetSecret(c.Secret); err != nil {
@@ -131,6 +133,11 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, ok, err := s.authorized(r)
+	if errors.Is(err, errLookupLimit) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many requests", http.StatusTooManyRequests)
+		return
+	}
 	if err != nil {
 		s.cfg.Log.Printf("join: look up join token %.32q for %s: %v", user, r.RemoteAddr, err)
 		w.Header().Set("Retry-After", "5")
@@ -189,6 +196,9 @@ func (s *Server) authorized(r *http.Request) (string, bool, error) {
 		if s.cfg.Tokens == nil || !token.IsJoinTokenID(user) {
 			return user, false, nil
 		}
+		if !s.lookups.Allow() {
+			return user, false, errLookupLimit
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), tokenLookupTimeout)
 		defer cancel()
 		ts, err := s.cfg.Tokens.Secret(ctx, user)
@@ -203,6 +213,10 @@ func (s *Server) authorized(r *http.Request) (string, bool, error) {
 
 // tokenLookupTimeout bounds a join token's lookup.
 const tokenLookupTimeout = 10 * time.Second
+
+// errLookupLimit: more join token lookups than the server makes for now
+// (a guess at IDs costs the apiserver a request each).
+var errLookupLimit = errors.New("too many join token lookups")
 
 // logRefused logs a refused secret, at most refusedLogged a second with a
 // burst; what it skips it counts into the next line.

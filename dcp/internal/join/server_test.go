@@ -21,6 +21,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,11 +245,17 @@ func TestServerAuth(t *testing.T) {
 
 // tokens is a join token store: id to secret; err fails every lookup.
 type tokens struct {
-	m   map[string]string
-	err error
+	m     map[string]string
+	err   error
+	calls *atomic.Int64 // if not nil, counts the lookups
 }
 
-func (ts tokens) Secret(_ context.Context, id string) (string, error) { return ts.m[id], ts.err }
+func (ts tokens) Secret(_ context.Context, id string) (string, error) {
+	if ts.calls != nil {
+		ts.calls.Add(1)
+	}
+	return ts.m[id], ts.err
+}
 
 func TestServerJoinTokens(t *testing.T) {
 	f := newFixture(t)
@@ -287,6 +294,21 @@ func TestServerJoinTokens(t *testing.T) {
 	}
 	if w := post(f.srv, ServerUser, secret, body); w.Code != http.StatusOK {
 		t.Errorf("the server's token while the store fails: %d, want 200", w.Code)
+	}
+	// Guessing IDs costs the apiserver a request each: the lookups are
+	// rate limited (429, no lookup), the server's token is not.
+	var calls atomic.Int64
+	f.srv.cfg.Tokens = tokens{m: map[string]string{id: tokSecret}, calls: &calls}
+	f.srv.lookups = rate.NewLimiter(rate.Every(time.Hour), 2)
+	var codes []int
+	for _, guess := range []string{"aaa111", "aaa112", "aaa113", "aaa114"} {
+		codes = append(codes, post(f.srv, guess, tokSecret, body).Code)
+	}
+	if !slices.Equal(codes, []int{401, 401, 429, 429}) || calls.Load() != 2 {
+		t.Errorf("four guessed IDs: %v with %d lookups, want 401 401 429 429 with 2", codes, calls.Load())
+	}
+	if w := post(f.srv, ServerUser, secret, body); w.Code != http.StatusOK {
+		t.Errorf("the server's token while the lookups are limited: %d, want 200", w.Code)
 	}
 }
 
