@@ -154,7 +154,7 @@ func network(ctx context.Context, c *config.Config, start time.Time, log Logger)
 	if err != nil {
 		return err
 	}
-	if !fn.Subnet.IP.Equal(cidr.IP) || fn.Subnet.String() != cidr.String() {
+	if fn.Subnet.String() != cidr.String() {
 		return errors.Errorf("flannel leased %s, but node %s's pod range is %s", fn.Subnet, c.NodeName, cidr)
 	}
 	if err := pki.WriteFile(filepath.Join(c.CNIConfDir(), "10-dcp.conflist"), CNIConfig(c, cidr, fn.MTU), 0o644); err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/pkg/errors"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bhojpur/os/dcp/internal/agent"
@@ -71,12 +72,8 @@ func Prepare(c *config.Config, now time.Time) (*control.PKI, error) {
 // on its port: agents get their credentials there with the node token or
 // a join token of `dcp token create` (read through the apiserver as the
 // supervisor).
-func joinMount(c *config.Config, p *control.PKI, log Logger) (executor.Mount, error) {
-	rc, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
-	if err != nil {
-		return nil, errors.Wrap(err, "supervisor kubeconfig")
-	}
-	cs, err := kubernetes.NewForConfig(rc)
+func joinMount(c *config.Config, p *control.PKI, supervisor *rest.Config, log Logger) (executor.Mount, error) {
+	cs, err := kubernetes.NewForConfig(supervisor)
 	if err != nil {
 		return nil, errors.WithStack(err)
 	}
@@ -108,7 +105,12 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 	if err != nil {
 		return err
 	}
-	mount, err := joinMount(c, p, log)
+	// The supervisor's client: the join's token lookups, the manifests.
+	supervisor, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
+	if err != nil {
+		return errors.Wrap(err, "supervisor kubeconfig")
+	}
+	mount, err := joinMount(c, p, supervisor, log)
 	if err != nil {
 		return err
 	}
@@ -149,7 +151,7 @@ func Run(ctx context.Context, c *config.Config, x executor.Executor, log Logger)
 	if !c.DisableAgent {
 		g.Go(func() error { return agent.Run(gctx, c, x, apiReady, start, log) })
 	}
-	err = run(gctx, g, c, x, mount, etcdReady, apiReady, start, log)
+	err = run(gctx, g, c, x, mount, supervisor, etcdReady, apiReady, start, log)
 	// Stop etcd last, and do not wait for ever for a component that does not
 	// stop.
 	stopped := make(chan error, 1)
@@ -181,7 +183,7 @@ const StopTimeout = 20 * time.Second
 
 // run starts the components in order, each once the one it needs is ready,
 // and returns the first failure or nil when ctx is done.
-func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, mount executor.Mount, etcdReady <-chan struct{}, apiReady chan struct{}, start time.Time, log Logger) error {
+func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Executor, mount executor.Mount, supervisor *rest.Config, etcdReady <-chan struct{}, apiReady chan struct{}, start time.Time, log Logger) error {
 	if err := wait(ctx, etcdReady); err != nil {
 		return errors.Wrap(err, "waiting for etcd")
 	}
@@ -194,11 +196,7 @@ func run(ctx context.Context, g *errgroup.Group, c *config.Config, x executor.Ex
 	log.Printf("kube-apiserver ready after %.1fs", time.Since(start).Seconds())
 	g.Go(func() error { return x.ControllerManager(ctx, control.ControllerManagerArgs(c)) })
 	g.Go(func() error { return x.Scheduler(ctx, control.SchedulerArgs(c)) })
-	rc, err := clientcmd.BuildConfigFromFlags("", c.Cred("supervisor"))
-	if err != nil {
-		return errors.Wrap(err, "supervisor kubeconfig")
-	}
-	a, err := manifests.NewApplier(rc)
+	a, err := manifests.NewApplier(supervisor)
 	if err != nil {
 		return err
 	}
