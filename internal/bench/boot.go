@@ -160,6 +160,7 @@ func (t *benchTB) Fatalf(format string, args ...any) { panic(benchFatal{fmt.Spri
 func (t *benchTB) Fatal(args ...any)                 { panic(benchFatal{fmt.Sprint(args...)}) }
 func (t *benchTB) Skipf(format string, args ...any)  { t.Fatalf(format, args...) }
 func (t *benchTB) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
+func (t *benchTB) Failed() bool                      { return false } // a failure ends the measurement at once
 func (t *benchTB) TempDir() string {
 	d, err := os.MkdirTemp("", t.name+"-")
 	if err != nil {

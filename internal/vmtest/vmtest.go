@@ -62,6 +62,7 @@ type TB interface {
 	Skipf(format string, args ...any)
 	TempDir() string
 	Cleanup(func())
+	Failed() bool
 }
 
 // Options describe a VM.
@@ -277,14 +278,22 @@ func FreePort(t TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// TailLines is how many of a console's last lines a failed test logs.
+const TailLines = 40
+
 // Console is the captured serial console: all output so far, also written
-// to a file and, line by line, to t.Logf.
+// to a file. Its lines go to t.Logf as they come only with
+// BOS_VMTEST_STREAM=1; otherwise a failed test logs its last TailLines
+// lines and the file's path, so that the failures' own messages are not
+// lost among thousands of console lines.
 type Console struct {
 	mu     sync.Mutex
 	buf    bytes.Buffer
 	line   []byte
 	file   *os.File
+	path   string
 	t      TB
+	stream bool
 	closed bool
 	notify chan struct{}
 	start  time.Time
@@ -292,7 +301,7 @@ type Console struct {
 }
 
 func newConsole(t TB, path string) *Console {
-	c := &Console{t: t, notify: make(chan struct{}), start: time.Now(), label: "console"}
+	c := &Console{t: t, path: path, notify: make(chan struct{}), start: time.Now(), label: "console", stream: os.Getenv("BOS_VMTEST_STREAM") == "1"}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err == nil {
 		c.file, _ = os.Create(path)
 	}
@@ -309,7 +318,7 @@ func (c *Console) Write(p []byte) (int, error) {
 	}
 	for _, b := range p {
 		if b == '\n' {
-			if !c.closed {
+			if c.stream && !c.closed {
 				c.t.Logf("%s %6.1fs: %s", c.label, time.Since(c.start).Seconds(), strings.TrimRight(string(c.line), "\r"))
 			}
 			c.line = c.line[:0]
@@ -325,6 +334,9 @@ func (c *Console) Write(p []byte) (int, error) {
 func (c *Console) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.closed && !c.stream && c.t.Failed() {
+		c.t.Logf("%s: the last %d lines of %s (%.0fs):\n%s", c.label, TailLines, c.path, time.Since(c.start).Seconds(), lastLines(strings.ReplaceAll(c.buf.String(), "\r", ""), TailLines))
+	}
 	c.closed = true
 	if c.file != nil {
 		c.file.Close()
@@ -344,6 +356,19 @@ func (c *Console) Tail(n int) string {
 	s := c.String()
 	if len(s) > n {
 		s = s[len(s)-n:]
+	}
+	return s
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	s = strings.TrimRight(s, "\n")
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '\n' {
+			if n--; n == 0 {
+				return s[i+1:]
+			}
+		}
 	}
 	return s
 }

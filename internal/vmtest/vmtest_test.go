@@ -63,3 +63,21 @@ func TestFloorBoot(t *testing.T) {
 	}
 	t.Logf("floor boot (%s): %v", Accel(), took)
 }
+
+func TestLastLines(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc"},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\nb\n", 5, "a\nb"},
+		{"", 3, ""},
+		{"one", 1, "one"},
+	} {
+		if got := lastLines(tc.s, tc.n); got != tc.want {
+			t.Errorf("lastLines(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}
