@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"strings"
 
 	"github.com/pkg/errors"
 
+	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/fetch"
 	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
@@ -125,6 +127,11 @@ func upgrade(ctx context.Context, opt Options, env *Env, st *store.Store) (bool,
 		return false, err
 	}
 	staging := path.Join(opt.Dest, stagingDir, v)
+	if cur != v {
+		if err := checkFallback(env, opt, v, cur); err != nil {
+			return false, err
+		}
+	}
 	if cur == v {
 		env.say("%s %s is already current: nothing to do", primary, v)
 		if !opt.DryRun {
@@ -187,6 +194,32 @@ func upgrade(ctx context.Context, opt Options, env *Env, st *store.Store) (bool,
 		env.say("%s: %s -> %s (previous: %s)", p.component, orNone(old), p.version, orNone(old))
 	}
 	return true, cleanup(env, st, opt, "")
+}
+
+// checkFallback refuses v when the running system fell back from a trial
+// boot of v: an upgrade Job rerun after that boot, or a hand-run retry,
+// would only boot it to fail again. The file is in /run: a reboot clears
+// it.
+func checkFallback(env *Env, opt Options, v, cur string) error {
+	if opt.FallbackFile == "" {
+		return nil
+	}
+	f, err := env.FS.Open(opt.FallbackFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return classed{errors.Wrapf(err, "read %s", opt.FallbackFile), exitcode.ErrDisk}
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 256))
+	if err != nil {
+		return classed{errors.Wrapf(err, "read %s", opt.FallbackFile), exitcode.ErrDisk}
+	}
+	if failed := strings.TrimSpace(string(b)); failed == v {
+		return badRelease("%s %s failed its trial boot on this system, which fell back to %s (%s): not installing it again; take a newer release, or reboot first to try %s once more", opt.Component, v, orNone(cur), opt.FallbackFile, v)
+	}
+	return nil
 }
 
 func ifSet(s, v string) string {

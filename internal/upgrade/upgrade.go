@@ -77,6 +77,10 @@ type Options struct {
 	DryRun    bool
 	Rollback  bool
 	GrubEnv   string // GRUB environment block inside FS ("" or missing: no trial boots)
+	// FallbackFile (inside FS; "" for none) names the version whose trial
+	// boot failed since the system booted (layout.FallbackFile): that
+	// version is refused, not installed again.
+	FallbackFile string
 	// TrialTimeout is how long the trial boot after an upgrade has to come
 	// up before its watchdog reboots it (0: bos-init's default).
 	TrialTimeout time.Duration

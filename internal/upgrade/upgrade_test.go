@@ -507,3 +507,40 @@ func TestTrialBootIsArmedAndDisarmed(t *testing.T) {
 		t.Errorf("logs %q do not say that no trial was armed", g.logs.String())
 	}
 }
+
+// TestFallenBackVersionIsRefused: after GRUB fell back from a trial boot
+// of v2 (/run/bos/fallback says v2), v2 is not installed again (the
+// Kubernetes upgrade Job reruns after that boot), nothing is downloaded
+// or changed, and the error says why and what to do; another version
+// goes ahead.
+func TestFallenBackVersionIsRefused(t *testing.T) {
+	srv := newServer(t, v2)
+	f := newFixture(t, srv, v0, v1)
+	fallback := filepath.Join(f.root, "run/bos/fallback")
+	if err := os.MkdirAll(filepath.Dir(fallback), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fallback, []byte(v2.version+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := withoutRun(snapshot(t, f.root))
+	opt := f.options(OS)
+	opt.Release, opt.Reboot, opt.FallbackFile = v2.version, true, "/run/bos/fallback"
+	err := f.run(t, opt)
+	if exitcode.Of(err) != exitcode.BadInput || err == nil || !strings.Contains(err.Error(), "v2.0.0 failed its trial boot on this system, which fell back to v1.0.0") || !strings.Contains(err.Error(), "reboot first") {
+		t.Fatalf("upgrade to the version that fell back: %v (exit %d), want exit 3 saying why", err, exitcode.Of(err))
+	}
+	if diff := cmp.Diff(before, withoutRun(snapshot(t, f.root))); diff != "" {
+		t.Errorf("the refused upgrade changed the tree (-before +after):\n%s", diff)
+	}
+	if len(srv.gets) != 0 || len(f.rec.calls) != 0 {
+		t.Errorf("the refused upgrade downloaded %v and ran %v", srv.gets, f.rec.calls)
+	}
+	if err := os.WriteFile(fallback, []byte("v1.5.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.run(t, opt); err != nil {
+		t.Fatalf("a fallback from another version: %v", err)
+	}
+	wantSystem(t, f.root, v1, v2, "bos", "dcp")
+}

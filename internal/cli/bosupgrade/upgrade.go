@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/fetch"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/store"
 	"github.com/bhojpur/os/internal/upgrade"
 )
@@ -107,9 +109,16 @@ func (c *CLI) Run(env *cli.Env) error {
 		GrubEnv:      c.GrubEnv,
 		TrialTimeout: c.TrialTimeout,
 		InsecureHTTP: c.InsecureHTTP,
+		FallbackFile: layout.FallbackFile,
 	}
 	var runner execrun.Runner = execrun.Exec{}
 	if c.HostRoot != "" {
+		// The host's /run/bos/fallback, as the container sees it (inside
+		// --root, or none if --host-root is outside it).
+		opt.FallbackFile = ""
+		if rel, err := filepath.Rel(env.Root, c.HostRoot); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			opt.FallbackFile = filepath.Join("/", rel, layout.FallbackFile)
+		}
 		runner = upgrade.HostRunner{Dir: c.HostRoot, RebootWait: hostRebootWait}
 	}
 	return upgrade.Run(ctx, opt, &upgrade.Env{
