@@ -93,3 +93,46 @@ func TestSchemaAgreesWithValidator(t *testing.T) {
 		}
 	}
 }
+
+// TestStructuralSchema: the CRD form of the schema has every key (and
+// alias) of the config, one type per node, and the rules translated.
+func TestStructuralSchema(t *testing.T) {
+	b, err := StructuralSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(f *field, node map[string]any, path string)
+	walk = func(f *field, node map[string]any, path string) {
+		props, _ := node["properties"].(map[string]any)
+		for _, c := range f.fields {
+			for _, name := range append([]string{c.name}, c.aliases...) {
+				p, ok := props[name].(map[string]any)
+				if !ok {
+					t.Errorf("%s%s: not in the structural schema", path, name)
+					continue
+				}
+				if _, ok := p["type"].(string); !ok {
+					t.Errorf("%s%s: type %v, want one type", path, name, p["type"])
+				}
+				switch c.kind {
+				case kStruct:
+					walk(c, p, path+name+".")
+				case kStructList:
+					walk(c, p["items"].(map[string]any), path+name+"[].")
+				}
+			}
+		}
+	}
+	walk(rootSchema, s, "")
+	bos := s["properties"].(map[string]any)["bos"].(map[string]any)["properties"].(map[string]any)
+	if r, _ := bos["sysctls"].(map[string]any)["x-kubernetes-validations"].([]any); len(r) != 1 || !strings.Contains(r[0].(map[string]any)["rule"].(string), "k.matches(") {
+		t.Errorf("bos.sysctls key rule: %v", r)
+	}
+	if p := s["properties"].(map[string]any)["hostname"].(map[string]any)["pattern"]; p != patHostname {
+		t.Errorf("hostname pattern %v, want %s", p, patHostname)
+	}
+}

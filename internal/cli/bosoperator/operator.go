@@ -28,6 +28,8 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/operator/nodeagent"
+	"github.com/bhojpur/os/internal/operator/osv1alpha1"
 	"github.com/bhojpur/os/internal/operator/plans"
 	"github.com/bhojpur/os/internal/operator/upgradev1"
 )
@@ -37,13 +39,15 @@ const Name = "bos-operator"
 
 // Description is its help text.
 const Description = "The Bhojpur OS operator: runs the upgrade.cattle.io/v1 Plans of its namespace " +
-	"(cordon, drain, upgrade, reboot, uncordon, one node after another), and stops a rollout when a node falls back from its trial boot."
+	"(cordon, drain, upgrade, reboot, uncordon, one node after another), stops a rollout when a node falls back from its trial boot, " +
+	"and writes the os.bhojpur.net NodeConfigs onto the nodes they select."
 
 // CLI is the command line.
 type CLI struct {
 	cli.Globals
 	Controller ControllerCmd `cmd:"" help:"Run the Plan controller (leader elected: replicas are safe)."`
 	Drain      DrainCmd      `cmd:"" help:"Cordon a node and drain it (an upgrade Job's step)."`
+	Node       NodeCmd       `cmd:"" help:"Write the NodeConfigs that select this node into its config.d and apply them (the DaemonSet on every node)."`
 }
 
 // Main runs bos-operator on args and returns its exit code.
@@ -113,15 +117,19 @@ func (c *ControllerCmd) Run(env *cli.Env) error {
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}
+	if err := (&nodeagent.Validator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
+		return err
+	}
 	env.Log.Printf("running the Plans of namespace %s (image %s)", c.Namespace, c.Image)
 	return mgr.Start(ctx)
 }
 
-// Scheme knows the built-in kinds and Plans.
+// Scheme knows the built-in kinds, Plans and NodeConfigs.
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(s)
 	_ = upgradev1.AddToScheme(s)
+	_ = osv1alpha1.AddToScheme(s)
 	return s
 }
 

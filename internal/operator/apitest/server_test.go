@@ -34,6 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bhojpur/os/internal/cli/bosoperator"
+	"github.com/bhojpur/os/internal/operator/osv1alpha1"
 	"github.com/bhojpur/os/internal/operator/upgradev1"
 	"github.com/bhojpur/os/internal/vmtest"
 )
@@ -153,7 +154,7 @@ func startServer(bin, dir string) (stop func(), err error) {
 func installCRDs() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, doc := range [][]byte{upgradev1.CRD} {
+	for _, doc := range [][]byte{upgradev1.CRD, osv1alpha1.CRD} {
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := yaml.UnmarshalStrict(doc, &crd); err != nil {
 			return err

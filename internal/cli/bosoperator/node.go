@@ -1,0 +1,62 @@
+package bosoperator
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/pkg/errors"
+
+	"github.com/bhojpur/os/internal/cli"
+	"github.com/bhojpur/os/internal/config"
+	"github.com/bhojpur/os/internal/execrun"
+	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/operator/nodeagent"
+	"github.com/bhojpur/os/internal/upgrade"
+)
+
+// NodeCmd is the node agent: the NodeConfigs that select its node go into
+// the host's config.d, and the host's runtime phase applies them.
+type NodeCmd struct {
+	Kube
+	Node     string        `help:"This node's name." env:"NODE_NAME" required:""`
+	HostRoot string        `name:"host-root" help:"The host's / as the pod sees it: config.d is under it, and the runtime phase runs chrooted into it." default:"/host" type:"existingdir" placeholder:"DIR"`
+	Timeout  time.Duration `help:"How long the host's runtime phase may take." default:"5m"`
+}
+
+// Run runs the agent until SIGTERM.
+func (c *NodeCmd) Run(env *cli.Env) error {
+	if _, err := os.Stat(filepath.Join(c.HostRoot, "usr/sbin/bos-config")); err != nil {
+		return errors.Wrapf(exitcode.ErrBadInput, "--host-root %s holds no usr/sbin/bos-config: not a Bhojpur OS host's / (%v)", c.HostRoot, err)
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	lg := logger(env.Stderr, env.Debug)
+	mgr, err := NewManager(cfg, "default", false, lg) // one per node: no election
+	if err != nil {
+		return err
+	}
+	host := upgrade.HostRunner{Dir: c.HostRoot}
+	a := &nodeagent.Agent{
+		Client: mgr.GetClient(),
+		Node:   c.Node,
+		Dir:    filepath.Join(c.HostRoot, config.RuntimeConfigD),
+		Apply: func(ctx context.Context) ([]byte, error) {
+			ctx, cancel := context.WithTimeout(ctx, c.Timeout)
+			defer cancel()
+			return host.Run(ctx, execrun.Cmd{Name: "bos-config", Args: []string{"apply", "--phase", "runtime"}})
+		},
+	}
+	if err := a.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	env.Log.Printf("writing the NodeConfigs of node %s into %s", c.Node, a.Dir)
+	return mgr.Start(ctx)
+}
