@@ -14,6 +14,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -451,4 +452,34 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestTwoReplicas: two controllers of one namespace (two replicas of the
+// Deployment) elect one leader, which holds the namespace's lease: a Plan
+// at concurrency 1 gets one Job, not one per replica.
+func TestTwoReplicas(t *testing.T) {
+	ns := "replicas"
+	namespace(t, ns)
+	startController(t, ns, time.Minute)
+	startController(t, ns, time.Minute)
+	makeNode(t, "rep-a", map[string]string{upgradeLabel: "latest-" + ns})
+	makeNode(t, "rep-b", map[string]string{upgradeLabel: "latest-" + ns})
+	stop := watchConcurrency(t, ns, "bos-latest", []string{"rep-a", "rep-b"})
+	if err := kclient.Create(context.Background(), discardPlan(ns, "bos-latest", "v2", 1)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "one Job, on rep-a", time.Minute, func() error {
+		if js := jobs(t, ns, "bos-latest"); len(js) != 1 || js["rep-a"].Name == "" {
+			return fmt.Errorf("jobs on %v", keys(js))
+		}
+		return nil
+	})
+	time.Sleep(3 * time.Second)
+	if maxJobs, _ := stop(); maxJobs != 1 {
+		t.Errorf("two replicas: %d Jobs under way at once, want 1", maxJobs)
+	}
+	var lease coordinationv1.Lease
+	if err := kclient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "bos-operator"}, &lease); err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
+		t.Errorf("leader lease %s/bos-operator: %v %+v", ns, err, lease.Spec)
+	}
 }

@@ -54,6 +54,9 @@ const (
 	envHash    = "SYSTEM_UPGRADE_PLAN_LATEST_HASH"
 
 	hostRoot = "/host"
+
+	// DrainCommand is where the operator's image has bos-operator.
+	DrainCommand = "/usr/sbin/bos-operator"
 )
 
 // JobOptions are the operator's settings of the Jobs it creates.
@@ -166,7 +169,7 @@ func NewJob(plan *upgradev1.Plan, node, version, hash string, o JobOptions) *bat
 			Name:            "drain",
 			Image:           o.Image,
 			ImagePullPolicy: o.PullPolicy,
-			Command:         append([]string{"bos-operator", "drain", "--node", node}, DrainArgs(plan.Spec.Drain)...),
+			Command:         append([]string{DrainCommand, "drain", "--node", node}, DrainArgs(plan.Spec.Drain)...),
 			Env:             env,
 		})
 	}

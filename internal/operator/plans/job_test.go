@@ -36,7 +36,7 @@ func TestNewJob(t *testing.T) {
 		t.Errorf("upgrade container image %q, security %+v", up.Image, up.SecurityContext)
 	}
 	drain := strings.Join(spec.InitContainers[1].Command, " ")
-	if drain != "bos-operator drain --node node-1 --force --ignore-daemonsets --skip-wait-for-delete-timeout 60" {
+	if drain != "/usr/sbin/bos-operator drain --node node-1 --force --ignore-daemonsets --skip-wait-for-delete-timeout 60" {
 		t.Errorf("drain command %q", drain)
 	}
 	env := map[string]string{}
