@@ -1,8 +1,6 @@
 package osv1alpha1
 
 import (
-	_ "embed"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,9 +21,3 @@ func AddToScheme(s *runtime.Scheme) error {
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
-
-// CRD is the NodeConfig CustomResourceDefinition, its spec.config schema
-// the config's (config.StructuralSchema).
-//
-//go:embed os.bhojpur.net_nodeconfigs.yaml
-var CRD []byte

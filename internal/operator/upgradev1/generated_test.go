@@ -25,7 +25,11 @@ func TestGenerated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := os.ReadFile(f); !bytes.Equal(got, want) {
+		have := f
+		if f == "upgrade.cattle.io_plans.yaml" {
+			have = filepath.Join("..", "deploy", f)
+		}
+		if got, _ := os.ReadFile(have); !bytes.Equal(got, want) {
 			t.Errorf("%s is not what controller-gen makes of types.go: run go generate ./internal/operator/...", f)
 		}
 	}

@@ -1,8 +1,6 @@
 package upgradev1
 
 import (
-	_ "embed"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,9 +21,3 @@ func AddToScheme(s *runtime.Scheme) error {
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
-
-// CRD is the Plan CustomResourceDefinition (controller-gen's, from these
-// types).
-//
-//go:embed upgrade.cattle.io_plans.yaml
-var CRD []byte

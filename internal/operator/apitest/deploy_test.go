@@ -1,0 +1,93 @@
+package apitest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/bhojpur/os/internal/operator/deploy"
+)
+
+// TestManifest applies the operator's manifest as a DCP server does
+// (server-side apply) and checks what its accounts may do: each what it
+// needs, nothing more.
+func TestManifest(t *testing.T) {
+	m, err := deploy.Manifest("v9.9.9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m), 4096)
+	kinds := map[string]int{}
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		kinds[u.GetKind()]++
+		if err := kclient.Patch(ctx, &u, client.Apply, client.FieldOwner("dcp"), client.ForceOwnership); err != nil {
+			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+	if kinds["CustomResourceDefinition"] != 2 || kinds["Deployment"] != 1 || kinds["ServiceAccount"] != 2 {
+		t.Errorf("the manifest holds %v", kinds)
+	}
+	if !strings.Contains(string(m), "image: "+deploy.Image("v9.9.9")) {
+		t.Errorf("the manifest does not run the release's image %s", deploy.Image("v9.9.9"))
+	}
+	sa := func(name string) string { return "system:serviceaccount:bos-system:" + name }
+	for _, tc := range []struct {
+		user                             string
+		verb, group, resource, namespace string
+		allowed                          bool
+	}{
+		{sa("bos-operator"), "create", "batch", "jobs", "bos-system", true},
+		{sa("bos-operator"), "create", "batch", "jobs", "default", false},
+		{sa("bos-operator"), "update", "upgrade.cattle.io", "plans/status", "bos-system", true},
+		{sa("bos-operator"), "update", "upgrade.cattle.io", "plans", "bos-system", false},
+		{sa("bos-operator"), "patch", "", "nodes", "", true},
+		{sa("bos-operator"), "delete", "", "nodes", "", false},
+		{sa("bos-operator"), "get", "", "secrets", "bos-system", true},
+		{sa("bos-operator"), "get", "", "secrets", "kube-system", false},
+		{sa("bos-operator"), "update", "coordination.k8s.io", "leases", "bos-system", true},
+		{sa("bos-operator"), "update", "os.bhojpur.net", "nodeconfigs/status", "", true},
+		{sa("bos-operator"), "update", "os.bhojpur.net", "nodeconfigs", "", false},
+		{sa("system-upgrade"), "create", "", "pods/eviction", "default", true},
+		{sa("system-upgrade"), "patch", "", "nodes", "", true},
+		{sa("system-upgrade"), "create", "", "pods", "default", false},
+		{sa("system-upgrade"), "get", "", "secrets", "bos-system", false},
+	} {
+		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:               tc.user,
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:bos-system", "system:authenticated"},
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: tc.verb, Group: tc.group, Resource: strings.Split(tc.resource, "/")[0], Subresource: sub(tc.resource), Namespace: tc.namespace},
+		}}
+		if err := kclient.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Status.Allowed != tc.allowed {
+			t.Errorf("%s %s %s/%s in %q: allowed %v, want %v", tc.user, tc.verb, tc.group, tc.resource, tc.namespace, r.Status.Allowed, tc.allowed)
+		}
+	}
+}
+
+func sub(resource string) string {
+	if _, s, ok := strings.Cut(resource, "/"); ok {
+		return s
+	}
+	return ""
+}
