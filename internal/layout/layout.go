@@ -50,6 +50,10 @@ const (
 	MediaURLFile      = "/run/bos/media-url"      // the URL a netbooted ISO came from
 	DHCPDir           = "/run/bos/dhcp"           // the initrd's DHCP leases
 	GrubEnvFile       = StateDir + "/boot/grub/grubenv"
+	// The runtime phase on request (package phasereq): the operator's
+	// node agent asks, the host's bos-apply service answers.
+	PhaseRequest = "/run/bos/phase.request"
+	PhaseResult  = "/run/bos/phase.result"
 )
 
 // Persistent paths of the running system.

@@ -43,6 +43,7 @@ type CLI struct {
 	Schema      SchemaCmd      `cmd:"" help:"Print the JSON Schema of config.yaml (for editors, through yaml-language-server)."`
 	Apply       ApplyCmd       `cmd:"" help:"Apply one phase of the config: initrd (before the root is mounted), boot (before services), runtime (after the network)."`
 	Datasources DatasourcesCmd `cmd:"" help:"Probe the cloud data sources (bos.data_sources) and write /run/config/{userdata,ssh/authorized_keys,local_hostname}."`
+	Serve       ServeCmd       `cmd:"" help:"Run the runtime phase on request (the bos-apply service: the operator's node agent asks through /run/bos/phase.request)."`
 }
 
 // ShowCmd prints the effective config.

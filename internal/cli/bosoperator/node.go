@@ -2,6 +2,7 @@ package bosoperator
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,10 +13,9 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
-	"github.com/bhojpur/os/internal/execrun"
 	"github.com/bhojpur/os/internal/exitcode"
 	"github.com/bhojpur/os/internal/operator/nodeagent"
-	"github.com/bhojpur/os/internal/upgrade"
+	"github.com/bhojpur/os/internal/phasereq"
 )
 
 // NodeCmd is the node agent: the NodeConfigs that select its node go into
@@ -23,8 +23,8 @@ import (
 type NodeCmd struct {
 	Kube
 	Node     string        `help:"This node's name." env:"NODE_NAME" required:""`
-	HostRoot string        `name:"host-root" help:"The host's / as the pod sees it: config.d is under it, and the runtime phase runs chrooted into it." default:"/host" type:"existingdir" placeholder:"DIR"`
-	Timeout  time.Duration `help:"How long the host's runtime phase may take." default:"5m"`
+	HostRoot string        `name:"host-root" help:"The host's / as the pod sees it: its config.d, and the files through which its bos-apply service runs the runtime phase." default:"/host" type:"existingdir" placeholder:"DIR"`
+	Timeout  time.Duration `help:"How long the host's runtime phase may take, from the request to its result." default:"5m"`
 }
 
 // Run runs the agent until SIGTERM.
@@ -43,15 +43,22 @@ func (c *NodeCmd) Run(env *cli.Env) error {
 	if err != nil {
 		return err
 	}
-	host := upgrade.HostRunner{Dir: c.HostRoot}
+	// The host's bos-apply service runs the phase (package phasereq):
+	// run from this pod, services it restarts would be the pod's.
+	host := phasereq.Files{Root: c.HostRoot}
 	a := &nodeagent.Agent{
 		Client: mgr.GetClient(),
 		Node:   c.Node,
 		Dir:    filepath.Join(c.HostRoot, config.RuntimeConfigD),
 		Apply: func(ctx context.Context) ([]byte, error) {
-			ctx, cancel := context.WithTimeout(ctx, c.Timeout)
-			defer cancel()
-			return host.Run(ctx, execrun.Cmd{Name: "bos-config", Args: []string{"apply", "--phase", "runtime"}})
+			r, err := host.Ask(ctx, fmt.Sprintf("%s-%d", c.Node, time.Now().UnixNano()), c.Timeout)
+			if err != nil {
+				return nil, err
+			}
+			if !r.OK {
+				return []byte(r.Output), errors.New(r.Error)
+			}
+			return []byte(r.Output), nil
 		},
 	}
 	if err := a.SetupWithManager(mgr); err != nil {
