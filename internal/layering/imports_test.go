@@ -13,7 +13,7 @@ const module = "github.com/bhojpur/os/internal/"
 // The packages that do one command's work, and those that put commands
 // together. Every other package under internal/ is shared.
 var (
-	workOfACommand = map[string]bool{"apply": true, "boot": true, "install": true, "upgrade": true}
+	workOfACommand = map[string]bool{"apply": true, "boot": true, "install": true, "upgrade": true, "operator": true}
 	assembly       = []string{"cli/", "multicall", "initrd", "bench", "tools/", "vmtest"}
 )
 
