@@ -14,6 +14,7 @@ import (
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/exitcode"
+	"github.com/bhojpur/os/internal/layout"
 	"github.com/bhojpur/os/internal/operator/nodeagent"
 	"github.com/bhojpur/os/internal/phasereq"
 )
@@ -23,14 +24,14 @@ import (
 type NodeCmd struct {
 	Kube
 	Node     string        `help:"This node's name." env:"NODE_NAME" required:""`
-	HostRoot string        `name:"host-root" help:"The host's / as the pod sees it: its config.d, and the files through which its bos-apply service runs the runtime phase." default:"/host" type:"existingdir" placeholder:"DIR"`
+	HostRoot string        `name:"host-root" help:"Where the pod has the host's /var/lib/bhojpur/os (config.d) and /run/bos (the requests to its bos-apply service), under their own paths." default:"/host" type:"existingdir" placeholder:"DIR"`
 	Timeout  time.Duration `help:"How long the host's runtime phase may take, from the request to its result." default:"5m"`
 }
 
 // Run runs the agent until SIGTERM.
 func (c *NodeCmd) Run(env *cli.Env) error {
-	if _, err := os.Stat(filepath.Join(c.HostRoot, "usr/sbin/bos-config")); err != nil {
-		return errors.Wrapf(exitcode.ErrBadInput, "--host-root %s holds no usr/sbin/bos-config: not a Bhojpur OS host's / (%v)", c.HostRoot, err)
+	if _, err := os.Stat(filepath.Join(c.HostRoot, layout.RunDir)); err != nil {
+		return errors.Wrapf(exitcode.ErrBadInput, "--host-root %s holds no %s: not a Bhojpur OS host's (%v)", c.HostRoot, layout.RunDir, err)
 	}
 	cfg, err := c.config()
 	if err != nil {

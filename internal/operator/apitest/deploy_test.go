@@ -43,7 +43,7 @@ func TestManifest(t *testing.T) {
 			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}
-	if kinds["CustomResourceDefinition"] != 2 || kinds["Deployment"] != 1 || kinds["ServiceAccount"] != 2 {
+	if kinds["CustomResourceDefinition"] != 2 || kinds["Deployment"] != 1 || kinds["DaemonSet"] != 1 || kinds["ServiceAccount"] != 3 {
 		t.Errorf("the manifest holds %v", kinds)
 	}
 	if !strings.Contains(string(m), "image: "+deploy.Image("v9.9.9")) {
@@ -70,6 +70,10 @@ func TestManifest(t *testing.T) {
 		{sa("system-upgrade"), "patch", "", "nodes", "", true},
 		{sa("system-upgrade"), "create", "", "pods", "default", false},
 		{sa("system-upgrade"), "get", "", "secrets", "bos-system", false},
+		{sa("bos-node"), "update", "os.bhojpur.net", "nodeconfigs/status", "", true},
+		{sa("bos-node"), "update", "os.bhojpur.net", "nodeconfigs", "", false},
+		{sa("bos-node"), "patch", "", "nodes", "", false},
+		{sa("bos-node"), "list", "", "pods", "", false},
 	} {
 		r := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User:               tc.user,

@@ -1,6 +1,7 @@
 // Package deploy is what runs the operator in a cluster: its manifest
 // (the Plan and NodeConfig CRDs, the bos-system namespace, the service
-// accounts with the least RBAC each needs, the controller's Deployment),
+// accounts with the least RBAC each needs, the controller's Deployment, the
+// node agent's DaemonSet),
 // rendered for a release, and where a DCP server's manifests directory
 // takes it. It imports nothing of Kubernetes, so that bos-config, which
 // writes the manifest, stays small; the CRDs are generated into this
