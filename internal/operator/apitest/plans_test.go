@@ -1,10 +1,15 @@
 package apitest
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -20,12 +25,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bhojpur/os/internal/cli/bosoperator"
 	"github.com/bhojpur/os/internal/operator/plans"
 	"github.com/bhojpur/os/internal/operator/upgradev1"
+	"github.com/bhojpur/os/internal/vmtest"
 )
 
 const upgradeLabel = "bhojpur.net/upgrade"
@@ -481,5 +488,49 @@ func TestTwoReplicas(t *testing.T) {
 	var lease coordinationv1.Lease
 	if err := kclient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "bos-operator"}, &lease); err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity == "" {
 		t.Errorf("leader lease %s/bos-operator: %v %+v", ns, err, lease.Spec)
+	}
+}
+
+// TestShippedPlans: the image's bos-latest Plans, and a Plan in the
+// system-upgrade-controller's spellings (envs), are taken by the CRD with
+// strict field validation, so the Plans that users of that controller
+// wrote work unchanged.
+func TestShippedPlans(t *testing.T) {
+	root, err := vmtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "images/overlay/var/lib/bhojpur/dcp/server/manifests/system-upgrade-plans/bos-latest.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := "shipped"
+	namespace(t, ns)
+	envs := []byte(`{"apiVersion":"upgrade.cattle.io/v1","kind":"Plan","metadata":{"name":"k3os-style"},"spec":{"concurrency":1,"channel":"https://github.com/bhojpur/os/releases/latest","nodeSelector":{"matchExpressions":[{"key":"k3os.io/mode","operator":"Exists"}]},"serviceAccountName":"system-upgrade","cordon":true,"drain":{"force":true},"upgrade":{"image":"bhojpur/bos-upgrade","command":["bos-upgrade-rootfs"],"envs":[{"name":"A","value":"b"}]}}}`)
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(append(append(b, []byte("\n---\n")...), envs...)), 4096)
+	n := 0
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			t.Fatal(err)
+		}
+		if len(u.Object) == 0 {
+			continue
+		}
+		u.SetNamespace(ns)
+		if err := kclient.Create(context.Background(), &u, client.FieldValidation("Strict")); err != nil {
+			t.Errorf("Plan %s: %v", u.GetName(), err)
+		}
+		n++
+	}
+	if n != 3 {
+		t.Errorf("%d Plans, want the two shipped and one more", n)
+	}
+	var p upgradev1.Plan
+	if err := kclient.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "k3os-style"}, &p); err != nil || len(p.Spec.Upgrade.Env) != 1 {
+		t.Errorf("envs of the k3OS-style Plan: %v, %+v", err, p.Spec.Upgrade)
 	}
 }

@@ -109,7 +109,7 @@ type ContainerSpec struct {
 	// +optional
 	Args []string `json:"args,omitempty"`
 	// +optional
-	Env []corev1.EnvVar `json:"env,omitempty"`
+	Env []corev1.EnvVar `json:"envs,omitempty"` // the system-upgrade-controller's spelling
 	// +optional
 	EnvFrom []corev1.EnvFromSource `json:"envFrom,omitempty"`
 	// Volumes are host paths mounted into the container.
