@@ -11,7 +11,9 @@
 #   dcp                 the binary (server, agent, kubectl)
 #   bin/                containerd, containerd-shim-runc-v2, ctr
 #   bin/cni/            bridge, host-local, loopback, portmap
-#   images/*.tar        pause, CoreDNS, busybox (the test image)
+#   images/*.tar        pause, CoreDNS, busybox (the test image), and the
+#                       Bhojpur OS operator (bos-operator, from the toolkit's
+#                       module: its manifest names this release's tag)
 # containerd, the CNI plugins and CoreDNS are upstream's, built from the
 # versions that dcp/third_party/*/go.mod pin (checksummed by go.sum).
 
@@ -25,7 +27,10 @@ DCP_LDFLAGS := -s -w -X github.com/bhojpur/os/dcp/internal/cli.Version=$(VERSION
 DCP_SRC     := $(shell find dcp -path dcp/third_party -prune -o -name '*.go' ! -name '*_test.go' -print 2>/dev/null | LC_ALL=C sort) dcp/go.mod dcp/go.sum
 DCP_ROOT    := dist/dcp$(if $(filter $(HOSTARCH),$(ARCH)),,-$(ARCH))
 DCP_GO      := CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '-s -w'
-DCP_IMAGES  := $(DCP_ROOT)/images/pause.tar $(DCP_ROOT)/images/coredns.tar $(DCP_ROOT)/images/busybox.tar
+DCP_IMAGES  := $(DCP_ROOT)/images/pause.tar $(DCP_ROOT)/images/coredns.tar $(DCP_ROOT)/images/busybox.tar \
+	$(DCP_ROOT)/images/bos-operator.tar
+OPERATOR_SRC := $(shell find cmd/bos-operator internal -name '*.go' ! -name '*_test.go' 2>/dev/null | LC_ALL=C sort) \
+	$(wildcard internal/operatormanifest/*.yaml internal/operatormanifest/*.tmpl) go.mod go.sum
 DCP_BINS    := $(addprefix $(DCP_ROOT)/bin/,containerd containerd-shim-runc-v2 ctr) \
 	$(addprefix $(DCP_ROOT)/bin/cni/,bridge host-local loopback portmap)
 # The image of each tool: busybox-static is one of APT_PKGS.
@@ -72,6 +77,19 @@ $(DCP_ROOT)/images/pause.tar: build/dcp/pause dcp/internal/tools/mkimage/main.go
 $(DCP_ROOT)/images/coredns.tar: build/dcp/coredns dcp/internal/tools/mkimage/main.go
 	@mkdir -p $(@D)
 	$(MKIMAGE) --ref bhojpur.net/dcp/coredns:1.15.0 --file /coredns=$(abspath $<) --entrypoint /coredns --out $(abspath $@)
+# operatormanifest.Image: bhojpur.net/bos/operator:<release>. The image is
+# made again when the release (VERSION) changes: bos-config's manifest names
+# its own release's tag.
+build/operator/version: .FORCE
+	@mkdir -p $(@D); echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+.PHONY: .FORCE
+build/operator/bos-operator: $(OPERATOR_SRC) build/operator/version
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/bos-operator
+$(DCP_ROOT)/images/bos-operator.tar: build/operator/bos-operator build/operator/version dcp/internal/tools/mkimage/main.go
+	@mkdir -p $(@D)
+	$(MKIMAGE) --ref bhojpur.net/bos/operator:$(VERSION) --file /usr/sbin/bos-operator=$(abspath $<) \
+		--entrypoint /usr/sbin/bos-operator --out $(abspath $@)
 $(DCP_ROOT)/images/busybox.tar: dcp/internal/tools/mkimage/main.go
 	@mkdir -p $(@D)
 	$(MKIMAGE) --ref bhojpur.net/dcp/busybox:1.35 --file /bin/busybox=/bin/busybox --link /bin/sh=busybox \

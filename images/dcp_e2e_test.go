@@ -230,6 +230,47 @@ func TestDCPLive(t *testing.T) {
 			clusterIP, _ = g.run("kubectl -n e2e get service web -o jsonpath='{.spec.clusterIP}'")
 		}
 	})
+	t.Run("operator: NodeConfig", func(t *testing.T) {
+		// bos-config wrote the operator's manifest; dcp applied it.
+		if !g.until("the operator available", "kubectl -n bos-system get deployment bos-operator -o jsonpath='{.status.availableReplicas}'", "1", dcpTimeout) {
+			return
+		}
+		if !g.until("the node agent running on dcp-e2e", "kubectl -n bos-system get pods -l app.kubernetes.io/name=bos-node --field-selector spec.nodeName=dcp-e2e -o jsonpath='{.items[0].status.phase}'", "Running", dcpTimeout) {
+			return
+		}
+		apply := func(name, config string) (string, error) {
+			doc := `{"apiVersion":"os.bhojpur.net/v1alpha1","kind":"NodeConfig","metadata":{"name":"` + name + `"},"spec":{"nodeSelector":{"matchLabels":{"kubernetes.io/hostname":"dcp-e2e"}},"config":` + config + `}}`
+			return g.run("echo '" + doc + "' | kubectl apply -f - 2>&1")
+		}
+		start := time.Now()
+		if out, err := apply("e2e", `{"bos":{"sysctls":{"vm.swappiness":"13"}},"write_files":[{"path":"/etc/nodeconfig-e2e","content":"from kubectl","permissions":"0644"}]}`); err != nil {
+			t.Fatalf("kubectl apply: %q, %v", out, err)
+		}
+		if g.until("the sysctl and the file on the node", "cat /proc/sys/vm/swappiness /etc/nodeconfig-e2e", "13\nfrom kubectl", time.Minute) {
+			t.Logf("NodeConfig applied %s after kubectl apply", time.Since(start).Round(time.Second))
+		}
+		g.until("the status says generation 1 applied", `kubectl get nodeconfig e2e -o jsonpath='{.status.nodes[?(@.name=="dcp-e2e")].appliedGeneration}'`, "1", time.Minute)
+		if out, _ := g.run("sudo stat -c %a /var/lib/bhojpur/os/config.d/50-nodeconfig-e2e.yaml"); out != "600" {
+			t.Errorf("the NodeConfig's file: mode %q, want 600", out)
+		}
+		// An unknown key: the apiserver refuses it (the config's schema).
+		if out, err := apply("typo", `{"hostnam":"x"}`); err == nil || !strings.Contains(out, `unknown field "spec.config.hostnam"`) {
+			t.Errorf("a NodeConfig with an unknown key: %q, %v; want the apiserver to refuse it", out, err)
+		}
+		// A key only the loader can judge: reported, nothing written.
+		if out, err := apply("bad-key", `{"ssh_authorized_keys":["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBADKEY e2e"]}`); err != nil {
+			t.Fatalf("kubectl apply of a bad key: %q, %v", out, err)
+		}
+		g.until("the bad key reported by the node", `kubectl get nodeconfig bad-key -o jsonpath='{.status.nodes[?(@.name=="dcp-e2e")].error}'`, "50-nodeconfig-bad-key.yaml:3:3: ssh_authorized_keys[0]", time.Minute)
+		if out, _ := g.run("sudo ls /var/lib/bhojpur/os/config.d/"); strings.Contains(out, "bad-key") {
+			t.Errorf("the invalid NodeConfig was written: config.d holds %q", out)
+		}
+		// Deleted: its file goes.
+		if out, err := g.run("kubectl delete nodeconfig e2e bad-key 2>&1"); err != nil {
+			t.Errorf("kubectl delete nodeconfig: %q, %v", out, err)
+		}
+		g.until("the file removed", "sudo ls /var/lib/bhojpur/os/config.d/ | grep -c nodeconfig || true", "0", time.Minute)
+	})
 	t.Run("Service by DNS name and cluster IP", func(t *testing.T) {
 		if clusterIP == "" {
 			t.Skip("no web Service")

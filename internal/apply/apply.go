@@ -201,7 +201,7 @@ func Plan(phase Phase, in Input) []Step {
 		if key, held := dcpHeldBy(in.Refused); held {
 			steps = append(steps, dcpHeldStep{Key: key})
 		} else {
-			steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Node), Restart: runtime})
+			steps = append(steps, dcpStep{Invocation: dcpInvocation(cfg, in.Node), Restart: runtime, Version: in.Node.Version})
 		}
 	}
 	var cmds []string

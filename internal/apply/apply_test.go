@@ -20,6 +20,7 @@ import (
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
 	"github.com/bhojpur/os/internal/execrun"
+	"github.com/bhojpur/os/internal/operatormanifest"
 )
 
 const docRSAKey = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC2TBZGjE+J8ag11dzkFT58J3XPONrDVmalCNrKxsfADfyy0eqdZrG8hcAxAR/5zuj90Gin2uBR4Sw6Cn4VHsPZcFpXyQCjK1QDADj+WcuhpXOIOY3AB0LZBly9NI0ll+8lo3QtEaoyRLtrMBhQ6Mooy2M3MTG4JNwU9o3yInuqZWf9PvtW6KxMl+ygg1xZkljhemGZ9k0wSrjqif+8usNbzVlCOVQmZwZA+BZxbdcLNwkg7zWJSXzDIXyqM6iWPGXQDEbWLq3+HR1qKucTCSxjbqoe0FD5xcW7NHIME5XKX84yH92n6yn+rxSsyUfhJWYqJd+i0fKf5UbN6qLrtd/D"
@@ -432,5 +433,58 @@ func TestModulesAndGeneratedHostname(t *testing.T) {
 	}
 	if tt2.Writes != 0 || tt2.host.name != name {
 		t.Errorf("second run: %d writes, hostname %q, want 0 and %q", tt2.Writes, tt2.host.name, name)
+	}
+}
+
+// TestOperatorManifest: a server gets the operator's manifest of the
+// running release in its manifests directory (its --data-dir's), the old
+// controller's manifest goes; an agent gets none.
+func TestOperatorManifest(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		dir  string
+	}{
+		{"server", []string{"server"}, "var/lib/bhojpur/dcp/server/manifests"},
+		{"server with a data dir", []string{"server", "--data-dir", "/srv/dcp"}, "srv/dcp/server/manifests"},
+		{"server with a data dir=", []string{"server", "--data-dir=/srv/dcp2"}, "srv/dcp2/server/manifests"},
+		{"agent", []string{"agent"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRoot(t)
+			tt := newTarget(root, false)
+			old := filepath.Join(root, "var/lib/bhojpur/dcp/server/manifests", OldControllerManifest)
+			if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(old, []byte("kind: Deployment\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg := &config.Config{Bos: config.Bos{DCPArgs: tc.args}}
+			step := dcpStep{Invocation: dcpInvocation(cfg, dcp.Node{Mode: "disk", Version: "v1.2.3"}), Version: "v1.2.3"}
+			if err := Run(context.Background(), tt.Target, Boot, []Step{step}); err != nil {
+				t.Fatal(err)
+			}
+			m := filepath.Join(root, tc.dir, operatormanifest.ManifestFile)
+			if tc.dir == "" {
+				if matches, _ := filepath.Glob(filepath.Join(root, "*/*/*/*/server/manifests", operatormanifest.ManifestFile)); len(matches) != 0 {
+					t.Errorf("an agent got the operator's manifest: %v", matches)
+				}
+				if _, err := os.Stat(old); err != nil {
+					t.Errorf("an agent removed a manifest: %v", err)
+				}
+				return
+			}
+			b, err := os.ReadFile(m)
+			if err != nil || !strings.Contains(string(b), "image: "+operatormanifest.Image("v1.2.3")) {
+				t.Fatalf("%s: %v\n%.300s", m, err, b)
+			}
+			if fi, _ := os.Stat(m); fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s mode %v, want 0600", m, fi.Mode())
+			}
+			if _, err := os.Stat(old); tc.dir == "var/lib/bhojpur/dcp/server/manifests" && !os.IsNotExist(err) {
+				t.Errorf("the old controller's manifest is still there (%v)", err)
+			}
+		})
 	}
 }

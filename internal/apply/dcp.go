@@ -11,6 +11,7 @@ import (
 
 	"github.com/bhojpur/os/internal/config"
 	"github.com/bhojpur/os/internal/dcp"
+	"github.com/bhojpur/os/internal/operatormanifest"
 )
 
 // Files of the DCP service.
@@ -44,9 +45,14 @@ func dcpInvocation(cfg *config.Config, n dcp.Node) dcp.Invocation {
 // sets a variable of the wrapper itself, so a bos.environment name such as
 // bin or PATH cannot change which program it runs. Values holding a line
 // break or NUL cannot be carried and are refused.
+//
+// On a server it also writes the operator's manifest for this release
+// (operatormanifest.Manifest) into the server's manifests directory, on
+// every boot: the seeded /var of an upgraded node would keep the old one.
 type dcpStep struct {
 	Invocation dcp.Invocation
 	Restart    bool
+	Version    string // the running release: the operator image's tag
 }
 
 func (s dcpStep) String() string {
@@ -160,6 +166,9 @@ func (s dcpStep) Apply(ctx context.Context, t *Target) error {
 	if err := t.enableDCP(); err != nil {
 		return err
 	}
+	if err := s.writeOperator(t); err != nil {
+		return err
+	}
 	if !s.Restart || !changed {
 		return nil
 	}
@@ -171,6 +180,49 @@ func (s dcpStep) Apply(ctx context.Context, t *Target) error {
 		return err // names the command, with its output
 	}
 	t.logf("restarted dcp")
+	return nil
+}
+
+// OldControllerManifest is the system-upgrade-controller's manifest that
+// releases before the operator shipped (its image could not be pulled):
+// the operator's replaces it.
+const OldControllerManifest = "system-upgrade-controller.yaml"
+
+// writeOperator writes the operator's manifest on a server (dcp server,
+// its --data-dir or the default) and removes the old controller's.
+func (s dcpStep) writeOperator(t *Target) error {
+	argv := s.Invocation.Argv
+	if len(argv) < 2 || argv[1] != "server" || s.Version == "" {
+		return nil
+	}
+	data := "var/lib/bhojpur/dcp"
+	for i, a := range argv {
+		switch {
+		case (a == "--data-dir" || a == "-d") && i+1 < len(argv):
+			data = argv[i+1]
+		case strings.HasPrefix(a, "--data-dir="):
+			data = strings.TrimPrefix(a, "--data-dir=")
+		}
+	}
+	dir := strings.TrimPrefix(data, "/") + "/server/manifests"
+	m, err := operatormanifest.Manifest(s.Version)
+	if err != nil {
+		return err
+	}
+	if err := t.FS.MkdirAll(dir, 0o700); err != nil {
+		return errors.Wrapf(err, "mkdir %s", dir)
+	}
+	if _, err := t.writeFile(dir+"/"+operatormanifest.ManifestFile, m, 0o600, 0, 0); err != nil {
+		return err
+	}
+	old := dir + "/" + OldControllerManifest
+	if _, err := t.FS.Lstat(old); err == nil {
+		if err := t.FS.Remove(old); err != nil {
+			return errors.Wrapf(err, "remove %s", old)
+		}
+		t.Writes++
+		t.logf("removed %s: the operator replaces it", old)
+	}
 	return nil
 }
 

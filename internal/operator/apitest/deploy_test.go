@@ -13,14 +13,14 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/bhojpur/os/internal/operator/deploy"
+	"github.com/bhojpur/os/internal/operatormanifest"
 )
 
 // TestManifest applies the operator's manifest as a DCP server does
 // (server-side apply) and checks what its accounts may do: each what it
 // needs, nothing more.
 func TestManifest(t *testing.T) {
-	m, err := deploy.Manifest("v9.9.9")
+	m, err := operatormanifest.Manifest("v9.9.9")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +46,8 @@ func TestManifest(t *testing.T) {
 	if kinds["CustomResourceDefinition"] != 2 || kinds["Deployment"] != 1 || kinds["DaemonSet"] != 1 || kinds["ServiceAccount"] != 3 {
 		t.Errorf("the manifest holds %v", kinds)
 	}
-	if !strings.Contains(string(m), "image: "+deploy.Image("v9.9.9")) {
-		t.Errorf("the manifest does not run the release's image %s", deploy.Image("v9.9.9"))
+	if !strings.Contains(string(m), "image: "+operatormanifest.Image("v9.9.9")) {
+		t.Errorf("the manifest does not run the release's image %s", operatormanifest.Image("v9.9.9"))
 	}
 	sa := func(name string) string { return "system:serviceaccount:bos-system:" + name }
 	for _, tc := range []struct {

@@ -34,7 +34,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bhojpur/os/internal/cli/bosoperator"
-	"github.com/bhojpur/os/internal/operator/deploy"
+	"github.com/bhojpur/os/internal/operatormanifest"
 	"github.com/bhojpur/os/internal/vmtest"
 )
 
@@ -153,7 +153,7 @@ func startServer(bin, dir string) (stop func(), err error) {
 func installCRDs() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	for _, doc := range [][]byte{deploy.PlanCRD, deploy.NodeConfigCRD} {
+	for _, doc := range [][]byte{operatormanifest.PlanCRD, operatormanifest.NodeConfigCRD} {
 		var crd apiextensionsv1.CustomResourceDefinition
 		if err := yaml.UnmarshalStrict(doc, &crd); err != nil {
 			return err

@@ -3,7 +3,7 @@
 // operator's node agent writes to
 // /var/lib/bhojpur/os/config.d/50-nodeconfig-<name>.yaml on each of them.
 //
-// The CustomResourceDefinition (../deploy/os.bhojpur.net_nodeconfigs.yaml) is
+// The CustomResourceDefinition (../../operatormanifest/os.bhojpur.net_nodeconfigs.yaml) is
 // controller-gen's of these types with spec.config's schema replaced by
 // config.StructuralSchema, the schema of the toolkit's own config rules
 // (go generate; the package's tests check that both files are current).
@@ -18,8 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-//go:generate go tool controller-gen object crd:crdVersions=v1 paths=. output:crd:artifacts:config=../deploy
-//go:generate go run ../../tools/mknodeconfigcrd ../deploy/os.bhojpur.net_nodeconfigs.yaml
+//go:generate go tool controller-gen object crd:crdVersions=v1 paths=. output:crd:artifacts:config=../../operatormanifest
+//go:generate go run ../../tools/mknodeconfigcrd ../../operatormanifest/os.bhojpur.net_nodeconfigs.yaml
 
 // NodeConfig is configuration for the nodes it selects.
 //

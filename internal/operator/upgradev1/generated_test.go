@@ -27,7 +27,7 @@ func TestGenerated(t *testing.T) {
 		}
 		have := f
 		if f == "upgrade.cattle.io_plans.yaml" {
-			have = filepath.Join("..", "deploy", f)
+			have = filepath.Join("..", "..", "operatormanifest", f)
 		}
 		if got, _ := os.ReadFile(have); !bytes.Equal(got, want) {
 			t.Errorf("%s is not what controller-gen makes of types.go: run go generate ./internal/operator/...", f)

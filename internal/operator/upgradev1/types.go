@@ -3,7 +3,7 @@
 // bos-latest Plans and k3OS users' Plans work unchanged, with a status
 // that also says where a rollout failed.
 //
-// The CustomResourceDefinition (../deploy/upgrade.cattle.io_plans.yaml) and zz_generated.deepcopy.go are
+// The CustomResourceDefinition (../../operatormanifest/upgrade.cattle.io_plans.yaml) and zz_generated.deepcopy.go are
 // generated from these types by controller-gen (go generate; the
 // package's tests check that they are current).
 //
@@ -17,7 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-//go:generate go tool controller-gen object crd:crdVersions=v1 paths=. output:crd:artifacts:config=../deploy
+//go:generate go tool controller-gen object crd:crdVersions=v1 paths=. output:crd:artifacts:config=../../operatormanifest
 
 // Plan is an outstanding intent to upgrade the nodes it selects.
 //

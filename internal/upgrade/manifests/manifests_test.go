@@ -22,15 +22,15 @@ import (
 
 	"github.com/bhojpur/os/internal/cli"
 	"github.com/bhojpur/os/internal/cli/bosupgrade"
+	"github.com/bhojpur/os/internal/operatormanifest"
 )
 
 const (
-	controllerFile = "system-upgrade-controller.yaml"
-	plansFile      = "system-upgrade-plans/bos-latest.yaml"
-	upgradeLabel   = "bhojpur.net/upgrade"
-	legacyLabel    = "plan.upgrade.bhojpur.net/bos-latest"
-	upgradeImage   = "docker.io/bhojpur/bos-upgrade"
-	channel        = "https://github.com/bhojpur/os/releases/latest"
+	plansFile    = "system-upgrade-plans/bos-latest.yaml"
+	upgradeLabel = "bhojpur.net/upgrade"
+	legacyLabel  = "plan.upgrade.bhojpur.net/bos-latest"
+	upgradeImage = "docker.io/bhojpur/bos-upgrade"
+	channel      = "https://github.com/bhojpur/os/releases/latest"
 )
 
 // doc is one YAML document of a manifest file.
@@ -47,12 +47,16 @@ func (d doc) String() string { return fmt.Sprintf("%s#%d %s %s", d.file, d.n, d.
 
 func readDocs(t *testing.T, file string) []doc {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "..", Dir, file))
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", Dir, file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	return parseDocs(t, file, b)
+}
+
+func parseDocs(t *testing.T, file string, b []byte) []doc {
+	t.Helper()
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
 	var docs []doc
 	for n := 1; ; n++ {
 		b, err := r.Read()
@@ -111,15 +115,23 @@ func strictJSON(t *testing.T, what string, part any, v any) {
 
 type controller struct {
 	namespace      string
-	serviceAccount string
+	serviceAccount string // the upgrade Jobs' (the Plans' serviceAccountName)
 	deployment     appsv1.Deployment
+	daemonSet      appsv1.DaemonSet
 }
 
+// loadController decodes the operator's manifest (what bos-config writes
+// on a server) strictly into the Kubernetes types.
 func loadController(t *testing.T) controller {
 	t.Helper()
+	m, err := operatormanifest.Manifest("v0.0.1-test")
+	if err != nil {
+		t.Fatal(err)
+	}
 	var c controller
+	accounts := map[string]bool{}
 	kinds := map[string]int{}
-	for _, d := range readDocs(t, controllerFile) {
+	for _, d := range parseDocs(t, operatormanifest.ManifestFile, m) {
 		kinds[d.meta.APIVersion+" "+d.meta.Kind]++
 		switch d.meta.APIVersion + " " + d.meta.Kind {
 		case "v1 Namespace":
@@ -129,37 +141,38 @@ func loadController(t *testing.T) controller {
 		case "v1 ServiceAccount":
 			var o corev1.ServiceAccount
 			strict(t, d, &o)
-			c.serviceAccount = o.Name
-		case "v1 ConfigMap":
-			var o corev1.ConfigMap
-			strict(t, d, &o)
-			for k := range o.Data {
-				if !strings.HasPrefix(k, "SYSTEM_UPGRADE_") {
-					t.Errorf("%s: key %s is not a controller setting", d, k)
-				}
-			}
-		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+			accounts[o.Name] = true
+		case "rbac.authorization.k8s.io/v1 ClusterRole":
+			strict(t, d, &rbacv1.ClusterRole{})
+		case "rbac.authorization.k8s.io/v1 Role":
+			strict(t, d, &rbacv1.Role{})
+		case "rbac.authorization.k8s.io/v1 ClusterRoleBinding", "rbac.authorization.k8s.io/v1 RoleBinding":
 			var o rbacv1.ClusterRoleBinding
 			strict(t, d, &o)
-			if len(o.Subjects) != 1 || o.Subjects[0].Kind != "ServiceAccount" || o.RoleRef.Kind != "ClusterRole" {
-				t.Errorf("%s: binds %+v to %+v, want one service account to a cluster role", d, o.Subjects, o.RoleRef)
+			if len(o.Subjects) != 1 || o.Subjects[0].Kind != "ServiceAccount" || o.RoleRef.Name == "cluster-admin" {
+				t.Errorf("%s: binds %+v to %+v, want one service account to its own role", d, o.Subjects, o.RoleRef)
 			}
 		case "apps/v1 Deployment":
 			strict(t, d, &c.deployment)
+		case "apps/v1 DaemonSet":
+			strict(t, d, &c.daemonSet)
 		case "apiextensions.k8s.io/v1 CustomResourceDefinition":
-			// k8s.io/apiextensions-apiserver is not a dependency (it pulls
-			// the API server's tree): a generic check of what the Plans need.
 			var o map[string]any
 			strict(t, d, &o)
-			checkCRD(t, d, o)
+			if d.name == "plans.upgrade.cattle.io" {
+				checkCRD(t, d, o)
+			}
 		default:
 			t.Errorf("%s: unexpected kind", d)
 		}
 	}
-	for _, k := range []string{"v1 Namespace", "v1 ServiceAccount", "v1 ConfigMap", "rbac.authorization.k8s.io/v1 ClusterRoleBinding", "apps/v1 Deployment", "apiextensions.k8s.io/v1 CustomResourceDefinition"} {
-		if kinds[k] != 1 {
-			t.Errorf("%s has %d %s, want 1", controllerFile, kinds[k], k)
+	for k, n := range map[string]int{"v1 Namespace": 1, "v1 ServiceAccount": 3, "apps/v1 Deployment": 1, "apps/v1 DaemonSet": 1, "apiextensions.k8s.io/v1 CustomResourceDefinition": 2} {
+		if kinds[k] != n {
+			t.Errorf("%s has %d %s, want %d", operatormanifest.ManifestFile, kinds[k], k, n)
 		}
+	}
+	if accounts["system-upgrade"] {
+		c.serviceAccount = "system-upgrade"
 	}
 	return c
 }
@@ -184,28 +197,35 @@ func checkCRD(t *testing.T, d doc, o map[string]any) {
 
 func TestControllerDecodesStrictly(t *testing.T) {
 	c := loadController(t)
-	dep := c.deployment
-	if dep.Namespace != c.namespace || dep.Spec.Template.Spec.ServiceAccountName != c.serviceAccount {
-		t.Errorf("deployment in %s as %s, want %s as %s", dep.Namespace, dep.Spec.Template.Spec.ServiceAccountName, c.namespace, c.serviceAccount)
-	}
-	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
-	if err != nil || !sel.Matches(labels.Set(dep.Spec.Template.Labels)) {
-		t.Errorf("deployment selector %v does not select its pods %v (%v)", dep.Spec.Selector, dep.Spec.Template.Labels, err)
-	}
-	cs := dep.Spec.Template.Spec.Containers
-	if len(cs) != 1 {
-		t.Fatalf("deployment has %d containers, want 1", len(cs))
-	}
-	image := cs[0].Image
-	name, tag, ok := strings.Cut(image, ":")
-	if !ok || name != "docker.io/rancher/system-upgrade-controller" || !strings.HasPrefix(tag, "v") {
-		t.Errorf("controller image %s, want docker.io/rancher/system-upgrade-controller at a pinned vX.Y.Z tag", image)
+	for _, w := range []struct {
+		what     string
+		ns       string
+		selector *metav1.LabelSelector
+		pod      corev1.PodTemplateSpec
+	}{
+		{"deployment", c.deployment.Namespace, c.deployment.Spec.Selector, c.deployment.Spec.Template},
+		{"daemonset", c.daemonSet.Namespace, c.daemonSet.Spec.Selector, c.daemonSet.Spec.Template},
+	} {
+		if w.ns != c.namespace {
+			t.Errorf("%s in %s, want %s", w.what, w.ns, c.namespace)
+		}
+		sel, err := metav1.LabelSelectorAsSelector(w.selector)
+		if err != nil || !sel.Matches(labels.Set(w.pod.Labels)) {
+			t.Errorf("%s selector %v does not select its pods %v (%v)", w.what, w.selector, w.pod.Labels, err)
+		}
+		cs := w.pod.Spec.Containers
+		if len(cs) != 1 || cs[0].Image != operatormanifest.Image("v0.0.1-test") || cs[0].Command[0] != "/usr/sbin/bos-operator" {
+			t.Errorf("%s containers %+v, want one running /usr/sbin/bos-operator of %s", w.what, cs, operatormanifest.Image("v0.0.1-test"))
+		}
+		if sc := cs[0].SecurityContext; sc == nil || sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s: security context %+v, want one and no privilege", w.what, sc)
+		}
 	}
 	var env []string
-	for _, e := range cs[0].Env {
+	for _, e := range c.deployment.Spec.Template.Spec.Containers[0].Env {
 		env = append(env, e.Name)
 	}
-	for _, want := range []string{"SYSTEM_UPGRADE_CONTROLLER_NAME", "SYSTEM_UPGRADE_CONTROLLER_NAMESPACE"} {
+	for _, want := range []string{"POD_NAMESPACE", "BOS_OPERATOR_IMAGE"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("controller environment %v lacks %s", env, want)
 		}

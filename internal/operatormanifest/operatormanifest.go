@@ -1,4 +1,4 @@
-// Package deploy is what runs the operator in a cluster: its manifest
+// Package operatormanifest is what runs the operator in a cluster: its manifest
 // (the Plan and NodeConfig CRDs, the bos-system namespace, the service
 // accounts with the least RBAC each needs, the controller's Deployment, the
 // node agent's DaemonSet),
@@ -6,7 +6,7 @@
 // takes it. It imports nothing of Kubernetes, so that bos-config, which
 // writes the manifest, stays small; the CRDs are generated into this
 // directory (go generate ./internal/operator/...).
-package deploy
+package operatormanifest
 
 import (
 	"bytes"
