@@ -162,7 +162,10 @@ func TestDCPLive(t *testing.T) {
 	tok, _ := g.run("sudo cat /var/lib/bhojpur/dcp/server/token")
 	bvm := live("agent", vmtest.NoCloudSeed(t, agentUserData(key)), " bos.server_url=https://"+serverPeer+":6443 bos.token="+tok, vmtest.PeerNIC(vmtest.PeerConnect, peerPort, agentMAC))
 	b := guest{t, bvm, key}
-	if !g.until("node Ready", "kubectl get nodes --no-headers", " Ready ", dcpTimeout) {
+	// A's own node: on a loaded machine B, booting beside it, can be Ready
+	// first, and "any node Ready" let the checks of A's node start before
+	// A's kubelet had registered it (CI failed so).
+	if !g.until("node Ready", "kubectl get node dcp-e2e --no-headers", " Ready ", dcpTimeout) {
 		t.FailNow()
 	}
 	t.Logf("node Ready %s after QEMU started", time.Since(vm.Started).Round(time.Second))
