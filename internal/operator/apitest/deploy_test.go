@@ -1,16 +1,11 @@
 package apitest
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/bhojpur/os/internal/operatormanifest"
@@ -25,21 +20,10 @@ func TestManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(m), 4096)
 	kinds := map[string]int{}
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
+	for _, u := range objects(t, m) {
 		kinds[u.GetKind()]++
-		if err := kclient.Patch(ctx, &u, client.Apply, client.FieldOwner("dcp"), client.ForceOwnership); err != nil {
+		if err := kclient.Patch(ctx, u, client.Apply, client.FieldOwner("dcp"), client.ForceOwnership); err != nil {
 			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
 		}
 	}

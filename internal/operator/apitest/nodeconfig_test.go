@@ -57,15 +57,7 @@ func startAgent(t *testing.T, node, dir string, ap *applies) {
 	if err := (&nodeagent.Validator{Client: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	runManager(t, mgr, "agent")
 }
 
 func nodeConfig(name, body string, selector map[string]string) *osv1alpha1.NodeConfig {

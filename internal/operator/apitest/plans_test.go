@@ -1,11 +1,8 @@
 package apitest
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -25,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -49,15 +45,7 @@ func startController(t *testing.T, ns string, interval time.Duration) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller: %v", err)
-		}
-	})
+	runManager(t, mgr, "controller")
 }
 
 func makeNode(t *testing.T, name string, labels map[string]string) {
@@ -507,21 +495,10 @@ func TestShippedPlans(t *testing.T) {
 	ns := "shipped"
 	namespace(t, ns)
 	envs := []byte(`{"apiVersion":"upgrade.cattle.io/v1","kind":"Plan","metadata":{"name":"k3os-style"},"spec":{"concurrency":1,"channel":"https://github.com/bhojpur/os/releases/latest","nodeSelector":{"matchExpressions":[{"key":"k3os.io/mode","operator":"Exists"}]},"serviceAccountName":"system-upgrade","cordon":true,"drain":{"force":true},"upgrade":{"image":"bhojpur/bos-upgrade","command":["bos-upgrade-rootfs"],"envs":[{"name":"A","value":"b"}]}}}`)
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(append(append(b, []byte("\n---\n")...), envs...)), 4096)
 	n := 0
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			t.Fatal(err)
-		}
-		if len(u.Object) == 0 {
-			continue
-		}
+	for _, u := range objects(t, append(append(b, []byte("\n---\n")...), envs...)) {
 		u.SetNamespace(ns)
-		if err := kclient.Create(context.Background(), &u, client.FieldValidation("Strict")); err != nil {
+		if err := kclient.Create(context.Background(), u, client.FieldValidation("Strict")); err != nil {
 			t.Errorf("Plan %s: %v", u.GetName(), err)
 		}
 		n++
